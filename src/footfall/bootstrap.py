@@ -1,0 +1,58 @@
+"""Composition root: settings -> store -> services -> app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from footfall import logs
+from footfall.access import Authenticator, RateLimiter
+from footfall.config import Settings
+from footfall.ingest.committer import GroupCommitter
+from footfall.metrics import Metrics, RouteMetrics
+from footfall.store import Store, open_store
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    auth: Authenticator
+    limiter: RateLimiter
+    metrics: Metrics = field(default_factory=Metrics)
+    log: Any = None
+    committer: GroupCommitter = field(init=False)
+
+    def __post_init__(self) -> None:
+        from footfall.web.ingest import ROUTES
+
+        self.log = logs.get("footfall")
+        self.route_metrics = {r.name: RouteMetrics(self.metrics, r.name) for r in ROUTES.values()}
+
+    async def start(self) -> None:
+        self.committer = GroupCommitter(self.store, self.settings.group_commit_max_events)
+        self.committer.on_commit = self.metrics.batches.inc
+        await self.committer.start()
+        self.log.info("service started", action="service.started", dialect=self.store.dialect)
+
+    async def stop(self) -> None:
+        await self.committer.stop()
+        self.store.close()
+
+
+def build_services(settings: Settings) -> Services:
+    store = open_store(settings)
+    return Services(
+        settings=settings,
+        store=store,
+        auth=Authenticator(store, settings.key_cache_seconds, settings.token_ttl_seconds),
+        limiter=RateLimiter(settings.rate_limit_per_second),
+    )
+
+
+def create_app(settings: Settings | None = None) -> Any:
+    from footfall.web.app import FootfallApp
+
+    settings = settings or Settings.from_env()
+    logs.configure(settings.log_level)
+    return FootfallApp(build_services(settings))

@@ -1,0 +1,112 @@
+"""The command line: ``footfall serve|migrate|workspace create|key create``."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from footfall import access
+from footfall.config import Settings
+from footfall.exceptions import FootfallError
+from footfall.store import migrate as migrate_store
+from footfall.store import open_store
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except FootfallError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _print_key(issued: access.IssuedKey, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"workspace": issued.workspace, "api_key": issued.api_key}))
+    else:
+        click.echo(f"workspace: {issued.workspace}")
+        click.echo(f"api key ({issued.scope}): {issued.api_key}")
+        click.echo("Keep the key now: only its hash is stored.")
+
+
+@click.group()
+def main() -> None:
+    """Footfall: behavioural events in, durably stored, tied to contacts."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int, help="Service processes.")
+def serve(host: str, port: int, workers: int) -> None:
+    """Migrate the database, then serve the HTTP API."""
+    import uvicorn
+
+    settings = _settings()
+    try:
+        migrate_store(settings)
+    except FootfallError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"footfall: database {settings.resolved_database_url.split('@')[-1]}", err=True)
+    uvicorn.run(
+        "footfall.bootstrap:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_level="warning",
+        loop="uvloop",
+        http="httptools",
+    )
+
+
+@main.command()
+def migrate() -> None:
+    """Apply schema migrations (safe to run from several processes at once)."""
+    settings = _settings()
+    migrate_store(settings)
+    click.echo("database is up to date")
+
+
+@main.group()
+def workspace() -> None:
+    """Manage workspaces."""
+
+
+@workspace.command("create")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print {workspace, api_key} as JSON.")
+def workspace_create(name: str, as_json: bool) -> None:
+    """Create a workspace and its first full-access API key."""
+    settings = _settings()
+    migrate_store(settings)
+    store = open_store(settings)
+    try:
+        _print_key(access.create_workspace(store, name), as_json)
+    except FootfallError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
+
+
+@main.group()
+def key() -> None:
+    """Manage API keys."""
+
+
+@key.command("create")
+@click.argument("workspace_name", metavar="WORKSPACE")
+@click.option("--scope", type=click.Choice(access.SCOPES), default="events", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print {workspace, api_key} as JSON.")
+def key_create(workspace_name: str, scope: str, as_json: bool) -> None:
+    """Create another API key for a workspace."""
+    settings = _settings()
+    migrate_store(settings)
+    store = open_store(settings)
+    try:
+        _print_key(access.create_key(store, workspace_name, scope), as_json)
+    except FootfallError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()

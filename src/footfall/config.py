@@ -1,0 +1,90 @@
+"""Settings, read once from FOOTFALL_* environment variables and passed down explicitly."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from footfall.exceptions import ConfigurationError
+
+DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "footfall"
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigurationError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
+    if value < 0:
+        raise ConfigurationError(f"{name} must be >= 0, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything Footfall can be configured with; see the README's Configuration section."""
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    database_url: str = ""
+    max_body_bytes: int = 20 * 1024
+    max_batch_body_bytes: int = 16 * 1024 * 1024
+    rate_limit_per_second: float = 0.0
+    group_commit_max_events: int = 2000
+    busy_timeout_ms: int = 5000
+    token_ttl_seconds: int = 24 * 3600
+    key_cache_seconds: float = 10.0
+    past_events_max_age_days: int = 0
+    log_level: str = "INFO"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'footfall.db'}"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("FOOTFALL_DATA_DIR") or DEFAULT_DATA_DIR).expanduser()
+        url = env.get("FOOTFALL_DATABASE_URL", "").strip()
+        if url and not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ConfigurationError(
+                f"FOOTFALL_DATABASE_URL must start with sqlite:/// or postgresql://, got {url!r}"
+            )
+        level = env.get("FOOTFALL_LOG_LEVEL", "INFO").upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ConfigurationError(
+                f"FOOTFALL_LOG_LEVEL must be DEBUG/INFO/WARNING/ERROR, got {level!r}"
+            )
+        return cls(
+            data_dir=data_dir,
+            database_url=url,
+            max_body_bytes=_int(env, "FOOTFALL_MAX_BODY_BYTES", 20 * 1024, minimum=1),
+            max_batch_body_bytes=_int(
+                env, "FOOTFALL_MAX_BATCH_BODY_BYTES", 16 * 1024 * 1024, minimum=1
+            ),
+            rate_limit_per_second=_float(env, "FOOTFALL_RATE_LIMIT", 0.0),
+            group_commit_max_events=_int(env, "FOOTFALL_GROUP_COMMIT_MAX_EVENTS", 2000, minimum=1),
+            busy_timeout_ms=_int(env, "FOOTFALL_BUSY_TIMEOUT_MS", 5000),
+            token_ttl_seconds=_int(env, "FOOTFALL_TOKEN_TTL_SECONDS", 24 * 3600, minimum=1),
+            key_cache_seconds=_float(env, "FOOTFALL_KEY_CACHE_SECONDS", 10.0),
+            past_events_max_age_days=_int(env, "FOOTFALL_PAST_EVENTS_MAX_AGE_DAYS", 0),
+            log_level=level,
+        )

@@ -1,0 +1,62 @@
+"""One root exception; subclasses are named for the situation, and their docstring is the default message."""
+
+from __future__ import annotations
+
+
+class FootfallError(Exception):
+    """Footfall failed."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (type(self).__doc__ or "").strip())
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class ConfigurationError(FootfallError):
+    """A FOOTFALL_* setting has an invalid value."""
+
+
+class InvalidEvent(FootfallError):
+    """The event is invalid."""
+
+    def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class MalformedBody(InvalidEvent):
+    """The request body is not valid JSON."""
+
+
+class BodyTooLarge(FootfallError):
+    """The request body is too large."""
+
+
+class StorageUnavailable(FootfallError):
+    """Storage is unavailable; nothing was stored, retry later."""
+
+
+class UnknownWorkspace(FootfallError):
+    """No such workspace."""
+
+
+class WorkspaceExists(FootfallError):
+    """A workspace with this name already exists."""
+
+
+class InvalidQuery(FootfallError):
+    """The query is invalid."""
+
+
+class Unauthorized(FootfallError):
+    """Missing or invalid credentials: use HTTP Basic with the API key as password, or a bearer token."""
+
+
+class Forbidden(FootfallError):
+    """This API key's scope does not allow this call."""
+
+
+class RateLimited(FootfallError):
+    """Too many requests for this API key; slow down."""

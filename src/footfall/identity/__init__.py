@@ -1,0 +1,1 @@
+"""Contacts and how events find them: locators, normalisation, resolution rules."""

@@ -1,0 +1,116 @@
+"""Locators: the event parameters that say who an event is about, in eSputnik's priority order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from footfall.exceptions import InvalidEvent
+from footfall.identity.normalize import is_junk, normalize_email, normalize_phone
+
+CONTACT_ID = "contactId"
+EXTERNAL_ID = "externalCustomerId"
+EMAIL = "email"
+PHONE = "phone"
+PUSH_TOKEN = "pushToken"
+
+PRIORITY = (CONTACT_ID, EXTERNAL_ID, EMAIL, PHONE, PUSH_TOKEN)
+
+# Parameter names (lower-cased) that carry a locator, with the aliases eSputnik documents.
+ALIASES: dict[str, str] = {
+    "contactid": CONTACT_ID,
+    "contact_id": CONTACT_ID,
+    "externalcustomerid": EXTERNAL_ID,
+    "external_customer_id": EXTERNAL_ID,
+    "email": EMAIL,
+    "emailaddress": EMAIL,
+    "useremail": EMAIL,
+    "user_email": EMAIL,
+    "contactemail": EMAIL,
+    "phone": PHONE,
+    "sms": PHONE,
+    "phonenumber": PHONE,
+    "user_phone": PHONE,
+    "pushtoken": PUSH_TOKEN,
+    "mobpushtoken": PUSH_TOKEN,
+    "webpushtoken": PUSH_TOKEN,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Locators:
+    """Normalised identifiers of one event's contact; None where absent or unusable."""
+
+    contact_id: int | None = None
+    external_id: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    push_token: str | None = None
+
+    def identifiers(self) -> list[tuple[str, str]]:
+        """(kind, value) pairs in priority order, contact id excluded."""
+        pairs = [
+            (EXTERNAL_ID, self.external_id),
+            (EMAIL, self.email),
+            (PHONE, self.phone),
+            (PUSH_TOKEN, self.push_token),
+        ]
+        return [(kind, value) for kind, value in pairs if value is not None]
+
+    @property
+    def empty(self) -> bool:
+        return self.contact_id is None and not self.identifiers()
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """The locators of an event, the key derived from them, and why any value was unusable."""
+
+    locators: Locators
+    derived_key: str | None
+    problems: tuple[str, ...]
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, str):
+        return None if is_junk(value) else value.strip()
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return str(value)
+    return None
+
+
+def _contact_id(text: str) -> int | None:
+    if not text.isdigit() or int(text) <= 0:
+        raise InvalidEvent(f"contactId must be a positive integer, got {text!r}", field="contactId")
+    return int(text)
+
+
+def locate(params: Iterable[tuple[str, Any]]) -> Located:
+    """Read the locators out of (name, value) params; names match case-insensitively."""
+    raw: dict[str, str] = {}
+    for name, value in params:
+        kind = ALIASES.get(name.lower())
+        if kind is None or kind in raw:
+            continue
+        text = _text(value)
+        if text:
+            raw[kind] = text
+    problems: list[str] = []
+    email = phone = None
+    if EMAIL in raw:
+        email = normalize_email(raw[EMAIL])
+        if email is None:
+            problems.append(f"email {raw[EMAIL]!r} is not a valid e-mail address")
+            del raw[EMAIL]
+    if PHONE in raw:
+        phone = normalize_phone(raw[PHONE])
+        if phone is None:
+            problems.append(f"phone {raw[PHONE]!r} is not a valid international phone number")
+            del raw[PHONE]
+    contact_id = _contact_id(raw[CONTACT_ID]) if CONTACT_ID in raw else None
+    locators = Locators(contact_id, raw.get(EXTERNAL_ID), email, phone, raw.get(PUSH_TOKEN))
+    derived = next((raw[kind] for kind in PRIORITY if kind in raw), None)
+    return Located(locators, derived, tuple(problems))

@@ -1,0 +1,1 @@
+"""Parsing and validation of incoming payloads into events ready to store."""

@@ -1,0 +1,113 @@
+"""Group commit: requests that arrive while a transaction is being made durable share the next one.
+
+Each request waits for the commit that holds its events, so a 2xx is only sent for durable data,
+while one fsync is paid for hundreds of events. One batch is in flight per process at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from footfall.exceptions import StorageUnavailable
+from footfall.store.base import Store, Write
+
+log = logging.getLogger(__name__)
+
+Submission = tuple[Sequence[Write], "asyncio.Future[None]"]
+
+
+class GroupCommitter:
+    def __init__(self, store: Store, max_events: int = 2000) -> None:
+        self._store = store
+        self._max_events = max_events
+        self._pending: list[Submission] = []
+        self._wake = asyncio.Event()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="footfall-commit")
+        self._task: asyncio.Task[None] | None = None
+        self.on_commit: Callable[[], None] = lambda: None
+
+    async def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        while self._pending:
+            await asyncio.sleep(0.01)
+        if self._task is not None:
+            self._task.cancel()
+        self._executor.shutdown(wait=True)
+
+    async def submit(self, items: Sequence[Write]) -> None:
+        """Return once ``items`` are durably committed; raise StorageUnavailable otherwise."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((items, future))
+        self._wake.set()
+        await future
+
+    def _take(self) -> list[Submission]:
+        """The oldest submissions, up to max_events in all (always at least one)."""
+        count = cut = 0
+        while cut < len(self._pending):
+            size = len(self._pending[cut][0])
+            if cut and count + size > self._max_events:
+                break
+            count += size
+            cut += 1
+        taken = self._pending[:cut]
+        del self._pending[:cut]
+        return taken
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch = self._take()
+                items = [item for submission, _ in batch for item in submission]
+                try:
+                    await self._commit(items)
+                except StorageUnavailable as exc:
+                    _settle(batch, exc)
+                except Exception:
+                    log.exception("batch failed; committing its requests one by one")
+                    await self._one_by_one(batch)
+                else:
+                    self.on_commit()
+                    _settle(batch, None)
+
+    async def _commit(self, items: Sequence[Write]) -> None:
+        loop = asyncio.get_running_loop()
+        store = self._store
+        if not store.write_on_loop:
+            await loop.run_in_executor(self._executor, store.commit_batch, items)
+            return
+        if not store.writer_try_begin():
+            await loop.run_in_executor(self._executor, store.writer_begin)
+        try:
+            store.writer_write(items)
+        except BaseException:
+            await loop.run_in_executor(self._executor, store.writer_rollback)
+            raise
+        await loop.run_in_executor(self._executor, store.writer_commit)
+
+    async def _one_by_one(self, batch: list[Submission]) -> None:
+        """Isolate a request whose data the database refuses so it cannot fail its neighbours."""
+        for items, future in batch:
+            try:
+                await self._commit(items)
+            except Exception as exc:
+                _settle([(items, future)], exc)
+            else:
+                _settle([(items, future)], None)
+
+
+def _settle(batch: list[Submission], error: BaseException | None) -> None:
+    for _, future in batch:
+        if future.done():
+            continue
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)

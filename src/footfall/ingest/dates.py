@@ -1,0 +1,39 @@
+"""The date forms the eSputnik API accepts."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+ISO_DATE = re.compile(
+    r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:Z|[+-]\d{2}:?\d{2})?"
+)
+
+
+def parse_iso(text: str) -> datetime | None:
+    """``YYYY-MM-DD`` or ``YYYY-MM-DDTHH:mm`` (seconds, fraction and offset allowed); UTC when naive."""
+    if not ISO_DATE.fullmatch(text):
+        return None
+    head, sep, fraction = text.partition(".")
+    if sep:  # Python wants at most 6 fractional digits; keep the offset after them
+        digits = re.match(r"\d+", fraction)
+        assert digits is not None
+        text = f"{head}.{digits.group()[:6].ljust(6, '0')}{fraction[digits.end() :]}"
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def to_us(moment: datetime) -> int:
+    return int(moment.timestamp() * 1_000_000)
+
+
+def from_us(us: int) -> str:
+    """ISO 8601 in UTC with millisecond precision."""
+    return (
+        datetime.fromtimestamp(us / 1_000_000, UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )

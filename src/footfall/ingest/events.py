@@ -1,0 +1,192 @@
+"""Generate event v1/v2 bodies to NewEvent: decoding, eSputnik's limits, standard rules, locators."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import msgspec
+
+from footfall.exceptions import InvalidEvent, MalformedBody
+from footfall.identity.locators import locate
+from footfall.ingest.models import EventBody, NewEvent, Param
+from footfall.ingest.standard import validate_standard
+
+MAX_TYPE_KEY = 100
+MAX_KEY_VALUE = 300
+MAX_PARAM_NAME = 100
+FORBIDDEN = frozenset("<;\u2019\\/|\"`'^?!,>")
+_TRAILING_JUNK = frozenset("]} \t\r\n")
+
+_event_decoder = msgspec.json.Decoder(EventBody)
+_encoder = msgspec.json.Encoder()
+
+
+def decode(body: bytes, decoder: msgspec.json.Decoder[Any], what: str = "body") -> Any:
+    """Decode JSON into a wire struct, turning decoder errors into plain messages."""
+    try:
+        return decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise InvalidEvent(f"invalid {what}: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise MalformedBody(f"malformed JSON in {what}: {exc}") from None
+
+
+def _forbidden(value: str) -> str | None:
+    if FORBIDDEN.isdisjoint(value):
+        return None
+    return next(char for char in value if char in FORBIDDEN)
+
+
+def check_type_key(key: str) -> None:
+    if not key.strip():
+        raise InvalidEvent("eventTypeKey must not be empty", field="eventTypeKey")
+    if len(key) > MAX_TYPE_KEY:
+        raise InvalidEvent(
+            f"eventTypeKey is {len(key)} characters long; the limit is {MAX_TYPE_KEY}",
+            field="eventTypeKey",
+        )
+    char = _forbidden(key)
+    if char is not None:
+        raise InvalidEvent(
+            f"eventTypeKey must not contain {char!r} (forbidden: < ; \u2019 \\ / | \" ` ' ^ ? ! , >)",
+            field="eventTypeKey",
+        )
+
+
+def check_key_value(key: str) -> None:
+    if len(key) > MAX_KEY_VALUE:
+        raise InvalidEvent(
+            f"keyValue is {len(key)} characters long; the limit is {MAX_KEY_VALUE}",
+            field="keyValue",
+        )
+    char = _forbidden(key)
+    if char is not None:
+        raise InvalidEvent(
+            f"keyValue must not contain {char!r} (forbidden: < ; \u2019 \\ / | \" ` ' ^ ? ! , >)",
+            field="keyValue",
+        )
+
+
+def parse_embedded(value: str) -> Any:
+    """JSON held inside a string value (``"{\\"productId\\": …}"``) decoded; other strings as they are.
+
+    A value with stray closing brackets after the JSON (as in eSputnik's own productViewed example) is
+    read up to the end of its first JSON value.
+    """
+    text = value.strip()
+    if not text or text[0] not in "{[":
+        return value
+    try:
+        return msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        pass
+    try:
+        parsed, end = json.JSONDecoder().raw_decode(text)
+    except ValueError:
+        return value
+    return parsed if set(text[end:]) <= _TRAILING_JUNK else value
+
+
+def _v1_value(param: Param) -> str:
+    value = param.value
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, bool | int | float):
+        return json.dumps(value)
+    raise InvalidEvent(
+        f"param '{param.name}': in /api/v1/event values must be strings; send nested JSON as an "
+        "escaped string, or use /api/v2/event",
+        field=param.name,
+    )
+
+
+def normalize_params(params: list[Param], version: int) -> list[Param]:
+    """Check names and decode embedded JSON; v1 values must be strings."""
+    seen: set[str] = set()
+    for param in params:
+        name = param.name
+        if not name.strip():
+            raise InvalidEvent("every param needs a non-empty name", field="params")
+        if len(name) > MAX_PARAM_NAME:
+            raise InvalidEvent(
+                f"param name {name[:20]!r}… is {len(name)} characters long; the limit is "
+                f"{MAX_PARAM_NAME}",
+                field=name,
+            )
+        if name in seen:
+            raise InvalidEvent(f"param '{name}' appears more than once", field=name)
+        seen.add(name)
+        value = _v1_value(param) if version == 1 else param.value
+        if isinstance(value, str):
+            value = parse_embedded(value)
+        param.value = value
+    return params
+
+
+def build_event(
+    body: EventBody,
+    raw: str,
+    *,
+    version: int,
+    workspace_id: int,
+    occurred_us: int,
+    received_us: int,
+    source: str,
+) -> NewEvent:
+    """Validate a decoded event body and turn it into a NewEvent."""
+    check_type_key(body.eventTypeKey)
+    params = normalize_params(body.params or [], version)
+    by_name = {param.name: param.value for param in params}
+    validate_standard(body.eventTypeKey, by_name)
+    if body.eventTypeKey == "searchRequest" and by_name.get("isFound") is None:
+        params = [p for p in params if p.name != "isFound"] + [Param("isFound", 0)]
+    located = locate((param.name, param.value) for param in params)
+    key = body.keyValue
+    if isinstance(key, int):
+        key = str(key)
+    if key is not None and key.strip():
+        check_key_value(key)
+    elif located.derived_key is not None:
+        key = located.derived_key[:MAX_KEY_VALUE]
+    else:
+        detail = "; ".join(located.problems)
+        raise InvalidEvent(
+            "keyValue is missing and no param identifies the contact (send keyValue, or one of "
+            "contactId, externalCustomerId, email, phone, pushToken)"
+            + (f": {detail}" if detail else ""),
+            field="keyValue",
+        )
+    return NewEvent(
+        workspace_id=workspace_id,
+        event_type_key=body.eventTypeKey,
+        key_value=key,
+        params_json=_encoder.encode(params).decode(),
+        raw=raw,
+        source=source,
+        occurred_us=occurred_us,
+        received_us=received_us,
+        locators=located.locators,
+    )
+
+
+def parse_event(body: bytes, *, version: int, workspace_id: int, received_us: int) -> NewEvent:
+    """A live Generate event request body to a NewEvent (occurred = received)."""
+    if b"\\u0000" in body:
+        raise InvalidEvent("the body must not contain NUL characters (\\u0000)")
+    decoded: EventBody = decode(body, _event_decoder)
+    try:
+        raw = body.decode()
+    except UnicodeDecodeError:  # pragma: no cover - msgspec already rejects invalid UTF-8
+        raise MalformedBody("the body is not UTF-8") from None
+    return build_event(
+        decoded,
+        raw,
+        version=version,
+        workspace_id=workspace_id,
+        occurred_us=received_us,
+        received_us=received_us,
+        source="live",
+    )

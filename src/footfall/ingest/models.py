@@ -1,0 +1,64 @@
+"""Wire shapes (msgspec structs: unknown fields are ignored) and the records handed to the store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from footfall.identity.locators import Locators
+
+
+class Param(msgspec.Struct):
+    name: str
+    value: Any
+
+
+class EventBody(msgspec.Struct):
+    """Generate event v1/v2: ``{eventTypeKey, keyValue, params}``."""
+
+    eventTypeKey: str  # noqa: N815 - wire name
+    keyValue: str | int | None = None  # noqa: N815
+    params: list[Param] | None = None
+
+
+class PastEventBody(EventBody):
+    occurred: str | None = None
+
+
+class PastEventsBody(msgspec.Struct):
+    events: list[msgspec.Raw]
+
+
+class OrdersBody(msgspec.Struct):
+    orders: list[msgspec.Raw]
+
+
+@dataclass(slots=True)
+class NewEvent:
+    """A validated event, ready to be tied to a contact and stored."""
+
+    workspace_id: int
+    event_type_key: str
+    key_value: str
+    params_json: str
+    raw: str
+    source: str  # "live", "past" or "order"
+    occurred_us: int
+    received_us: int
+    locators: Locators
+
+
+@dataclass(slots=True)
+class NewOrder:
+    """A validated order to upsert by external id; its event is stored in the same transaction."""
+
+    workspace_id: int
+    external_order_id: str
+    status: str
+    total_cost: float
+    currency: str
+    order_date: str
+    data_json: str
+    event: NewEvent

@@ -1,0 +1,342 @@
+"""The store: a short list of named operations over SQL shared by SQLite and PostgreSQL.
+
+Subclasses only say how to connect, how to open a write transaction and what differs in SQL.
+Driver errors are translated here, once, into StorageUnavailable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import msgspec
+
+from footfall.exceptions import StorageUnavailable, WorkspaceExists
+from footfall.ingest.models import NewEvent, NewOrder
+from footfall.store.cursor import Cursor
+from footfall.store.records import (
+    ApiKey,
+    EventQuery,
+    EventTypeStats,
+    FeedEvent,
+    FeedPosition,
+    StoredEvent,
+)
+from footfall.store.writer import write_items
+
+Write = NewEvent | NewOrder
+
+_EVENT_COLUMNS = (
+    "id, event_type_key, key_value, contact_id, params, source, occurred_us, received_us"
+)
+
+
+class Store(ABC):
+    """Named operations; each opens and finishes its own transaction."""
+
+    dialect: str
+    greatest: str
+    least: str
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._local = threading.local()
+        self._writer: Any = None
+        self._opened: list[Any] = []
+        self._opened_lock = threading.Lock()
+
+    # -- what a backend provides -------------------------------------------------------------
+    begin_sql = "BEGIN"
+    write_on_loop = False  # True when the Python side of a batch may run on the event loop
+
+    @abstractmethod
+    def _connect(self) -> Any: ...
+
+    @abstractmethod
+    def _translate(self, sql: str) -> str: ...
+
+    @abstractmethod
+    def _is_unavailable(self, exc: BaseException) -> bool: ...
+
+    def _current_txid(self, tx: Cursor) -> int:
+        return 0
+
+    def _feed_horizon_sql(self) -> str:
+        return ""
+
+    # -- connections: one per thread plus the group committer's, replaced when broken ---------
+    def _connection(self) -> Any:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._connect()
+            self._local.connection = connection
+            with self._opened_lock:
+                self._opened.append(connection)
+        return connection
+
+    @staticmethod
+    def _close_quietly(connection: Any) -> None:
+        if connection is not None:
+            with contextlib.suppress(Exception):  # it is broken already
+                connection.close()
+
+    @contextmanager
+    def _guard(self, on_failure: Callable[[], None]) -> Iterator[None]:
+        try:
+            yield
+        except Exception as exc:
+            if self._is_unavailable(exc):
+                on_failure()
+                raise StorageUnavailable(f"storage unavailable: {exc}".strip()) from exc
+            raise
+
+    def _discard_local(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        self._local.connection = None
+        if connection is not None:
+            with self._opened_lock:
+                if connection in self._opened:
+                    self._opened.remove(connection)
+            self._close_quietly(connection)
+
+    def _cursor(self, connection: Any) -> Cursor:
+        return Cursor(connection.cursor(), self._translate)
+
+    @contextmanager
+    def write(self) -> Iterator[Cursor]:
+        """A short write transaction on this thread's connection."""
+        with self._guard(self._discard_local):
+            connection = self._connection()
+            connection.execute(self.begin_sql)
+            try:
+                yield self._cursor(connection)
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
+
+    @contextmanager
+    def read(self) -> Iterator[Cursor]:
+        with self._guard(self._discard_local):
+            yield self._cursor(self._connection())
+
+    def close(self) -> None:
+        """Close every connection this store opened, on any thread."""
+        self._discard_writer()
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+        for connection in opened:
+            self._close_quietly(connection)
+        self._local = threading.local()
+
+    # -- the group committer's connection: begin, write, commit as separate steps ------------
+    def _discard_writer(self) -> None:
+        self._close_quietly(self._writer)
+        self._writer = None
+
+    def writer_begin(self) -> None:
+        with self._guard(self._discard_writer):
+            if self._writer is None:
+                self._writer = self._connect()
+            self._writer.execute(self.begin_sql)
+
+    def writer_try_begin(self) -> bool:
+        """Begin without waiting for a lock; False when it would have to wait (use writer_begin)."""
+        return False
+
+    def writer_write(self, items: Sequence[Write]) -> None:
+        with self._guard(self._discard_writer):
+            tx = self._cursor(self._writer)
+            write_items(tx, items, txid=self._current_txid(tx), greatest=self.greatest)
+
+    def writer_commit(self) -> None:
+        with self._guard(self._discard_writer):
+            self._writer.execute("COMMIT")
+
+    def writer_rollback(self) -> None:
+        with self._guard(self._discard_writer):
+            if self._writer is not None:
+                self._writer.execute("ROLLBACK")
+
+    def commit_batch(self, items: Sequence[Write]) -> None:
+        """Store events and orders in one durable transaction, each tied to its contact."""
+        self.writer_begin()
+        try:
+            self.writer_write(items)
+        except BaseException:
+            self.writer_rollback()
+            raise
+        self.writer_commit()
+
+    # -- health ------------------------------------------------------------------------------
+    def ping(self) -> None:
+        with self.read() as tx:
+            tx.one("SELECT 1")
+
+    # -- workspaces and keys -----------------------------------------------------------------
+    def create_workspace(self, name: str, now_us: int) -> int:
+        with self.write() as tx:
+            if tx.one("SELECT id FROM workspaces WHERE name = ?", name) is not None:
+                raise WorkspaceExists(f"workspace {name!r} already exists")
+            row = tx.one(
+                "INSERT INTO workspaces (name, created_us) VALUES (?, ?) RETURNING id", name, now_us
+            )
+            return int(row[0])
+
+    def workspace_id(self, name: str) -> int | None:
+        with self.read() as tx:
+            row = tx.one("SELECT id FROM workspaces WHERE name = ?", name)
+        return None if row is None else int(row[0])
+
+    def create_api_key(
+        self, workspace_id: int, key_hash: str, prefix: str, scope: str, now_us: int
+    ) -> int:
+        with self.write() as tx:
+            row = tx.one(
+                "INSERT INTO api_keys (workspace_id, key_hash, prefix, scope, created_us) "
+                "VALUES (?, ?, ?, ?, ?) RETURNING id",
+                workspace_id,
+                key_hash,
+                prefix,
+                scope,
+                now_us,
+            )
+            return int(row[0])
+
+    def find_api_key(self, key_hash: str) -> ApiKey | None:
+        with self.read() as tx:
+            row = tx.one(
+                "SELECT k.id, k.workspace_id, w.name, k.scope FROM api_keys k "
+                "JOIN workspaces w ON w.id = k.workspace_id "
+                "WHERE k.key_hash = ? AND k.revoked_us IS NULL",
+                key_hash,
+            )
+        return None if row is None else ApiKey(int(row[0]), int(row[1]), row[2], row[3])
+
+    def create_token(self, token_hash: str, key_id: int, expires_us: int, now_us: int) -> None:
+        with self.write() as tx:
+            tx.execute("DELETE FROM auth_tokens WHERE expires_us < ?", now_us)
+            tx.execute(
+                "INSERT INTO auth_tokens (token_hash, key_id, expires_us) VALUES (?, ?, ?)",
+                token_hash,
+                key_id,
+                expires_us,
+            )
+
+    def find_token(self, token_hash: str, now_us: int) -> ApiKey | None:
+        with self.read() as tx:
+            row = tx.one(
+                "SELECT k.id, k.workspace_id, w.name, k.scope FROM auth_tokens t "
+                "JOIN api_keys k ON k.id = t.key_id JOIN workspaces w ON w.id = k.workspace_id "
+                "WHERE t.token_hash = ? AND t.expires_us > ? AND k.revoked_us IS NULL",
+                token_hash,
+                now_us,
+            )
+        return None if row is None else ApiKey(int(row[0]), int(row[1]), row[2], row[3])
+
+    # -- reads -------------------------------------------------------------------------------
+    def _event(self, row: Sequence[Any]) -> StoredEvent:
+        params = row[4]
+        if isinstance(params, str | bytes):
+            params = msgspec.json.decode(params)
+        return StoredEvent(
+            id=int(row[0]),
+            event_type_key=row[1],
+            key_value=row[2],
+            contact_id=None if row[3] is None else int(row[3]),
+            params=params,
+            source=row[5],
+            occurred_us=int(row[6]),
+            received_us=int(row[7]),
+        )
+
+    def list_events(self, workspace_id: int, query: EventQuery) -> list[StoredEvent]:
+        """Newest first by occurred time; ``query.before`` continues after the last page."""
+        where = ["workspace_id = ?"]
+        args: list[Any] = [workspace_id]
+        for column, value in (
+            ("event_type_key", query.event_type_key),
+            ("key_value", query.key_value),
+            ("contact_id", query.contact_id),
+        ):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if query.occurred_from_us is not None:
+            where.append("occurred_us >= ?")
+            args.append(query.occurred_from_us)
+        if query.occurred_to_us is not None:
+            where.append("occurred_us <= ?")
+            args.append(query.occurred_to_us)
+        if query.before is not None:
+            where.append("(occurred_us < ? OR (occurred_us = ? AND id < ?))")
+            args.extend([query.before[0], query.before[0], query.before[1]])
+        sql = (
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE {' AND '.join(where)} "
+            "ORDER BY occurred_us DESC, id DESC LIMIT ?"
+        )
+        with self.read() as tx:
+            rows = tx.all(sql, *args, query.limit)
+        return [self._event(row) for row in rows]
+
+    def list_event_types(self, workspace_id: int) -> list[EventTypeStats]:
+        with self.read() as tx:
+            rows = tx.all(
+                "SELECT key, event_count, first_seen_us, last_seen_us FROM event_types "
+                "WHERE workspace_id = ? ORDER BY key",
+                workspace_id,
+            )
+        return [EventTypeStats(r[0], int(r[1]), int(r[2]), int(r[3])) for r in rows]
+
+    def get_order(self, workspace_id: int, external_order_id: str) -> dict[str, Any] | None:
+        with self.read() as tx:
+            row = tx.one(
+                "SELECT external_order_id, contact_id, status, total_cost, currency, order_date, "
+                "data FROM orders WHERE workspace_id = ? AND external_order_id = ?",
+                workspace_id,
+                external_order_id,
+            )
+        if row is None:
+            return None
+        data = msgspec.json.decode(row[6]) if isinstance(row[6], str | bytes) else row[6]
+        keys = ("externalOrderId", "contactId", "status", "totalCost", "currency", "date")
+        return dict(zip(keys, row[:6], strict=True)) | {"data": data}
+
+    # -- the ordered feed --------------------------------------------------------------------
+    def read_feed(self, after: FeedPosition, limit: int) -> list[FeedEvent]:
+        """Events committed after ``after``, in an order no later commit can insert into."""
+        horizon = self._feed_horizon_sql()
+        with self.read() as tx:
+            rows = tx.all(
+                f"SELECT {_EVENT_COLUMNS}, txid, workspace_id FROM events "
+                f"WHERE (txid > ? OR (txid = ? AND id > ?)) {horizon} ORDER BY txid, id LIMIT ?",
+                after.txid,
+                after.txid,
+                after.id,
+                limit,
+            )
+        return [
+            FeedEvent(FeedPosition(int(r[8]), int(r[0])), int(r[9]), self._event(r)) for r in rows
+        ]
+
+    def load_offset(self, consumer: str) -> FeedPosition:
+        with self.read() as tx:
+            row = tx.one("SELECT last_txid, last_id FROM feed_offsets WHERE consumer = ?", consumer)
+        return FeedPosition() if row is None else FeedPosition(int(row[0]), int(row[1]))
+
+    def save_offset(self, consumer: str, position: FeedPosition, now_us: int) -> None:
+        with self.write() as tx:
+            tx.execute(
+                "INSERT INTO feed_offsets (consumer, last_txid, last_id, updated_us) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (consumer) DO UPDATE SET "
+                "last_txid = excluded.last_txid, last_id = excluded.last_id, "
+                "updated_us = excluded.updated_us",
+                consumer,
+                position.txid,
+                position.id,
+                now_us,
+            )

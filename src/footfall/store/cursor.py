@@ -1,0 +1,30 @@
+"""A thin wrapper over a DB-API cursor that speaks '?' placeholders on every backend."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+
+class Cursor:
+    """A thin wrapper over a DB-API cursor that speaks '?' placeholders on every backend."""
+
+    def __init__(self, cursor: Any, translate: Callable[[str], str]) -> None:
+        self._cursor = cursor
+        self._sql = translate
+
+    def execute(self, sql: str, *params: Any) -> Cursor:
+        self._cursor.execute(self._sql(sql), params)
+        return self
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self._cursor.executemany(self._sql(sql), rows)
+
+    def one(self, sql: str, *params: Any) -> Any:
+        self._cursor.execute(self._sql(sql), params)
+        return self._cursor.fetchone()
+
+    def all(self, sql: str, *params: Any) -> list[Any]:
+        self._cursor.execute(self._sql(sql), params)
+        return list(self._cursor.fetchall())

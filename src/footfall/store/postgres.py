@@ -1,0 +1,64 @@
+"""PostgreSQL backend: synchronous commit on, safe for many Footfall processes on one database."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+import psycopg
+from psycopg import errors
+
+from footfall.store.base import Store, Write
+from footfall.store.cursor import Cursor
+
+_RETRIES = 5
+
+
+@lru_cache(maxsize=512)
+def _percent_placeholders(sql: str) -> str:
+    return sql.replace("?", "%s")
+
+
+class PostgresStore(Store):
+    dialect = "postgresql"
+    greatest = "GREATEST"
+    least = "LEAST"
+
+    def __init__(self, url: str, connect_timeout: int = 5) -> None:
+        super().__init__(url.replace("postgres://", "postgresql://", 1))
+        self.connect_timeout = connect_timeout
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        connection = psycopg.connect(
+            self.url, autocommit=True, connect_timeout=self.connect_timeout
+        )
+        connection.execute("SET synchronous_commit = on")
+        return connection
+
+    def _translate(self, sql: str) -> str:
+        return _percent_placeholders(sql)
+
+    def _is_unavailable(self, exc: BaseException) -> bool:
+        if isinstance(exc, errors.TransactionRollback):
+            return False
+        return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+
+    def _current_txid(self, tx: Cursor) -> int:
+        return int(tx.one("SELECT pg_current_xact_id()::text::bigint")[0])
+
+    def _feed_horizon_sql(self) -> str:
+        # Only transactions older than the oldest one still running: none of them can commit later.
+        return "AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+
+    def commit_batch(self, items: Sequence[Write]) -> None:
+        """Retry the whole transaction when PostgreSQL aborts it for a deadlock or serialization."""
+        for attempt in range(_RETRIES):
+            try:
+                super().commit_batch(items)
+                return
+            except errors.TransactionRollback:
+                if attempt == _RETRIES - 1:
+                    raise
+                time.sleep(0.005 * (attempt + 1))

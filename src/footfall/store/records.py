@@ -1,0 +1,62 @@
+"""Plain records the store hands back; no I/O here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    key_id: int
+    workspace_id: int
+    workspace: str
+    scope: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    id: int
+    event_type_key: str
+    key_value: str
+    contact_id: int | None
+    params: Any
+    source: str
+    occurred_us: int
+    received_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class EventTypeStats:
+    key: str
+    count: int
+    first_seen_us: int
+    last_seen_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class EventQuery:
+    """Filters of the event history; ``before`` is the (occurred_us, id) cursor of the last page."""
+
+    event_type_key: str | None = None
+    key_value: str | None = None
+    contact_id: int | None = None
+    occurred_from_us: int | None = None
+    occurred_to_us: int | None = None
+    before: tuple[int, int] | None = None
+    limit: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPosition:
+    """Where a feed consumer has got to: (txid, id) of the last event it processed."""
+
+    txid: int = 0
+    id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FeedEvent:
+    position: FeedPosition
+    workspace_id: int
+    event: StoredEvent

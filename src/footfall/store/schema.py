@@ -1,0 +1,135 @@
+"""The schema as SQLAlchemy metadata: the one description both migrations and tests compare against.
+
+Times are integer microseconds since the Unix epoch (UTC) on every backend, so the same SQL runs on
+SQLite and PostgreSQL. Every table carries ``workspace_id`` (directly or through its contact) so that
+every query can be scoped to one workspace, and every record derived from a contact carries
+``contact_id`` so that erasing a contact can reach it.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = sa.MetaData()
+
+Json = sa.JSON().with_variant(JSONB(), "postgresql")
+Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+workspaces = sa.Table(
+    "workspaces",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", Id, sa.ForeignKey("workspaces.id"), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("scope", sa.String(16), nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("revoked_us", sa.BigInteger, nullable=True),
+)
+
+auth_tokens = sa.Table(
+    "auth_tokens",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("key_id", Id, sa.ForeignKey("api_keys.id"), nullable=False),
+    sa.Column("expires_us", sa.BigInteger, nullable=False),
+)
+
+contacts = sa.Table(
+    "contacts",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", Id, sa.ForeignKey("workspaces.id"), nullable=False),
+    sa.Column("external_customer_id", sa.String(300), nullable=True),
+    sa.Column("first_name", sa.String(200), nullable=True),
+    sa.Column("last_name", sa.String(200), nullable=True),
+    sa.Column("fields", Json, nullable=True),
+    sa.Column("source", sa.String(32), nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("updated_us", sa.BigInteger, nullable=False),
+    sa.Column("merged_into", Id, sa.ForeignKey("contacts.id"), nullable=True),
+    sa.Column("deleted_us", sa.BigInteger, nullable=True),
+    sa.Index("ix_contacts_workspace", "workspace_id", "id"),
+)
+
+# One row per identifier a contact can be found by: kind is externalCustomerId, email (lower-cased,
+# normalised), phone (E.164) or pushToken. The unique key is what makes concurrent creation safe.
+contact_identifiers = sa.Table(
+    "contact_identifiers",
+    metadata,
+    sa.Column("workspace_id", Id, sa.ForeignKey("workspaces.id"), primary_key=True),
+    sa.Column("kind", sa.String(24), primary_key=True),
+    sa.Column("value", sa.String(400), primary_key=True),
+    sa.Column("contact_id", Id, sa.ForeignKey("contacts.id"), nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Index("ix_contact_identifiers_contact", "contact_id"),
+)
+
+event_types = sa.Table(
+    "event_types",
+    metadata,
+    sa.Column("workspace_id", Id, sa.ForeignKey("workspaces.id"), primary_key=True),
+    sa.Column("key", sa.String(100), primary_key=True),
+    sa.Column("event_count", sa.BigInteger, nullable=False),
+    sa.Column("first_seen_us", sa.BigInteger, nullable=False),
+    sa.Column("last_seen_us", sa.BigInteger, nullable=False),
+)
+
+# ``txid`` is the PostgreSQL transaction id (xid8) that wrote the row; the ordered feed uses it to
+# never pass a row whose transaction is still open. On SQLite writes are serial and it stays NULL.
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", Id, sa.ForeignKey("workspaces.id"), nullable=False),
+    sa.Column("event_type_key", sa.String(100), nullable=False),
+    sa.Column("key_value", sa.String(300), nullable=False),
+    sa.Column("contact_id", Id, sa.ForeignKey("contacts.id"), nullable=True),
+    sa.Column("params", Json, nullable=False),
+    sa.Column("raw", sa.Text, nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("occurred_us", sa.BigInteger, nullable=False),
+    sa.Column("received_us", sa.BigInteger, nullable=False),
+    sa.Column("txid", sa.BigInteger, nullable=True),
+    sa.Index("ix_events_workspace_occurred", "workspace_id", "occurred_us", "id"),
+    sa.Index("ix_events_workspace_key", "workspace_id", "key_value", "occurred_us"),
+    sa.Index("ix_events_workspace_type", "workspace_id", "event_type_key", "occurred_us"),
+    sa.Index("ix_events_contact", "contact_id", "occurred_us"),
+    sa.Index("ix_events_feed", "txid", "id"),
+)
+
+orders = sa.Table(
+    "orders",
+    metadata,
+    sa.Column("workspace_id", Id, sa.ForeignKey("workspaces.id"), primary_key=True),
+    sa.Column("external_order_id", sa.String(300), primary_key=True),
+    sa.Column("contact_id", Id, sa.ForeignKey("contacts.id"), nullable=True),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("total_cost", sa.Float, nullable=False),
+    sa.Column("currency", sa.String(8), nullable=False),
+    sa.Column("order_date", sa.String(64), nullable=False),
+    sa.Column("data", Json, nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("updated_us", sa.BigInteger, nullable=False),
+    sa.Index("ix_orders_contact", "contact_id"),
+)
+
+# Where each feed consumer (workflows, webhooks, analytics…) has got to: (txid, id) of the last
+# event it processed.
+feed_offsets = sa.Table(
+    "feed_offsets",
+    metadata,
+    sa.Column("consumer", sa.String(100), primary_key=True),
+    sa.Column("last_txid", sa.BigInteger, nullable=False),
+    sa.Column("last_id", sa.BigInteger, nullable=False),
+    sa.Column("updated_us", sa.BigInteger, nullable=False),
+)

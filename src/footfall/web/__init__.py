@@ -1,0 +1,1 @@
+"""The ASGI app: routes, auth, and the only place that knows HTTP status codes."""

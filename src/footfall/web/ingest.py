@@ -1,0 +1,189 @@
+"""The write routes as raw ASGI handlers: the hot path skips the framework and answers in microseconds."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from starlette.concurrency import run_in_threadpool
+
+from footfall.access import now_us, require_scope
+from footfall.exceptions import BodyTooLarge, FootfallError, RateLimited
+from footfall.ingest.events import parse_event
+from footfall.ingest.orders import parse_orders
+from footfall.ingest.past import parse_past_events
+from footfall.metrics import RouteMetrics
+from footfall.store.records import ApiKey
+from footfall.web.errors import extra_headers, status_for
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+Reply = tuple[int, bytes]
+
+_json = msgspec.json.Encoder()
+_TEXT = (b"content-type", b"text/plain; charset=utf-8")
+_JSON = (b"content-type", b"application/json")
+
+
+class ClientDisconnected(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class WriteRoute:
+    name: str
+    scope: str  # "events" or "full"
+    batch: bool  # the larger body limit applies
+    bearer: bool  # accepts bearer tokens
+    handler: Callable[[Any, ApiKey, bytes, RouteMetrics], Awaitable[Reply]]
+
+
+async def _event(version: int, services: Any, key: ApiKey, body: bytes, m: RouteMetrics) -> Reply:
+    event = parse_event(body, version=version, workspace_id=key.workspace_id, received_us=now_us())
+    await services.committer.submit([event])
+    m.accepted.inc()
+    return 200, b""
+
+
+async def _past(version: int, services: Any, key: ApiKey, body: bytes, m: RouteMetrics) -> Reply:
+    batch = parse_past_events(
+        body,
+        version=version,
+        workspace_id=key.workspace_id,
+        now_us=now_us(),
+        max_age_days=services.settings.past_events_max_age_days,
+    )
+    if batch.accepted:
+        await services.committer.submit(batch.accepted)
+    m.accepted.inc(len(batch.accepted))
+    errors = len(batch.outcomes) - len(batch.accepted)
+    if errors:
+        m.rejected("invalid", errors)
+    results = [
+        {"status": o.status} if o.error is None else {"status": o.status, "error": o.error}
+        for o in batch.outcomes
+    ]
+    payload = {"results": results, "successCount": len(batch.accepted), "errorCount": errors}
+    return 200, _json.encode(payload)
+
+
+async def _orders(services: Any, key: ApiKey, body: bytes, m: RouteMetrics) -> Reply:
+    batch = parse_orders(body, workspace_id=key.workspace_id, now_us=now_us())
+    if batch.accepted:
+        await services.committer.submit(batch.accepted)
+    m.accepted.inc(len(batch.accepted))
+    if batch.failed:
+        m.rejected("invalid", len(batch.failed))
+    return 200, _json.encode({"failedOrders": batch.failed})
+
+
+Handler = Callable[[Any, ApiKey, bytes, RouteMetrics], Awaitable[Reply]]
+
+
+def _bind(fn: Callable[..., Awaitable[Reply]], version: int) -> Handler:
+    async def bound(services: Any, key: ApiKey, body: bytes, m: RouteMetrics) -> Reply:
+        return await fn(version, services, key, body, m)
+
+    return bound
+
+
+ROUTES: dict[str, WriteRoute] = {
+    "/api/v2/event": WriteRoute("v2/event", "events", False, True, _bind(_event, 2)),
+    "/api/v1/event": WriteRoute("v1/event", "events", False, True, _bind(_event, 1)),
+    "/api/v2/past_events": WriteRoute("v2/past_events", "events", True, True, _bind(_past, 2)),
+    "/api/v1/past_events": WriteRoute("v1/past_events", "events", True, True, _bind(_past, 1)),
+    "/api/v1/orders": WriteRoute("v1/orders", "full", True, False, _orders),
+}
+
+
+def match(path: str) -> WriteRoute | None:
+    return ROUTES.get(path[:-1] if path.endswith("/") else path)
+
+
+async def _read_body(receive: Receive, headers: dict[bytes, bytes], limit: int) -> bytes:
+    declared = headers.get(b"content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(f"the body is {int(declared)} bytes; the limit is {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"the body is over {limit} bytes; the limit is {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def authenticate(services: Any, header: bytes | None, bearer_ok: bool) -> ApiKey:
+    text = None if header is None else header.decode("latin-1")
+    if text is not None and not bearer_ok and text[:7].lower() == "bearer ":
+        from footfall.exceptions import Unauthorized
+
+        raise Unauthorized("bearer tokens are accepted on the event routes only; use HTTP Basic")
+    cached = services.auth.cached(text)
+    if isinstance(cached, ApiKey):
+        return cached
+    key: ApiKey = await run_in_threadpool(services.auth.lookup, text)
+    return key
+
+
+async def send_reply(
+    send: Send,
+    status: int,
+    body: bytes,
+    header: tuple[bytes, bytes],
+    extra: list[tuple[bytes, bytes]],
+) -> None:
+    headers = [header, (b"content-length", str(len(body)).encode()), *extra]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def handle(
+    services: Any, route: WriteRoute, scope: Scope, receive: Receive, send: Send
+) -> None:
+    started = time.perf_counter()
+    m = services.route_metrics[route.name]
+    headers = dict(scope["headers"])
+    try:
+        key = await authenticate(services, headers.get(b"authorization"), route.bearer)
+        if route.scope == "full":
+            require_scope(key, "full")
+        if not services.limiter.allow(key.key_id):
+            raise RateLimited(
+                f"rate limit of {services.limiter.per_second:g} requests per second exceeded"
+            )
+        settings = services.settings
+        limit = settings.max_batch_body_bytes if route.batch else settings.max_body_bytes
+        body = await _read_body(receive, headers, limit)
+        status, payload = await route.handler(services, key, body, m)
+    except ClientDisconnected:
+        return
+    except FootfallError as exc:
+        status, reason = status_for(exc)
+        m.rejected(reason)
+        services.log.info(
+            "request refused",
+            action="event.rejected",
+            route=route.name,
+            reason=reason,
+            error=str(exc),
+        )
+        await send_reply(send, status, str(exc).encode(), _TEXT, extra_headers(status))
+        return
+    except Exception:
+        m.rejected("error")
+        services.log.exception("request failed", action="event.failed", route=route.name)
+        await send_reply(send, 500, b"internal error; nothing was stored", _TEXT, [])
+        return
+    m.latency.observe(time.perf_counter() - started)
+    await send_reply(send, status, payload, _JSON if payload else _TEXT, [])

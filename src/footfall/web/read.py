@@ -1,0 +1,151 @@
+"""Read and utility routes (Starlette): event history, event types, tokens, health, metrics."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from footfall.access import require_scope
+from footfall.exceptions import FootfallError, InvalidQuery
+from footfall.ingest.dates import from_us, parse_iso, to_us
+from footfall.store.records import ApiKey, EventQuery, StoredEvent
+from footfall.web.ingest import authenticate
+
+MAX_LIMIT = 1000
+
+
+async def _full_key(request: Request) -> ApiKey:
+    services = request.app.state.services
+    header = request.headers.get("authorization")
+    key = await authenticate(services, None if header is None else header.encode("latin-1"), False)
+    require_scope(key, "full")
+    return key
+
+
+def _cursor(text: str) -> tuple[int, int]:
+    try:
+        occurred, _, event_id = base64.urlsafe_b64decode(text.encode()).decode().partition(":")
+        return int(occurred), int(event_id)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidQuery(f"cursor {text!r} is not a cursor this API returned") from None
+
+
+def _encode_cursor(event: StoredEvent) -> str:
+    return base64.urlsafe_b64encode(f"{event.occurred_us}:{event.id}".encode()).decode()
+
+
+def _time(params: Any, name: str) -> int | None:
+    text = params.get(name)
+    if text is None or text == "":
+        return None
+    moment = parse_iso(text)
+    if moment is None:
+        raise InvalidQuery(f"{name} must be an ISO 8601 date or date-time, got {text!r}")
+    return to_us(moment)
+
+
+def _int(params: Any, name: str, default: int | None) -> int | None:
+    text = params.get(name)
+    if text is None or text == "":
+        return default
+    if not text.isdigit():
+        raise InvalidQuery(f"{name} must be a positive integer, got {text!r}")
+    return int(text)
+
+
+def event_query(params: Any) -> EventQuery:
+    limit = _int(params, "limit", 100)
+    assert limit is not None
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidQuery(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
+    cursor = params.get("cursor")
+    return EventQuery(
+        event_type_key=params.get("eventTypeKey") or None,
+        key_value=params.get("keyValue") or None,
+        contact_id=_int(params, "contactId", None),
+        occurred_from_us=_time(params, "from"),
+        occurred_to_us=_time(params, "to"),
+        before=_cursor(cursor) if cursor else None,
+        limit=limit,
+    )
+
+
+def event_json(event: StoredEvent) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "eventTypeKey": event.event_type_key,
+        "keyValue": event.key_value,
+        "contactId": event.contact_id,
+        "params": event.params,
+        "source": event.source,
+        "occurred": from_us(event.occurred_us),
+        "received": from_us(event.received_us),
+    }
+
+
+async def list_events(request: Request) -> Response:
+    key = await _full_key(request)
+    query = event_query(request.query_params)
+    store = request.app.state.services.store
+    # One row more than asked tells whether there is a next page.
+    wider = dataclasses.replace(query, limit=query.limit + 1)
+    rows = await run_in_threadpool(store.list_events, key.workspace_id, wider)
+    headers = {}
+    if len(rows) > query.limit:
+        rows = rows[: query.limit]
+        headers["X-Next-Cursor"] = _encode_cursor(rows[-1])
+    return JSONResponse([event_json(row) for row in rows], headers=headers)
+
+
+async def list_event_types(request: Request) -> Response:
+    key = await _full_key(request)
+    store = request.app.state.services.store
+    types = await run_in_threadpool(store.list_event_types, key.workspace_id)
+    return JSONResponse(
+        [
+            {
+                "eventTypeKey": t.key,
+                "count": t.count,
+                "firstSeen": from_us(t.first_seen_us),
+                "lastSeen": from_us(t.last_seen_us),
+            }
+            for t in types
+        ]
+    )
+
+
+async def issue_token(request: Request) -> Response:
+    services = request.app.state.services
+    header = request.headers.get("authorization")
+    if header is not None and not header.lower().startswith("basic "):
+        from footfall.exceptions import Unauthorized
+
+        raise Unauthorized("a token is issued for HTTP Basic credentials (the API key as password)")
+    key = await authenticate(services, None if header is None else header.encode("latin-1"), False)
+    token = await run_in_threadpool(services.auth.issue_token, key)
+    return JSONResponse(token)
+
+
+async def health(request: Request) -> Response:
+    store = request.app.state.services.store
+    try:
+        await run_in_threadpool(store.ping)
+    except FootfallError as exc:
+        return JSONResponse({"status": "unavailable", "error": str(exc)}, status_code=503)
+    return JSONResponse({"status": "ok"})
+
+
+async def metrics(request: Request) -> Response:
+    registry = request.app.state.services.metrics.registry
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    return PlainTextResponse(f"no route for {request.method} {request.url.path}", status_code=404)
