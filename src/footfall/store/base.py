@@ -52,6 +52,7 @@ class Store(ABC):
     # -- what a backend provides -------------------------------------------------------------
     begin_sql = "BEGIN"
     write_on_loop = False  # True when the Python side of a batch may run on the event loop
+    has_arrays = False  # array parameters (``= ANY(?)``) instead of IN lists
 
     @abstractmethod
     def _connect(self) -> Any: ...
@@ -151,7 +152,8 @@ class Store(ABC):
     def writer_write(self, items: Sequence[Write]) -> None:
         with self._guard(self._discard_writer):
             tx = self._cursor(self._writer)
-            write_items(tx, items, txid=self._current_txid(tx), greatest=self.greatest)
+            txid = self._current_txid(tx)
+            write_items(tx, items, txid=txid, greatest=self.greatest, arrays=self.has_arrays)
 
     def writer_commit(self) -> None:
         with self._guard(self._discard_writer):

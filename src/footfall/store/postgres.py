@@ -24,6 +24,7 @@ def _percent_placeholders(sql: str) -> str:
 class PostgresStore(Store):
     dialect = "postgresql"
     greatest = "GREATEST"
+    has_arrays = True
     least = "LEAST"
 
     def __init__(self, url: str, connect_timeout: int = 5) -> None:

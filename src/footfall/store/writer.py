@@ -21,39 +21,44 @@ def _event_of(item: NewEvent | NewOrder) -> NewEvent:
     return item.event if isinstance(item, NewOrder) else item
 
 
-def _known_owners(tx: Cursor, keys: set[IdentifierKey]) -> dict[IdentifierKey, int]:
+def _in(column: str, values: Sequence[Any], arrays: bool) -> tuple[str, list[Any]]:
+    """``column IN (…)``; one array parameter where the backend has arrays (one plan for any size)."""
+    if arrays:
+        return f"{column} = ANY(?)", [list(values)]
+    return f"{column} IN ({', '.join('?' * len(values))})", list(values)
+
+
+def _known_owners(tx: Cursor, keys: set[IdentifierKey], arrays: bool) -> dict[IdentifierKey, int]:
     by_kind: dict[tuple[int, str], list[str]] = defaultdict(list)
     for ws, kind, value in keys:
         by_kind[(ws, kind)].append(value)
     owners: dict[IdentifierKey, int] = {}
     for (ws, kind), values in by_kind.items():
         for start in range(0, len(values), _CHUNK):
-            chunk = values[start : start + _CHUNK]
-            marks = ", ".join("?" * len(chunk))
+            condition, args = _in("value", values[start : start + _CHUNK], arrays)
             rows = tx.all(
                 "SELECT value, contact_id FROM contact_identifiers WHERE workspace_id = ? "
-                f"AND kind = ? AND value IN ({marks})",
+                f"AND kind = ? AND {condition}",
                 ws,
                 kind,
-                *chunk,
+                *args,
             )
             owners.update({(ws, kind, value): int(contact) for value, contact in rows})
     return owners
 
 
-def _live_contacts(tx: Cursor, events: Sequence[NewEvent]) -> set[tuple[int, int]]:
+def _live_contacts(tx: Cursor, events: Sequence[NewEvent], arrays: bool) -> set[tuple[int, int]]:
     wanted: dict[int, set[int]] = defaultdict(set)
     for event in events:
         if event.locators.contact_id is not None:
             wanted[event.workspace_id].add(event.locators.contact_id)
     live: set[tuple[int, int]] = set()
     for ws, ids in wanted.items():
-        marks = ", ".join("?" * len(ids))
+        condition, args = _in("id", sorted(ids), arrays)
         rows = tx.all(
-            f"SELECT id FROM contacts WHERE workspace_id = ? AND id IN ({marks}) "
-            "AND deleted_us IS NULL",
+            f"SELECT id FROM contacts WHERE workspace_id = ? AND {condition} AND deleted_us IS NULL",
             ws,
-            *ids,
+            *args,
         )
         live.update((ws, int(row[0])) for row in rows)
     return live
@@ -159,15 +164,20 @@ def _count_event_types(tx: Cursor, events: Sequence[NewEvent], greatest: str) ->
 
 
 def write_items(
-    tx: Cursor, items: Sequence[NewEvent | NewOrder], *, txid: int, greatest: str
+    tx: Cursor,
+    items: Sequence[NewEvent | NewOrder],
+    *,
+    txid: int,
+    greatest: str,
+    arrays: bool = False,
 ) -> None:
     """Everything a batch stores, inside the caller's open transaction."""
     events = [_event_of(item) for item in items]
     keys = {
         (e.workspace_id, kind, value) for e in events for kind, value in e.locators.identifiers()
     }
-    owners = _known_owners(tx, keys)
-    live = _live_contacts(tx, events)
+    owners = _known_owners(tx, keys, arrays)
+    live = _live_contacts(tx, events, arrays)
     rows: list[tuple[Any, ...]] = []
     for item, event in zip(items, events, strict=True):
         contact = _resolve(tx, event, owners, live)
