@@ -23,7 +23,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         message = await receive()
         body += message.get("body", b"")
         more = message.get("more_body", False)
-    _decode(body)
+    if body:
+        _decode(body)
     await send(
         {
             "type": "http.response.start",

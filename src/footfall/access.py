@@ -97,7 +97,10 @@ class Authenticator:
             key = self._store.find_token(hash_secret(credentials.strip()), now_us())
         if len(self._cache) > 100_000:
             self._cache.clear()
-        self._cache[header] = (key, time.monotonic() + self._cache_seconds)
+        lifetime = self._cache_seconds
+        if key is not None and key.expires_us is not None:  # never outlive a token's expiry
+            lifetime = min(lifetime, (key.expires_us - now_us()) / 1_000_000)
+        self._cache[header] = (key, time.monotonic() + lifetime)
         if key is None:
             raise Unauthorized()
         return key
@@ -129,8 +132,9 @@ class RateLimiter:
         if self.per_second <= 0:
             return True
         now = time.monotonic()
-        tokens, last = self._buckets.get(key_id, (self.per_second, now))
-        tokens = min(self.per_second, tokens + (now - last) * self.per_second)
+        capacity = max(self.per_second, 1.0)
+        tokens, last = self._buckets.get(key_id, (capacity, now))
+        tokens = min(capacity, tokens + (now - last) * self.per_second)
         if tokens < 1:
             self._buckets[key_id] = (tokens, now)
             return False

@@ -126,6 +126,22 @@ def normalize_params(params: list[Param], version: int) -> list[Param]:
     return params
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
+def refuse_nul(raw: str) -> None:
+    """PostgreSQL cannot store NUL characters in text; refuse them on every backend alike."""
+    if "\\u0000" in raw and _has_nul(msgspec.json.decode(raw)):
+        raise InvalidEvent("the body must not contain NUL characters (\\u0000)")
+
+
 def build_event(
     body: EventBody,
     raw: str,
@@ -138,6 +154,7 @@ def build_event(
 ) -> NewEvent:
     """Validate a decoded event body and turn it into a NewEvent."""
     check_type_key(body.eventTypeKey)
+    refuse_nul(raw)
     params = normalize_params(body.params or [], version)
     by_name = {param.name: param.value for param in params}
     validate_standard(body.eventTypeKey, by_name)
@@ -174,8 +191,6 @@ def build_event(
 
 def parse_event(body: bytes, *, version: int, workspace_id: int, received_us: int) -> NewEvent:
     """A live Generate event request body to a NewEvent (occurred = received)."""
-    if b"\\u0000" in body:
-        raise InvalidEvent("the body must not contain NUL characters (\\u0000)")
     decoded: EventBody = decode(body, _event_decoder)
     try:
         raw = body.decode()

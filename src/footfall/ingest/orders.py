@@ -10,7 +10,7 @@ import msgspec
 from footfall.exceptions import InvalidEvent
 from footfall.identity.locators import locate
 from footfall.ingest.dates import parse_iso
-from footfall.ingest.events import check_key_value, decode
+from footfall.ingest.events import check_key_value, decode, refuse_nul
 from footfall.ingest.models import NewEvent, NewOrder, OrdersBody
 
 MAX_ORDERS = 1000
@@ -81,6 +81,7 @@ def _to_new_order(order: dict[str, Any], workspace_id: int, now_us: int) -> NewO
     ]
     params += [{"name": k, "value": v} for k, v in order.items() if k != "externalOrderId"]
     data = _encoder.encode(order).decode()
+    refuse_nul(data)
     event = NewEvent(
         workspace_id=workspace_id,
         event_type_key=f"order{order['status']}",

@@ -232,13 +232,15 @@ class Store(ABC):
     def find_token(self, token_hash: str, now_us: int) -> ApiKey | None:
         with self.read() as tx:
             row = tx.one(
-                "SELECT k.id, k.workspace_id, w.name, k.scope FROM auth_tokens t "
+                "SELECT k.id, k.workspace_id, w.name, k.scope, t.expires_us FROM auth_tokens t "
                 "JOIN api_keys k ON k.id = t.key_id JOIN workspaces w ON w.id = k.workspace_id "
                 "WHERE t.token_hash = ? AND t.expires_us > ? AND k.revoked_us IS NULL",
                 token_hash,
                 now_us,
             )
-        return None if row is None else ApiKey(int(row[0]), int(row[1]), row[2], row[3])
+        if row is None:
+            return None
+        return ApiKey(int(row[0]), int(row[1]), row[2], row[3], int(row[4]))
 
     # -- reads -------------------------------------------------------------------------------
     def _event(self, row: Sequence[Any]) -> StoredEvent:

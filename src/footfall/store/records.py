@@ -12,6 +12,7 @@ class ApiKey:
     workspace_id: int
     workspace: str
     scope: str
+    expires_us: int | None = None  # set for bearer tokens
 
 
 @dataclass(frozen=True, slots=True)

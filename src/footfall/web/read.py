@@ -55,7 +55,7 @@ def _int(params: Any, name: str, default: int | None) -> int | None:
     text = params.get(name)
     if text is None or text == "":
         return default
-    if not text.isdigit():
+    if not text.isdigit() or int(text) > 2**63 - 1:
         raise InvalidQuery(f"{name} must be a positive integer, got {text!r}")
     return int(text)
 

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from footfall.config import Settings
+from footfall.exceptions import ConfigurationError
+
+
+def test_defaults_use_a_sqlite_file_in_the_data_directory(tmp_path: Path) -> None:
+    settings = Settings.from_env({"FOOTFALL_DATA_DIR": str(tmp_path)})
+    assert settings.resolved_database_url == f"sqlite:///{tmp_path / 'footfall.db'}"
+    assert settings.max_body_bytes == 20 * 1024
+    assert settings.rate_limit_per_second == 0
+
+
+def test_values_are_read_and_bad_ones_fail_loudly() -> None:
+    settings = Settings.from_env({"FOOTFALL_MAX_BODY_BYTES": "100", "FOOTFALL_RATE_LIMIT": "350"})
+    assert (settings.max_body_bytes, settings.rate_limit_per_second) == (100, 350)
+    with pytest.raises(ConfigurationError, match="FOOTFALL_MAX_BODY_BYTES"):
+        Settings.from_env({"FOOTFALL_MAX_BODY_BYTES": "lots"})
+    with pytest.raises(ConfigurationError, match="FOOTFALL_DATABASE_URL"):
+        Settings.from_env({"FOOTFALL_DATABASE_URL": "mysql://x"})

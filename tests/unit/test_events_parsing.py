@@ -1,0 +1,92 @@
+"""Pure parsing and validation of Generate event bodies (no server, no database)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from footfall.exceptions import InvalidEvent, MalformedBody
+from footfall.ingest.events import parse_embedded, parse_event
+
+
+def parse(body: dict[str, Any] | bytes, version: int = 2) -> Any:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return parse_event(raw, version=version, workspace_id=1, received_us=1_000)
+
+
+def test_embedded_json_is_parsed_and_other_strings_kept() -> None:
+    assert parse_embedded('{"a": 1}') == {"a": 1}
+    assert parse_embedded("[1, 2]") == [1, 2]
+    assert parse_embedded("{not json") == "{not json"
+    assert parse_embedded("plain") == "plain"
+    # eSputnik's own productViewed example has stray closing brackets after the object
+    assert parse_embedded('{"productId":"WS01"}]}') == {"productId": "WS01"}
+
+
+def test_params_are_stored_parsed_with_the_raw_body() -> None:
+    body = {
+        "eventTypeKey": "pageViewed",
+        "keyValue": "k",
+        "unknownField": True,
+        "params": [{"name": "page", "value": '{"location":"https://e.com"}', "extra": 1}],
+    }
+    event = parse(body)
+    assert json.loads(event.params_json) == [{"name": "page", "value": {"location": "https://e.com"}}]
+    assert json.loads(event.raw) == body
+    assert (event.occurred_us, event.received_us, event.source) == (1_000, 1_000, "live")
+
+
+def test_malformed_json_is_malformed_body() -> None:
+    with pytest.raises(MalformedBody, match="malformed JSON"):
+        parse(b'{"eventTypeKey": ')
+
+
+def test_missing_type_key_names_it() -> None:
+    with pytest.raises(InvalidEvent, match="eventTypeKey"):
+        parse({"keyValue": "k", "params": []})
+
+
+@pytest.mark.parametrize("char", list("<;\u2019\\/|\"`'^?!,>"))
+def test_forbidden_characters_in_the_type_key(char: str) -> None:
+    with pytest.raises(InvalidEvent, match="must not contain"):
+        parse({"eventTypeKey": f"a{char}b", "keyValue": "k"})
+
+
+def test_length_limits() -> None:
+    with pytest.raises(InvalidEvent, match="limit is 100"):
+        parse({"eventTypeKey": "a" * 101, "keyValue": "k"})
+    with pytest.raises(InvalidEvent, match="limit is 300"):
+        parse({"eventTypeKey": "a", "keyValue": "k" * 301})
+    assert parse({"eventTypeKey": "a" * 100, "keyValue": "k" * 300}).key_value == "k" * 300
+
+
+def test_duplicate_param_names_are_refused() -> None:
+    with pytest.raises(InvalidEvent, match="more than once"):
+        parse({"eventTypeKey": "a", "keyValue": "k", "params": [{"name": "x", "value": 1}] * 2})
+
+
+def test_v1_values_must_be_strings_but_scalars_are_tolerated() -> None:
+    event = parse({"eventTypeKey": "a", "keyValue": "k", "params": [{"name": "n", "value": 3}]}, 1)
+    assert json.loads(event.params_json)[0]["value"] == "3"
+    with pytest.raises(InvalidEvent, match="must be strings"):
+        parse({"eventTypeKey": "a", "keyValue": "k", "params": [{"name": "o", "value": {}}]}, 1)
+
+
+def test_key_is_derived_and_its_absence_explained() -> None:
+    event = parse({"eventTypeKey": "a", "params": [{"name": "Phone", "value": "380501234567"}]})
+    assert event.key_value == "380501234567"
+    assert event.locators.phone == "+380501234567"
+    with pytest.raises(InvalidEvent, match="keyValue is missing"):
+        parse({"eventTypeKey": "a", "params": [{"name": "city", "value": "Kyiv"}]})
+
+
+def test_search_request_defaults_is_found_to_zero() -> None:
+    event = parse({"eventTypeKey": "searchRequest", "keyValue": "k", "params": [{"name": "search", "value": "x"}]})
+    assert {"name": "isFound", "value": 0} in json.loads(event.params_json)
+
+
+def test_nul_characters_are_refused() -> None:
+    with pytest.raises(InvalidEvent, match="NUL"):
+        parse(b'{"eventTypeKey": "a", "keyValue": "k\\u0000"}')
