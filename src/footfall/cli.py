@@ -65,7 +65,10 @@ def serve(host: str, port: int, workers: int) -> None:
 def migrate() -> None:
     """Apply schema migrations (safe to run from several processes at once)."""
     settings = _settings()
-    migrate_store(settings)
+    try:
+        migrate_store(settings)
+    except FootfallError as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo("database is up to date")
 
 
@@ -80,9 +83,9 @@ def workspace() -> None:
 def workspace_create(name: str, as_json: bool) -> None:
     """Create a workspace and its first full-access API key."""
     settings = _settings()
-    migrate_store(settings)
     store = open_store(settings)
     try:
+        migrate_store(settings)
         _print_key(access.create_workspace(store, name), as_json)
     except FootfallError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -102,9 +105,9 @@ def key() -> None:
 def key_create(workspace_name: str, scope: str, as_json: bool) -> None:
     """Create another API key for a workspace."""
     settings = _settings()
-    migrate_store(settings)
     store = open_store(settings)
     try:
+        migrate_store(settings)
         _print_key(access.create_key(store, workspace_name, scope), as_json)
     except FootfallError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -33,7 +33,9 @@ def test_params_are_stored_parsed_with_the_raw_body() -> None:
         "params": [{"name": "page", "value": '{"location":"https://e.com"}', "extra": 1}],
     }
     event = parse(body)
-    assert json.loads(event.params_json) == [{"name": "page", "value": {"location": "https://e.com"}}]
+    assert json.loads(event.params_json) == [
+        {"name": "page", "value": {"location": "https://e.com"}}
+    ]
     assert json.loads(event.raw) == body
     assert (event.occurred_us, event.received_us, event.source) == (1_000, 1_000, "live")
 
@@ -83,7 +85,13 @@ def test_key_is_derived_and_its_absence_explained() -> None:
 
 
 def test_search_request_defaults_is_found_to_zero() -> None:
-    event = parse({"eventTypeKey": "searchRequest", "keyValue": "k", "params": [{"name": "search", "value": "x"}]})
+    event = parse(
+        {
+            "eventTypeKey": "searchRequest",
+            "keyValue": "k",
+            "params": [{"name": "search", "value": "x"}],
+        }
+    )
     assert {"name": "isFound", "value": 0} in json.loads(event.params_json)
 
 

@@ -37,22 +37,48 @@ def test_valid_examples_pass(event_type: str) -> None:
         ("productViewed", {"product": {"price": 1}}, "product.productId"),
         ("productViewed", {"product": {"productId": "1"}}, "product.price"),
         ("productViewed", {"product": {"productId": "1", "price": "45.5"}}, "product.price"),
-        ("productViewed", {"product": {"productId": "1", "price": 1, "isInStock": 2}}, "product.isInStock"),
+        (
+            "productViewed",
+            {"product": {"productId": "1", "price": 1, "isInStock": 2}},
+            "product.isInStock",
+        ),
         ("productCategoryViewed", {"category": {}}, "category.productCategoryId"),
         ("cartUpdated", {"products": []}, "recycleStateId"),
-        ("cartUpdated", {"recycleStateId": "r", "products": [{"quantity": 1, "price": 1}]}, "products[0].productId"),
-        ("cartUpdated", {"recycleStateId": "r", "products": [{"productId": "1", "price": 1}]}, "products[0].quantity"),
-        ("cartUpdated", {"recycleStateId": "r", "products": [{"productId": "1", "quantity": 1}]}, "products[0].price"),
+        (
+            "cartUpdated",
+            {"recycleStateId": "r", "products": [{"quantity": 1, "price": 1}]},
+            "products[0].productId",
+        ),
+        (
+            "cartUpdated",
+            {"recycleStateId": "r", "products": [{"productId": "1", "price": 1}]},
+            "products[0].quantity",
+        ),
+        (
+            "cartUpdated",
+            {"recycleStateId": "r", "products": [{"productId": "1", "quantity": 1}]},
+            "products[0].price",
+        ),
         ("cartUpdated", {"recycleStateId": "r", "products": {}}, "products"),
         ("productImpressions", {"products": [{"productId": "1"}]}, "recomVariantId"),
-        ("productImpressions", {"recomVariantId": "554-778", "products": [{"productId": "1"}]}, "recomVariantId"),
-        ("productImpressions", {"recomVariantId": "r1v2", "products": [{}]}, "products[0].productId"),
+        (
+            "productImpressions",
+            {"recomVariantId": "554-778", "products": [{"productId": "1"}]},
+            "recomVariantId",
+        ),
+        (
+            "productImpressions",
+            {"recomVariantId": "r1v2", "products": [{}]},
+            "products[0].productId",
+        ),
         ("productAddedToWishlist", {"product": {"productId": "1"}}, "product.price"),
         ("searchRequest", {}, "search"),
         ("searchRequest", {"search": "x", "isFound": 2}, "isFound"),
     ],
 )
-def test_each_violation_names_its_field(event_type: str, params: dict[str, Any], field: str) -> None:
+def test_each_violation_names_its_field(
+    event_type: str, params: dict[str, Any], field: str
+) -> None:
     with pytest.raises(InvalidEvent) as caught:
         validate_standard(event_type, params)
     assert caught.value.field == field

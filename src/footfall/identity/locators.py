@@ -86,7 +86,7 @@ _MAX_ID = 2**63 - 1
 
 
 def _contact_id(text: str) -> int | None:
-    if not text.isdigit() or not 0 < int(text) <= _MAX_ID:
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= _MAX_ID:
         raise InvalidEvent(f"contactId must be a positive integer, got {text!r}", field="contactId")
     return int(text)
 

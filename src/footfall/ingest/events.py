@@ -54,17 +54,16 @@ def check_type_key(key: str) -> None:
         )
 
 
-def check_key_value(key: str) -> None:
+def check_key_value(key: str, field: str = "keyValue") -> None:
     if len(key) > MAX_KEY_VALUE:
         raise InvalidEvent(
-            f"keyValue is {len(key)} characters long; the limit is {MAX_KEY_VALUE}",
-            field="keyValue",
+            f"{field} is {len(key)} characters long; the limit is {MAX_KEY_VALUE}", field=field
         )
     char = _forbidden(key)
     if char is not None:
         raise InvalidEvent(
-            f"keyValue must not contain {char!r} (forbidden: < ; \u2019 \\ / | \" ` ' ^ ? ! , >)",
-            field="keyValue",
+            f"{field} must not contain {char!r} (forbidden: < ; \u2019 \\ / | \" ` ' ^ ? ! , >)",
+            field=field,
         )
 
 

@@ -38,7 +38,7 @@ def _validate(order: Any) -> dict[str, Any]:
     external_id = order["externalOrderId"]
     if isinstance(external_id, bool) or not isinstance(external_id, str | int):
         raise InvalidEvent("'externalOrderId' must be a string", field="externalOrderId")
-    check_key_value(str(external_id))
+    check_key_value(str(external_id), field="externalOrderId")
     cost = order["totalCost"]
     if isinstance(cost, bool) or not isinstance(cost, int | float):
         raise InvalidEvent(f"'totalCost' must be a number, got {cost!r}", field="totalCost")

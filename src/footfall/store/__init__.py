@@ -24,7 +24,12 @@ def migrate(settings: Settings) -> None:
     if url.startswith("sqlite:///"):
         from pathlib import Path
 
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        from footfall.exceptions import StorageUnavailable
+
+        try:
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageUnavailable(f"cannot create the data directory: {exc}") from exc
     upgrade(url)
 
 

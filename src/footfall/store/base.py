@@ -7,6 +7,7 @@ Driver errors are translated here, once, into StorageUnavailable.
 from __future__ import annotations
 
 import contextlib
+import random
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
@@ -35,6 +36,9 @@ _EVENT_COLUMNS = (
 )
 
 
+COUNTER_SHARDS = 16
+
+
 class Store(ABC):
     """Named operations; each opens and finishes its own transaction."""
 
@@ -48,6 +52,10 @@ class Store(ABC):
         self._writer: Any = None
         self._opened: list[Any] = []
         self._opened_lock = threading.Lock()
+        # Bumped whenever a connection is found broken: every thread then reconnects instead of
+        # failing once more on its own connection that the same outage cut.
+        self._epoch = 0
+        self.counter_shard = random.randrange(COUNTER_SHARDS) if self.has_arrays else 0
 
     # -- what a backend provides -------------------------------------------------------------
     begin_sql = "BEGIN"
@@ -72,9 +80,14 @@ class Store(ABC):
     # -- connections: one per thread plus the group committer's, replaced when broken ---------
     def _connection(self) -> Any:
         connection = getattr(self._local, "connection", None)
+        if connection is not None and getattr(self._local, "epoch", 0) != self._epoch:
+            self._discard_local()
+            connection = None
         if connection is None:
+            epoch = self._epoch
             connection = self._connect()
             self._local.connection = connection
+            self._local.epoch = epoch
             with self._opened_lock:
                 self._opened.append(connection)
         return connection
@@ -91,6 +104,7 @@ class Store(ABC):
             yield
         except Exception as exc:
             if self._is_unavailable(exc):
+                self._epoch += 1
                 on_failure()
                 raise StorageUnavailable(f"storage unavailable: {exc}".strip()) from exc
             raise
@@ -153,7 +167,14 @@ class Store(ABC):
         with self._guard(self._discard_writer):
             tx = self._cursor(self._writer)
             txid = self._current_txid(tx)
-            write_items(tx, items, txid=txid, greatest=self.greatest, arrays=self.has_arrays)
+            write_items(
+                tx,
+                items,
+                txid=txid,
+                greatest=self.greatest,
+                arrays=self.has_arrays,
+                shard=self.counter_shard,
+            )
 
     def writer_commit(self) -> None:
         with self._guard(self._discard_writer):
@@ -290,8 +311,10 @@ class Store(ABC):
     def list_event_types(self, workspace_id: int) -> list[EventTypeStats]:
         with self.read() as tx:
             rows = tx.all(
-                "SELECT key, event_count, first_seen_us, last_seen_us FROM event_types "
-                "WHERE workspace_id = ? ORDER BY key",
+                "SELECT t.key, COALESCE(SUM(c.event_count), 0), t.first_seen_us, "
+                "COALESCE(MAX(c.last_seen_us), t.first_seen_us) FROM event_types t "
+                "LEFT JOIN event_type_counts c ON c.workspace_id = t.workspace_id AND c.key = t.key "
+                "WHERE t.workspace_id = ? GROUP BY t.key, t.first_seen_us ORDER BY t.key",
                 workspace_id,
             )
         return [EventTypeStats(r[0], int(r[1]), int(r[2]), int(r[3])) for r in rows]

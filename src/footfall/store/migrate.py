@@ -10,6 +10,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from footfall.exceptions import StorageUnavailable
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 _LOCK_ID = 7_346_201_998  # pg_advisory_lock key shared by every Footfall process
 
@@ -29,14 +31,33 @@ def alembic_config(connection: sa.Connection) -> Config:
     return config
 
 
+def _engine(database_url: str) -> sa.Engine:
+    url = sqlalchemy_url(database_url)
+    if not url.startswith("sqlite"):
+        return sa.create_engine(url, poolclass=sa.NullPool)
+    # pysqlite would run each DDL statement in its own implicit transaction; take the write lock
+    # up front instead, so a migration is atomic and concurrent migrators wait for each other.
+    engine = sa.create_engine(
+        url, poolclass=sa.NullPool, connect_args={"isolation_level": None, "timeout": 60}
+    )
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin_immediate(connection: sa.Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
 def upgrade(database_url: str, revision: str = "head") -> None:
-    """Bring the database to ``revision``; a no-op when it is already there."""
-    engine = sa.create_engine(sqlalchemy_url(database_url), poolclass=sa.NullPool)
+    """Bring the database to ``revision`` in one transaction; a no-op when it is already there."""
+    engine = _engine(database_url)
     try:
         with engine.begin() as connection:
             if connection.dialect.name == "postgresql":
                 connection.execute(sa.text(f"SELECT pg_advisory_xact_lock({_LOCK_ID})"))
             command.upgrade(alembic_config(connection), revision)
+    except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError) as exc:
+        raise StorageUnavailable(f"cannot migrate the database: {exc}") from exc
     finally:
         engine.dispose()
 

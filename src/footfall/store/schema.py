@@ -79,9 +79,22 @@ event_types = sa.Table(
     metadata,
     sa.Column("workspace_id", Id, sa.ForeignKey("workspaces.id"), primary_key=True),
     sa.Column("key", sa.String(100), primary_key=True),
-    sa.Column("event_count", sa.BigInteger, nullable=False),
     sa.Column("first_seen_us", sa.BigInteger, nullable=False),
+)
+
+# Counts per type are split over a few shards (each writer process picks one) so that concurrent
+# writers on PostgreSQL never queue on one hot counter row; readers add the shards up.
+event_type_counts = sa.Table(
+    "event_type_counts",
+    metadata,
+    sa.Column("workspace_id", Id, primary_key=True),
+    sa.Column("key", sa.String(100), primary_key=True),
+    sa.Column("shard", sa.SmallInteger, primary_key=True),
+    sa.Column("event_count", sa.BigInteger, nullable=False),
     sa.Column("last_seen_us", sa.BigInteger, nullable=False),
+    sa.ForeignKeyConstraint(
+        ["workspace_id", "key"], ["event_types.workspace_id", "event_types.key"]
+    ),
 )
 
 # ``txid`` is the PostgreSQL transaction id (xid8) that wrote the row; the ordered feed uses it to

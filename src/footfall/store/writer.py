@@ -107,18 +107,28 @@ def _resolve(
     contact = contact_id if contact_id is not None and (ws, contact_id) in live else None
     if contact is None:
         contact = next((owners[key] for key in keys if key in owners), None)
+    created = contact is None
     if contact is None:
         if not keys:
             return None
         contact = _create_contact(tx, event)
-        winner = _claim(tx, keys[0], contact, event.received_us)
-        owners[keys[0]] = winner
-        if winner != contact:  # a concurrent writer created this person a moment ago
-            tx.execute("DELETE FROM contacts WHERE id = ?", contact)
-            contact = winner
+    lost: int | None = None
     for key in keys:
         if key not in owners:
             owners[key] = _claim(tx, key, contact, event.received_us)
+            if owners[key] != contact and lost is None:
+                lost = owners[key]
+    if created and lost is not None:
+        # A concurrent writer created this person a moment ago: fold our brand-new contact,
+        # which has no events yet, into theirs.
+        tx.execute(
+            "UPDATE contact_identifiers SET contact_id = ? WHERE contact_id = ?", lost, contact
+        )
+        tx.execute("DELETE FROM contacts WHERE id = ?", contact)
+        for key, owner in owners.items():
+            if owner == contact:
+                owners[key] = lost
+        contact = lost
     return contact
 
 
@@ -144,7 +154,7 @@ def _upsert_order(tx: Cursor, order: NewOrder, contact_id: int | None) -> None:
     )
 
 
-def _count_event_types(tx: Cursor, events: Sequence[NewEvent], greatest: str) -> None:
+def _count_event_types(tx: Cursor, events: Sequence[NewEvent], greatest: str, shard: int) -> None:
     stats: dict[tuple[int, str], list[int]] = {}
     for event in events:
         entry = stats.get((event.workspace_id, event.event_type_key))
@@ -153,13 +163,18 @@ def _count_event_types(tx: Cursor, events: Sequence[NewEvent], greatest: str) ->
         else:
             entry[0] += 1
             entry[1] = max(entry[1], event.received_us)
-    # Sorted so that concurrent writers lock rows in the same order and cannot deadlock.
+    ordered = sorted(stats.items())  # one lock order for every writer: no deadlocks
     tx.executemany(
-        "INSERT INTO event_types (workspace_id, key, event_count, first_seen_us, last_seen_us) "
-        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (workspace_id, key) DO UPDATE SET "
-        "event_count = event_types.event_count + excluded.event_count, "
-        f"last_seen_us = {greatest}(event_types.last_seen_us, excluded.last_seen_us)",
-        [(ws, key, n, seen, seen) for (ws, key), (n, seen) in sorted(stats.items())],
+        "INSERT INTO event_types (workspace_id, key, first_seen_us) VALUES (?, ?, ?) "
+        "ON CONFLICT DO NOTHING",
+        [(ws, key, seen) for (ws, key), (_, seen) in ordered],
+    )
+    tx.executemany(
+        "INSERT INTO event_type_counts (workspace_id, key, shard, event_count, last_seen_us) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (workspace_id, key, shard) DO UPDATE SET "
+        "event_count = event_type_counts.event_count + excluded.event_count, "
+        f"last_seen_us = {greatest}(event_type_counts.last_seen_us, excluded.last_seen_us)",
+        [(ws, key, shard, n, seen) for (ws, key), (n, seen) in ordered],
     )
 
 
@@ -170,6 +185,7 @@ def write_items(
     txid: int,
     greatest: str,
     arrays: bool = False,
+    shard: int = 0,
 ) -> None:
     """Everything a batch stores, inside the caller's open transaction."""
     events = [_event_of(item) for item in items]
@@ -202,4 +218,4 @@ def write_items(
         "source, occurred_us, received_us, txid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
-    _count_event_types(tx, events, greatest)
+    _count_event_types(tx, events, greatest, shard)

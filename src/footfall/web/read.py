@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+from datetime import timedelta
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -19,6 +20,7 @@ from footfall.store.records import ApiKey, EventQuery, StoredEvent
 from footfall.web.ingest import authenticate
 
 MAX_LIMIT = 1000
+MAX_ID = 2**63 - 1
 
 
 async def _full_key(request: Request) -> ApiKey:
@@ -32,9 +34,12 @@ async def _full_key(request: Request) -> ApiKey:
 def _cursor(text: str) -> tuple[int, int]:
     try:
         occurred, _, event_id = base64.urlsafe_b64decode(text.encode()).decode().partition(":")
-        return int(occurred), int(event_id)
+        position = int(occurred), int(event_id)
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidQuery(f"cursor {text!r} is not a cursor this API returned") from None
+        position = (-1, -1)
+    if not all(0 <= part <= MAX_ID for part in position):
+        raise InvalidQuery(f"cursor {text!r} is not a cursor this API returned")
+    return position
 
 
 def _encode_cursor(event: StoredEvent) -> str:
@@ -42,12 +47,15 @@ def _encode_cursor(event: StoredEvent) -> str:
 
 
 def _time(params: Any, name: str) -> int | None:
+    """A bound in microseconds; a plain date as ``to`` includes that whole day."""
     text = params.get(name)
     if text is None or text == "":
         return None
     moment = parse_iso(text)
     if moment is None:
         raise InvalidQuery(f"{name} must be an ISO 8601 date or date-time, got {text!r}")
+    if name == "to" and len(text) == len("YYYY-MM-DD"):
+        return to_us(moment + timedelta(days=1)) - 1
     return to_us(moment)
 
 
@@ -55,7 +63,7 @@ def _int(params: Any, name: str, default: int | None) -> int | None:
     text = params.get(name)
     if text is None or text == "":
         return default
-    if not text.isdigit() or int(text) > 2**63 - 1:
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_ID:
         raise InvalidQuery(f"{name} must be a positive integer, got {text!r}")
     return int(text)
 

@@ -107,9 +107,7 @@ def upgrade() -> None:
             "workspace_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
         sa.Column("key", sa.String(length=100), nullable=False),
-        sa.Column("event_count", sa.BigInteger(), nullable=False),
         sa.Column("first_seen_us", sa.BigInteger(), nullable=False),
-        sa.Column("last_seen_us", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(
             ["workspace_id"],
             ["workspaces.id"],
@@ -151,6 +149,21 @@ def upgrade() -> None:
     with op.batch_alter_table("contact_identifiers", schema=None) as batch_op:
         batch_op.create_index("ix_contact_identifiers_contact", ["contact_id"], unique=False)
 
+    op.create_table(
+        "event_type_counts",
+        sa.Column(
+            "workspace_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("key", sa.String(length=100), nullable=False),
+        sa.Column("shard", sa.SmallInteger(), nullable=False),
+        sa.Column("event_count", sa.BigInteger(), nullable=False),
+        sa.Column("last_seen_us", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["workspace_id", "key"],
+            ["event_types.workspace_id", "event_types.key"],
+        ),
+        sa.PrimaryKeyConstraint("workspace_id", "key", "shard"),
+    )
     op.create_table(
         "events",
         sa.Column(
@@ -252,6 +265,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_events_contact")
 
     op.drop_table("events")
+    op.drop_table("event_type_counts")
     with op.batch_alter_table("contact_identifiers", schema=None) as batch_op:
         batch_op.drop_index("ix_contact_identifiers_contact")
 

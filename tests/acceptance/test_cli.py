@@ -1,0 +1,383 @@
+"""The real ``footfall`` command in subprocesses, on a fresh SQLite file and a fresh PostgreSQL database."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from conftest import BACKENDS, basic, create_postgres_database, free_port
+
+FOOTFALL = Path(sys.executable).parent / "footfall"
+
+
+@dataclass
+class Database:
+    """A fresh, empty database and the environment that points the CLI at it."""
+
+    backend: str
+    url: str
+    env: dict[str, str]
+    data_dir: Path
+
+    def run(
+        self, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(FOOTFALL), *args],
+            env=self.env if env is None else env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    def ok(self, *args: str) -> subprocess.CompletedProcess[str]:
+        result = self.run(*args)
+        assert result.returncode == 0, (args, result.stdout, result.stderr)
+        return result
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        if self.backend == "sqlite":
+            with sqlite3.connect(self.url.removeprefix("sqlite:///")) as conn:
+                return list(conn.execute(sql).fetchall())
+        with psycopg.connect(self.url) as conn:
+            return list(conn.execute(sql).fetchall())
+
+
+def _base_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("FOOTFALL_")}
+
+
+@pytest.fixture(params=BACKENDS)
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    data_dir = tmp_path / "data"
+    env = _base_env() | {"FOOTFALL_DATA_DIR": str(data_dir)}
+    if request.param == "sqlite":
+        # No FOOTFALL_DATABASE_URL: the default is footfall.db in the data directory.
+        yield Database("sqlite", f"sqlite:///{data_dir / 'footfall.db'}", env, data_dir)
+        return
+    url, drop = create_postgres_database()
+    try:
+        yield Database("postgres", url, env | {"FOOTFALL_DATABASE_URL": url}, data_dir)
+    finally:
+        drop()
+
+
+def last_json(result: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    assert lines, result
+    payload = json.loads(lines[-1])
+    assert isinstance(payload, dict)
+    return payload
+
+
+@dataclass
+class Served:
+    url: str
+    process: subprocess.Popen[bytes]
+
+
+def start_serve(db: Database, log: Path, timeout: float = 30) -> Served:
+    port = free_port()
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [str(FOOTFALL), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=db.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise AssertionError(
+                f"footfall serve exited with {process.returncode}: {log.read_text()}"
+            )
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return Served(url, process)
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            stop(process)
+            raise AssertionError(f"footfall serve did not become healthy: {log.read_text()}")
+        time.sleep(0.05)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=15)
+
+
+@pytest.fixture
+def serve(database: Database, tmp_path: Path) -> Iterator[Any]:
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start() -> Served:
+        served = start_serve(database, tmp_path / "serve.log")
+        started.append(served.process)
+        return served
+
+    try:
+        yield start
+    finally:
+        for process in started:
+            stop(process)
+
+
+def event(key_value: str) -> dict[str, Any]:
+    return {
+        "eventTypeKey": "cliChecked",
+        "keyValue": key_value,
+        "params": [{"name": "email", "value": key_value}],
+    }
+
+
+# -- migrate -------------------------------------------------------------------------------------
+
+
+def test_migrate_creates_the_schema(database: Database) -> None:
+    result = database.ok("migrate")
+    assert "up to date" in result.stdout
+    if database.backend == "sqlite":
+        assert (database.data_dir / "footfall.db").is_file()
+    tables = (
+        "SELECT name FROM sqlite_master WHERE type = 'table'"
+        if database.backend == "sqlite"
+        else "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+    )
+    names = {row[0] for row in database.rows(tables)}
+    assert {"workspaces", "api_keys", "events", "contacts", "alembic_version"} <= names
+    # Running it again is harmless.
+    database.ok("migrate")
+
+
+_AT_THE_SAME_TIME = """
+import sys, time
+from footfall.cli import main
+start = float(sys.argv[1])
+time.sleep(max(0.0, start - time.time()))
+sys.argv = ["footfall", "migrate"]
+main()
+"""
+
+
+def test_concurrent_migrations_all_succeed(database: Database) -> None:
+    """`migrate` says it is safe to run from several processes at once (e.g. replicas starting).
+
+    The processes import everything first and then start migrating at the same instant.
+    """
+    start = time.time() + 3
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", _AT_THE_SAME_TIME, str(start)],
+            env=database.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
+    outcomes = [(p.wait(timeout=120), *p.communicate()) for p in processes]
+    failures = [o for o in outcomes if o[0] != 0]
+    errors = [line for o in failures for line in o[2].splitlines() if "Error" in line][-1:]
+    assert not failures, f"{len(failures)} of {len(outcomes)} processes failed: {errors}"
+    assert database.rows("SELECT version_num FROM alembic_version") == [("0001",)]
+
+
+# -- workspaces and keys -------------------------------------------------------------------------
+
+
+def test_workspace_create_prints_a_key_as_json(database: Database) -> None:
+    name = f"shop-{uuid.uuid4().hex[:8]}"
+    payload = last_json(database.ok("workspace", "create", name, "--json"))
+    assert set(payload) == {"workspace", "api_key"}
+    assert payload["workspace"] == name
+    assert isinstance(payload["api_key"], str) and len(payload["api_key"]) >= 32
+    if database.backend == "sqlite":
+        assert (database.data_dir / "footfall.db").is_file()
+
+
+def test_workspace_create_without_json_prints_the_key(database: Database) -> None:
+    name = f"shop-{uuid.uuid4().hex[:8]}"
+    result = database.ok("workspace", "create", name)
+    assert name in result.stdout
+    key = next(line for line in result.stdout.splitlines() if line.startswith("api key"))
+    assert key.rsplit(" ", 1)[-1].startswith("ff_")
+
+
+def test_duplicate_workspace_fails_clearly(database: Database) -> None:
+    name = f"shop-{uuid.uuid4().hex[:8]}"
+    first = last_json(database.ok("workspace", "create", name, "--json"))
+    again = database.run("workspace", "create", name, "--json")
+    assert again.returncode != 0
+    assert "already exists" in again.stderr
+    assert name in again.stderr
+    assert "Traceback" not in again.stderr
+    assert again.stdout.strip() == ""  # no key was printed for the refused workspace
+    # The first workspace and its single key are untouched.
+    rows = database.rows("SELECT count(*) FROM workspaces")
+    assert rows == [(1,)]
+    assert database.rows("SELECT count(*) FROM api_keys") == [(1,)]
+    assert first["workspace"] == name
+
+
+def test_key_create(database: Database) -> None:
+    name = f"shop-{uuid.uuid4().hex[:8]}"
+    full = last_json(database.ok("workspace", "create", name, "--json"))
+    events = last_json(database.ok("key", "create", name, "--scope", "events", "--json"))
+    assert set(events) == {"workspace", "api_key"}
+    assert events["workspace"] == name
+    assert events["api_key"] != full["api_key"]
+    scopes = sorted(row[0] for row in database.rows("SELECT scope FROM api_keys"))
+    assert scopes == ["events", "full"]
+
+
+def test_key_create_for_unknown_workspace_fails(database: Database) -> None:
+    database.ok("migrate")
+    result = database.run("key", "create", "no-such-workspace", "--scope", "events", "--json")
+    assert result.returncode != 0
+    assert "no-such-workspace" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout.strip() == ""
+    assert database.rows("SELECT count(*) FROM api_keys") == [(0,)]
+
+
+def test_key_create_rejects_an_unknown_scope(database: Database) -> None:
+    name = f"shop-{uuid.uuid4().hex[:8]}"
+    database.ok("workspace", "create", name, "--json")
+    result = database.run("key", "create", name, "--scope", "admin", "--json")
+    assert result.returncode != 0
+    assert "scope" in result.stderr.lower()
+
+
+def test_api_keys_are_stored_hashed(database: Database) -> None:
+    name = f"shop-{uuid.uuid4().hex[:8]}"
+    keys = [
+        last_json(database.ok("workspace", "create", name, "--json"))["api_key"],
+        last_json(database.ok("key", "create", name, "--scope", "events", "--json"))["api_key"],
+        last_json(database.ok("key", "create", name, "--scope", "full", "--json"))["api_key"],
+    ]
+    scopes = ["full", "events", "full"]
+    rows = database.rows("SELECT * FROM api_keys")  # every column, whatever the schema adds
+    assert len(rows) == 3
+    dump = repr(rows)
+    for key in keys:
+        assert key not in dump
+        # Not even most of it: only a short prefix is kept, for display.
+        assert key[:16] not in dump
+    by_hash = dict(database.rows("SELECT key_hash, scope FROM api_keys"))
+    expected = {
+        hashlib.sha256(k.encode()).hexdigest(): s for k, s in zip(keys, scopes, strict=True)
+    }
+    assert by_hash == expected
+
+
+# -- serve ---------------------------------------------------------------------------------------
+
+
+def test_serve_accepts_events_with_cli_keys(database: Database, serve: Any) -> None:
+    name = f"shop-{uuid.uuid4().hex[:8]}"
+    full = last_json(database.ok("workspace", "create", name, "--json"))["api_key"]
+    events_key = last_json(database.ok("key", "create", name, "--scope", "events", "--json"))[
+        "api_key"
+    ]
+    served = serve()
+    with httpx.Client(base_url=served.url, timeout=30) as client:
+        response = client.post("/api/v2/event", json=event("a@example.com"), headers=basic(full))
+        assert response.status_code == 200, response.text
+        # Any username works: the key is the password.
+        response = client.post(
+            "/api/v2/event", json=event("b@example.com"), headers=basic(events_key, "anyone")
+        )
+        assert response.status_code == 200, response.text
+        # An events-scope key may write but not read.
+        refused = client.get("/api/v1/events", headers=basic(events_key))
+        assert refused.status_code == 403
+        assert "full" in refused.text
+        assert client.get("/api/v1/events").status_code == 401
+        assert client.get("/api/v1/events", headers=basic("ff_not-a-key")).status_code == 401
+        listed = client.get("/api/v1/events", headers=basic(full))
+        assert listed.status_code == 200
+        assert sorted(e["keyValue"] for e in listed.json()) == ["a@example.com", "b@example.com"]
+    assert database.rows("SELECT count(*) FROM events") == [(2,)]
+
+
+def test_serve_on_a_fresh_database_migrates_it(database: Database, serve: Any) -> None:
+    served = serve()
+    assert httpx.get(f"{served.url}/health", timeout=10).json() == {"status": "ok"}
+    assert database.rows("SELECT version_num FROM alembic_version") == [("0001",)]
+    if database.backend == "sqlite":
+        assert (database.data_dir / "footfall.db").is_file()
+
+
+def test_workspace_created_while_serving_is_usable(database: Database, serve: Any) -> None:
+    served = serve()
+    name = f"shop-{uuid.uuid4().hex[:8]}"
+    key = last_json(database.ok("workspace", "create", name, "--json"))["api_key"]
+    response = httpx.post(
+        f"{served.url}/api/v2/event", json=event("c@example.com"), headers=basic(key), timeout=30
+    )
+    assert response.status_code == 200, response.text
+
+
+# -- configuration errors ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["migrate"],
+        ["workspace", "create", "shop", "--json"],
+        ["key", "create", "shop", "--json"],
+        ["serve", "--port", "1"],
+    ],
+    ids=["migrate", "workspace", "key", "serve"],
+)
+@pytest.mark.parametrize("url", ["mysql://x", "sqlite:relative.db", "postgresql:/nohost"])
+def test_invalid_database_url_is_refused(args: list[str], url: str, tmp_path: Path) -> None:
+    env = _base_env() | {"FOOTFALL_DATA_DIR": str(tmp_path), "FOOTFALL_DATABASE_URL": url}
+    result = subprocess.run(
+        [str(FOOTFALL), *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode != 0
+    assert "FOOTFALL_DATABASE_URL" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing was created anywhere
+
+
+def test_unreachable_database_fails_without_a_traceback(database: Database) -> None:
+    """A database that cannot be opened is an operator error: a message and a non-zero exit."""
+    if database.backend == "sqlite":
+        blocker = database.data_dir.parent / "not-a-directory"
+        blocker.write_text("")
+        env = database.env | {"FOOTFALL_DATA_DIR": str(blocker / "data")}
+    else:
+        env = database.env | {
+            "FOOTFALL_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/x"
+        }
+    for args in (["migrate"], ["workspace", "create", "shop", "--json"]):
+        result = database.run(*args, env=env)
+        assert result.returncode != 0, args
+        assert result.stderr.strip(), args
+        assert "Traceback" not in result.stderr, (args, result.stderr[-2000:])
