@@ -74,8 +74,9 @@ class Store(ABC):
     def _current_txid(self, tx: Cursor) -> int:
         return 0
 
-    def _feed_horizon_sql(self) -> str:
-        return ""
+    def _feed_window(self, after: FeedPosition) -> tuple[str, list[Any], str]:
+        """WHERE, its arguments and ORDER BY of the feed after ``after`` (serial writers: by id)."""
+        return "id > ?", [after.id], "id"
 
     # -- connections: one per thread plus the group committer's, replaced when broken ---------
     def _connection(self) -> Any:
@@ -118,8 +119,10 @@ class Store(ABC):
                     self._opened.remove(connection)
             self._close_quietly(connection)
 
+    cursor_class: type[Cursor] = Cursor
+
     def _cursor(self, connection: Any) -> Cursor:
-        return Cursor(connection.cursor(), self._translate)
+        return self.cursor_class(connection.cursor(), self._translate)
 
     @contextmanager
     def write(self) -> Iterator[Cursor]:
@@ -336,14 +339,12 @@ class Store(ABC):
     # -- the ordered feed --------------------------------------------------------------------
     def read_feed(self, after: FeedPosition, limit: int) -> list[FeedEvent]:
         """Events committed after ``after``, in an order no later commit can insert into."""
-        horizon = self._feed_horizon_sql()
+        where, args, order = self._feed_window(after)
         with self.read() as tx:
             rows = tx.all(
-                f"SELECT {_EVENT_COLUMNS}, txid, workspace_id FROM events "
-                f"WHERE (txid > ? OR (txid = ? AND id > ?)) {horizon} ORDER BY txid, id LIMIT ?",
-                after.txid,
-                after.txid,
-                after.id,
+                f"SELECT {_EVENT_COLUMNS}, txid, workspace_id FROM events WHERE {where} "
+                f"ORDER BY {order} LIMIT ?",
+                *args,
                 limit,
             )
         return [

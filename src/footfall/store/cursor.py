@@ -28,3 +28,19 @@ class Cursor:
     def all(self, sql: str, *params: Any) -> list[Any]:
         self._cursor.execute(self._sql(sql), params)
         return list(self._cursor.fetchall())
+
+    def copy_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """Bulk insert; backends with a faster path (COPY) override it."""
+        marks = ", ".join("?" * len(columns))
+        self.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+
+
+class CopyCursor(Cursor):
+    """PostgreSQL: bulk inserts with COPY."""
+
+    def copy_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        with self._cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)

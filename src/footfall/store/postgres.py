@@ -11,7 +11,8 @@ import psycopg
 from psycopg import errors
 
 from footfall.store.base import Store, Write
-from footfall.store.cursor import Cursor
+from footfall.store.cursor import CopyCursor, Cursor
+from footfall.store.records import FeedPosition
 
 _RETRIES = 5
 
@@ -25,6 +26,7 @@ class PostgresStore(Store):
     dialect = "postgresql"
     greatest = "GREATEST"
     has_arrays = True
+    cursor_class = CopyCursor
     least = "LEAST"
 
     def __init__(self, url: str, connect_timeout: int = 5) -> None:
@@ -49,9 +51,13 @@ class PostgresStore(Store):
     def _current_txid(self, tx: Cursor) -> int:
         return int(tx.one("SELECT pg_current_xact_id()::text::bigint")[0])
 
-    def _feed_horizon_sql(self) -> str:
+    def _feed_window(self, after: FeedPosition) -> tuple[str, list[Any], str]:
         # Only transactions older than the oldest one still running: none of them can commit later.
-        return "AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+        where = (
+            "(txid > ? OR (txid = ? AND id > ?)) "
+            "AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+        )
+        return where, [after.txid, after.txid, after.id], "txid, id"
 
     def commit_batch(self, items: Sequence[Write]) -> None:
         """Retry the whole transaction when PostgreSQL aborts it for a deadlock or serialization."""

@@ -8,6 +8,8 @@ every query can be scoped to one workspace, and every record derived from a cont
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -98,7 +100,7 @@ event_type_counts = sa.Table(
 )
 
 # ``txid`` is the PostgreSQL transaction id (xid8) that wrote the row; the ordered feed uses it to
-# never pass a row whose transaction is still open. On SQLite writes are serial and it stays NULL.
+# never pass a row whose transaction is still open. On SQLite writes are serial and it stays 0.
 events = sa.Table(
     "events",
     metadata,
@@ -117,8 +119,21 @@ events = sa.Table(
     sa.Index("ix_events_workspace_key", "workspace_id", "key_value", "occurred_us"),
     sa.Index("ix_events_workspace_type", "workspace_id", "event_type_key", "occurred_us"),
     sa.Index("ix_events_contact", "contact_id", "occurred_us"),
-    sa.Index("ix_events_feed", "txid", "id"),
 )
+# The feed reads in (txid, id) order. Only PostgreSQL needs the index: on SQLite txid is always 0
+# and the feed walks the rowid.
+POSTGRESQL_ONLY = frozenset({"ix_events_feed"})
+sa.Index("ix_events_feed", events.c.txid, events.c.id).ddl_if(dialect="postgresql")
+
+
+def include_object(dialect: str) -> Callable[..., bool]:
+    """Alembic's filter for comparing this metadata with a database of ``dialect``."""
+
+    def include(obj: object, name: str | None, type_: str, *_: object) -> bool:
+        return dialect == "postgresql" or name not in POSTGRESQL_ONLY
+
+    return include
+
 
 orders = sa.Table(
     "orders",

@@ -1,19 +1,33 @@
 """The write path of a group-commit batch: tie each event to its contact, then store everything.
 
-Lookups are made per batch (one query per identifier kind, not per event) because the Python side
-of a batch is the cost that limits throughput; inserts of events use one executemany.
+Lookups, contact creation and identifier claims are made per batch, not per event: on PostgreSQL
+each statement is a round trip, and on both backends the Python side of a batch is what limits
+throughput. Events go in with one COPY (PostgreSQL) or executemany (SQLite).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from footfall.ingest.models import NewEvent, NewOrder
 from footfall.store.cursor import Cursor
 
 IdentifierKey = tuple[int, str, str]  # (workspace_id, kind, value)
+EVENT_COLUMNS = (
+    "workspace_id",
+    "event_type_key",
+    "key_value",
+    "contact_id",
+    "params",
+    "raw",
+    "source",
+    "occurred_us",
+    "received_us",
+    "txid",
+)
 _CHUNK = 500
 
 
@@ -64,72 +78,144 @@ def _live_contacts(tx: Cursor, events: Sequence[NewEvent], arrays: bool) -> set[
     return live
 
 
-def _create_contact(tx: Cursor, event: NewEvent) -> int:
-    row = tx.one(
-        "INSERT INTO contacts (workspace_id, external_customer_id, source, created_us, updated_us) "
-        "VALUES (?, ?, ?, ?, ?) RETURNING id",
-        event.workspace_id,
-        event.locators.external_id,
-        "order" if event.source == "order" else "event",
-        event.received_us,
-        event.received_us,
-    )
-    return int(row[0])
+@dataclass
+class _Plan:
+    """Who each event of a batch is about. New contacts have no id yet: they are numbered -1, -2…"""
+
+    owners: dict[IdentifierKey, int]
+    new_contacts: list[NewEvent] = field(default_factory=list)
+    claims: dict[IdentifierKey, int] = field(default_factory=dict)
+    contacts: list[int | None] = field(default_factory=list)
 
 
-def _claim(tx: Cursor, key: IdentifierKey, contact: int, now_us: int) -> int:
-    """Give an unowned identifier to ``contact``; the owner when another writer got there first."""
-    row = tx.one(
-        "INSERT INTO contact_identifiers (workspace_id, kind, value, contact_id, created_us) "
-        "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING contact_id",
-        *key,
-        contact,
-        now_us,
-    )
-    if row is not None:
-        return contact
-    row = tx.one(
-        "SELECT contact_id FROM contact_identifiers WHERE workspace_id = ? AND kind = ? "
-        "AND value = ?",
-        *key,
-    )
-    return int(row[0])
+def _plan(
+    events: Sequence[NewEvent], owners: dict[IdentifierKey, int], live: set[tuple[int, int]]
+) -> _Plan:
+    """contactId wins, then the first identifier in priority order that has an owner (earlier events
+    of the batch included), else a new contact. Identifiers nobody owns are claimed for it."""
+    plan = _Plan(owners)
+    for event in events:
+        ws = event.workspace_id
+        keys = [(ws, kind, value) for kind, value in event.locators.identifiers()]
+        contact_id = event.locators.contact_id
+        contact = contact_id if contact_id is not None and (ws, contact_id) in live else None
+        if contact is None:
+            contact = next((owners[key] for key in keys if key in owners), None)
+        if contact is None and keys:
+            plan.new_contacts.append(event)
+            contact = -len(plan.new_contacts)
+        for key in keys:
+            if key not in owners:
+                assert contact is not None  # found or created: there are keys
+                owners[key] = plan.claims[key] = contact
+        plan.contacts.append(contact)
+    return plan
 
 
-def _resolve(
-    tx: Cursor, event: NewEvent, owners: dict[IdentifierKey, int], live: set[tuple[int, int]]
-) -> int | None:
-    """The contact of one event: contactId, else the first identifier in priority order that has
-    an owner, else a new contact. Identifiers nobody owns yet are claimed for it."""
-    ws = event.workspace_id
-    keys = [(ws, kind, value) for kind, value in event.locators.identifiers()]
-    contact_id = event.locators.contact_id
-    contact = contact_id if contact_id is not None and (ws, contact_id) in live else None
-    if contact is None:
-        contact = next((owners[key] for key in keys if key in owners), None)
-    created = contact is None
-    if contact is None:
-        if not keys:
-            return None
-        contact = _create_contact(tx, event)
-    lost: int | None = None
-    for key in keys:
-        if key not in owners:
-            owners[key] = _claim(tx, key, contact, event.received_us)
-            if owners[key] != contact and lost is None:
-                lost = owners[key]
-    if created and lost is not None:
-        # A concurrent writer created this person a moment ago: fold our brand-new contact,
-        # which has no events yet, into theirs.
-        tx.execute(
-            "UPDATE contact_identifiers SET contact_id = ? WHERE contact_id = ?", lost, contact
+def _create_contacts(tx: Cursor, events: Sequence[NewEvent], arrays: bool) -> list[int]:
+    if not events:
+        return []
+    rows = [
+        (
+            e.workspace_id,
+            e.locators.external_id,
+            "order" if e.source == "order" else "event",
+            e.received_us,
+            e.received_us,
         )
-        tx.execute("DELETE FROM contacts WHERE id = ?", contact)
-        for key, owner in owners.items():
-            if owner == contact:
-                owners[key] = lost
-        contact = lost
-    return contact
+        for e in events
+    ]
+    if not arrays:
+        return [
+            int(
+                tx.one(
+                    "INSERT INTO contacts (workspace_id, external_customer_id, source, "
+                    "created_us, updated_us) VALUES (?, ?, ?, ?, ?) RETURNING id",
+                    *row,
+                )[0]
+            )
+            for row in rows
+        ]
+    # Ids drawn from the sequence up front: one round trip for any number of new contacts.
+    ids = [
+        int(r[0])
+        for r in tx.all(
+            "SELECT nextval(pg_get_serial_sequence('contacts', 'id')) FROM generate_series(1, ?)",
+            len(rows),
+        )
+    ]
+    tx.executemany(
+        "INSERT INTO contacts (id, workspace_id, external_customer_id, source, created_us, "
+        "updated_us) VALUES (?, ?, ?, ?, ?, ?)",
+        [(new_id, *row) for new_id, row in zip(ids, rows, strict=True)],
+    )
+    return ids
+
+
+def _claim_all(
+    tx: Cursor, claims: list[tuple[IdentifierKey, int]], now_us: int, arrays: bool
+) -> dict[IdentifierKey, int]:
+    """Claim identifiers; returns the owner of each one another writer claimed first."""
+    if not claims:
+        return {}
+    claims = sorted(claims)  # one lock order for every writer
+    if arrays:
+        rows = tx.all(
+            "INSERT INTO contact_identifiers (workspace_id, kind, value, contact_id, created_us) "
+            "SELECT * FROM unnest(?::bigint[], ?::text[], ?::text[], ?::bigint[], ?::bigint[]) "
+            "ON CONFLICT DO NOTHING RETURNING workspace_id, kind, value",
+            [k[0] for k, _ in claims],
+            [k[1] for k, _ in claims],
+            [k[2] for k, _ in claims],
+            [c for _, c in claims],
+            [now_us] * len(claims),
+        )
+        won = {(int(r[0]), r[1], r[2]) for r in rows}
+    else:
+        won = set()
+        for key, contact in claims:
+            row = tx.one(
+                "INSERT INTO contact_identifiers (workspace_id, kind, value, contact_id, "
+                "created_us) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING contact_id",
+                *key,
+                contact,
+                now_us,
+            )
+            if row is not None:
+                won.add(key)
+    lost = {key for key, _ in claims if key not in won}
+    return _known_owners(tx, lost, arrays) if lost else {}
+
+
+def _resolve_all(
+    tx: Cursor,
+    events: Sequence[NewEvent],
+    owners: dict[IdentifierKey, int],
+    live: set[tuple[int, int]],
+    arrays: bool,
+) -> list[int | None]:
+    """The contact id of each event, creating and claiming in bulk."""
+    plan = _plan(events, owners, live)
+    ids = _create_contacts(tx, plan.new_contacts, arrays)
+
+    def real(contact: int) -> int:
+        return ids[-contact - 1] if contact < 0 else contact
+
+    claims = [(key, real(contact)) for key, contact in plan.claims.items()]
+    now = events[0].received_us if events else 0
+    taken = _claim_all(tx, claims, now, arrays)
+    created = set(ids)
+    folded: dict[int, int] = {}
+    for key, contact in claims:
+        if key in taken and contact in created and contact not in folded:
+            # A concurrent writer created this person a moment ago: fold our brand-new contact,
+            # which has no events yet, into theirs.
+            folded[contact] = taken[key]
+    for new, owner in folded.items():
+        tx.execute("UPDATE contact_identifiers SET contact_id = ? WHERE contact_id = ?", owner, new)
+        tx.execute("DELETE FROM contacts WHERE id = ?", new)
+    finals = [None if c is None else real(c) for c in plan.contacts]
+    return [None if c is None else folded.get(c, c) for c in finals]
 
 
 def _upsert_order(tx: Cursor, order: NewOrder, contact_id: int | None) -> None:
@@ -194,28 +280,27 @@ def write_items(
     }
     owners = _known_owners(tx, keys, arrays)
     live = _live_contacts(tx, events, arrays)
-    rows: list[tuple[Any, ...]] = []
-    for item, event in zip(items, events, strict=True):
-        contact = _resolve(tx, event, owners, live)
+    contacts = _resolve_all(tx, events, owners, live, arrays)
+    for item, contact in zip(items, contacts, strict=True):
         if isinstance(item, NewOrder):
             _upsert_order(tx, item, contact)
-        rows.append(
+    tx.copy_rows(
+        "events",
+        EVENT_COLUMNS,
+        [
             (
-                event.workspace_id,
-                event.event_type_key,
-                event.key_value,
+                e.workspace_id,
+                e.event_type_key,
+                e.key_value,
                 contact,
-                event.params_json,
-                event.raw,
-                event.source,
-                event.occurred_us,
-                event.received_us,
+                e.params_json,
+                e.raw,
+                e.source,
+                e.occurred_us,
+                e.received_us,
                 txid,
             )
-        )
-    tx.executemany(
-        "INSERT INTO events (workspace_id, event_type_key, key_value, contact_id, params, raw, "
-        "source, occurred_us, received_us, txid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        rows,
+            for e, contact in zip(events, contacts, strict=True)
+        ],
     )
     _count_event_types(tx, events, greatest, shard)

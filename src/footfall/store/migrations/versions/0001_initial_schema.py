@@ -202,7 +202,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.create_index("ix_events_contact", ["contact_id", "occurred_us"], unique=False)
-        batch_op.create_index("ix_events_feed", ["txid", "id"], unique=False)
+        if op.get_bind().dialect.name == "postgresql":
+            batch_op.create_index("ix_events_feed", ["txid", "id"], unique=False)
         batch_op.create_index(
             "ix_events_workspace_key", ["workspace_id", "key_value", "occurred_us"], unique=False
         )
@@ -261,7 +262,8 @@ def downgrade() -> None:
         batch_op.drop_index("ix_events_workspace_type")
         batch_op.drop_index("ix_events_workspace_occurred")
         batch_op.drop_index("ix_events_workspace_key")
-        batch_op.drop_index("ix_events_feed")
+        if op.get_bind().dialect.name == "postgresql":
+            batch_op.drop_index("ix_events_feed")
         batch_op.drop_index("ix_events_contact")
 
     op.drop_table("events")
