@@ -31,10 +31,9 @@ class Services:
         self.route_metrics = {r.name: RouteMetrics(self.metrics, r.name) for r in ROUTES.values()}
 
     async def start(self) -> None:
-        if self.store.dialect == "postgresql":
-            # The commit thread waits on the network many times per batch, and each time it must
-            # win the GIL back from the busy event loop; the default 5 ms hand-over dominated.
-            sys.setswitchinterval(0.0001)
+        # The commit thread waits on the disk or the network, and each time it must win the GIL
+        # back from the busy event loop: the default 5 ms hand-over would dominate a batch.
+        sys.setswitchinterval(0.0001)
         self.committer = GroupCommitter(self.store, self.settings.group_commit_max_events)
         self.committer.on_commit = self.metrics.batches.inc
         await self.committer.start()

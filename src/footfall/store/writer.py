@@ -49,14 +49,27 @@ def _known_owners(tx: Cursor, keys: set[IdentifierKey], arrays: bool) -> dict[Id
     owners: dict[IdentifierKey, int] = {}
     for (ws, kind), values in by_kind.items():
         for start in range(0, len(values), _CHUNK):
-            condition, args = _in("value", values[start : start + _CHUNK], arrays)
-            rows = tx.all(
-                "SELECT value, contact_id FROM contact_identifiers WHERE workspace_id = ? "
-                f"AND kind = ? AND {condition}",
-                ws,
-                kind,
-                *args,
-            )
+            chunk = values[start : start + _CHUNK]
+            if arrays:
+                # One primary-key probe per value (OFFSET 0 keeps the planner from turning this
+                # into a scan of the workspace's identifiers when its statistics are stale).
+                rows = tx.all(
+                    "SELECT v.value, ci.contact_id FROM unnest(?::text[]) AS v(value) "
+                    "CROSS JOIN LATERAL (SELECT contact_id FROM contact_identifiers "
+                    "WHERE workspace_id = ? AND kind = ? AND value = v.value OFFSET 0) ci",
+                    chunk,
+                    ws,
+                    kind,
+                )
+            else:
+                marks = ", ".join("?" * len(chunk))
+                rows = tx.all(
+                    "SELECT value, contact_id FROM contact_identifiers WHERE workspace_id = ? "
+                    f"AND kind = ? AND value IN ({marks})",
+                    ws,
+                    kind,
+                    *chunk,
+                )
             owners.update({(ws, kind, value): int(contact) for value, contact in rows})
     return owners
 
