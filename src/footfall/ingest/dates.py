@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from functools import lru_cache
 
 ISO_DATE = re.compile(
     r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:Z|[+-]\d{2}:?\d{2})?"
 )
 
 
+@lru_cache(maxsize=8192)  # imports repeat the same minutes many times
 def parse_iso(text: str) -> datetime | None:
     """``YYYY-MM-DD`` or ``YYYY-MM-DDTHH:mm`` (seconds, fraction and offset allowed); UTC when naive."""
     if not ISO_DATE.fullmatch(text):

@@ -10,7 +10,7 @@ import msgspec
 from footfall.exceptions import InvalidEvent, MalformedBody
 from footfall.identity.locators import locate
 from footfall.ingest.models import EventBody, NewEvent, Param
-from footfall.ingest.standard import validate_standard
+from footfall.ingest.standard import RULES, validate_standard
 
 MAX_TYPE_KEY = 100
 MAX_KEY_VALUE = 300
@@ -155,10 +155,11 @@ def build_event(
     check_type_key(body.eventTypeKey)
     refuse_nul(raw)
     params = normalize_params(body.params or [], version)
-    by_name = {param.name: param.value for param in params}
-    validate_standard(body.eventTypeKey, by_name)
-    if body.eventTypeKey == "searchRequest" and by_name.get("isFound") is None:
-        params = [p for p in params if p.name != "isFound"] + [Param("isFound", 0)]
+    if body.eventTypeKey in RULES:
+        by_name = {param.name: param.value for param in params}
+        validate_standard(body.eventTypeKey, by_name)
+        if body.eventTypeKey == "searchRequest" and by_name.get("isFound") is None:
+            params = [p for p in params if p.name != "isFound"] + [Param("isFound", 0)]
     located = locate((param.name, param.value) for param in params)
     key = body.keyValue
     if isinstance(key, int):

@@ -29,6 +29,9 @@ class Outcome:
     error: str | None = None
 
 
+_ACCEPTED = Outcome(ACCEPTED)
+
+
 @dataclass(slots=True)
 class PastBatch:
     outcomes: list[Outcome]
@@ -90,5 +93,5 @@ def parse_past_events(
         except InvalidEvent as exc:
             outcomes.append(Outcome(INVALID, str(exc)))
         else:
-            outcomes.append(Outcome(ACCEPTED))
+            outcomes.append(_ACCEPTED)
     return PastBatch(outcomes, accepted)
