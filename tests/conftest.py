@@ -194,24 +194,23 @@ class Workspace:
     id: int
 
 
-@pytest.fixture
-def workspace(store: Store) -> Workspace:
-    name = f"ws-{uuid.uuid4().hex[:10]}"
+def new_workspace(store: Store, prefix: str) -> Workspace:
+    name = f"{prefix}-{uuid.uuid4().hex[:10]}"
     full = access.create_workspace(store, name)
     events = access.create_key(store, name, "events")
     workspace_id = store.workspace_id(name)
     assert workspace_id is not None
     return Workspace(name, full.api_key, events.api_key, workspace_id)
+
+
+@pytest.fixture
+def workspace(store: Store) -> Workspace:
+    return new_workspace(store, "ws")
 
 
 @pytest.fixture
 def other_workspace(store: Store) -> Workspace:
-    name = f"other-{uuid.uuid4().hex[:10]}"
-    full = access.create_workspace(store, name)
-    events = access.create_key(store, name, "events")
-    workspace_id = store.workspace_id(name)
-    assert workspace_id is not None
-    return Workspace(name, full.api_key, events.api_key, workspace_id)
+    return new_workspace(store, "other")
 
 
 @pytest.fixture

@@ -44,7 +44,6 @@ class Store(ABC):
 
     dialect: str
     greatest: str
-    least: str
 
     def __init__(self, url: str) -> None:
         self.url = url

@@ -27,7 +27,6 @@ class PostgresStore(Store):
     greatest = "GREATEST"
     has_arrays = True
     cursor_class = CopyCursor
-    least = "LEAST"
 
     def __init__(self, url: str, connect_timeout: int = 5) -> None:
         super().__init__(url.replace("postgres://", "postgresql://", 1))

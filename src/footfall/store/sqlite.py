@@ -15,7 +15,6 @@ class SqliteStore(Store):
     # a thread: the GIL is then never fought over, which is what makes group commit pay off.
     write_on_loop = True
     greatest = "max"
-    least = "min"
 
     def __init__(self, url: str, busy_timeout_ms: int = 5000) -> None:
         super().__init__(url)
