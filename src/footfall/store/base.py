@@ -199,8 +199,9 @@ class Store(ABC):
 
     # -- health ------------------------------------------------------------------------------
     def ping(self) -> None:
+        """Read a page of the database itself, so a vanished or unreadable file shows too."""
         with self.read() as tx:
-            tx.one("SELECT 1")
+            tx.one("SELECT count(*) FROM workspaces")
 
     # -- workspaces and keys -----------------------------------------------------------------
     def create_workspace(self, name: str, now_us: int) -> int:
