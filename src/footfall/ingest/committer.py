@@ -7,14 +7,14 @@ while one fsync is paid for hundreds of events. One batch is in flight per proce
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+from footfall import logs
 from footfall.exceptions import StorageUnavailable
 from footfall.store.base import Store, Write
 
-log = logging.getLogger(__name__)
+log = logs.get("footfall.commit")
 
 Submission = tuple[Sequence[Write], "asyncio.Future[None]"]
 
@@ -28,12 +28,14 @@ class GroupCommitter:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="footfall-commit")
         self._task: asyncio.Task[None] | None = None
         self.on_commit: Callable[[], None] = lambda: None
+        self._committing = False
 
     async def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
-        while self._pending:
+        """Finish what was submitted, then stop."""
+        while self._pending or self._committing:
             await asyncio.sleep(0.01)
         if self._task is not None:
             self._task.cancel()
@@ -64,6 +66,7 @@ class GroupCommitter:
             await self._wake.wait()
             self._wake.clear()
             while self._pending:
+                self._committing = True
                 batch = self._take()
                 items = [item for submission, _ in batch for item in submission]
                 try:
@@ -71,11 +74,15 @@ class GroupCommitter:
                 except StorageUnavailable as exc:
                     _settle(batch, exc)
                 except Exception:
-                    log.exception("batch failed; committing its requests one by one")
+                    log.exception(
+                        "batch failed; retrying its requests one by one", action="commit.split"
+                    )
                     await self._one_by_one(batch)
                 else:
                     self.on_commit()
                     _settle(batch, None)
+                finally:
+                    self._committing = False
 
     async def _commit(self, items: Sequence[Write]) -> None:
         loop = asyncio.get_running_loop()

@@ -1,0 +1,91 @@
+"""Group commit with an in-memory fake store (the real stores are covered by integration tests)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from footfall.exceptions import StorageUnavailable
+from footfall.ingest.committer import GroupCommitter
+
+
+class FakeStore:
+    write_on_loop = False
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+        self.batches: list[list[Any]] = []
+        self.down = False
+        self.lock = threading.Lock()
+
+    def commit_batch(self, items: Sequence[Any]) -> None:
+        time.sleep(self.delay)
+        if self.down:
+            raise StorageUnavailable("storage unavailable: test")
+        if "poison" in items:
+            raise ValueError("the database refuses this row")
+        with self.lock:
+            self.batches.append(list(items))
+
+
+async def _run(store: FakeStore, submissions: list[list[Any]]) -> list[BaseException | None]:
+    committer = GroupCommitter(store, max_events=3)  # type: ignore[arg-type]
+    await committer.start()
+    try:
+        results = await asyncio.gather(
+            *(committer.submit(items) for items in submissions), return_exceptions=True
+        )
+    finally:
+        await committer.stop()
+    return [r if isinstance(r, BaseException) else None for r in results]
+
+
+def test_waiting_requests_share_a_commit_up_to_the_batch_limit() -> None:
+    store = FakeStore(delay=0.02)
+    results = asyncio.run(_run(store, [[i] for i in range(7)]))
+    assert results == [None] * 7
+    assert sorted(x for batch in store.batches for x in batch) == list(range(7))
+    assert all(len(batch) <= 3 for batch in store.batches)
+    assert len(store.batches) < 7  # requests shared commits
+
+
+def test_a_refused_request_does_not_fail_its_neighbours() -> None:
+    store = FakeStore(delay=0.01)
+    results = asyncio.run(_run(store, [["a"], ["poison"], ["b"]]))
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], ValueError)
+    assert sorted(x for batch in store.batches for x in batch) == ["a", "b"]
+
+
+def test_storage_down_fails_every_waiting_request_with_storage_unavailable() -> None:
+    store = FakeStore()
+    store.down = True
+    results = asyncio.run(_run(store, [["a"], ["b"]]))
+    assert all(isinstance(r, StorageUnavailable) for r in results)
+    assert store.batches == []
+
+
+def test_stop_waits_for_the_batch_in_flight() -> None:
+    store = FakeStore(delay=0.05)
+
+    async def scenario() -> None:
+        committer = GroupCommitter(store, max_events=10)  # type: ignore[arg-type]
+        await committer.start()
+        pending = asyncio.ensure_future(committer.submit(["x"]))
+        await asyncio.sleep(0.01)  # the batch is now being committed
+        await committer.stop()
+        assert pending.done() and pending.exception() is None
+
+    asyncio.run(scenario())
+    assert store.batches == [["x"]]
+
+
+@pytest.mark.parametrize("count", [1, 5])
+def test_every_submission_is_settled(count: int) -> None:
+    store = FakeStore()
+    assert asyncio.run(_run(store, [["e"]] * count)) == [None] * count
