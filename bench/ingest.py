@@ -129,10 +129,12 @@ class Server:
         return int(match.group(1)) / 1024 if match else float("nan")
 
 
-def start_footfall(env: dict[str, str]) -> Server:
+def start_footfall(env: dict[str, str], workers: int = 1) -> Server:
     port = free_port()
     process = subprocess.Popen(
-        [str(BIN / "footfall"), "serve", "--port", str(port)], env=env, cwd=ROOT
+        [str(BIN / "footfall"), "serve", "--port", str(port), "--workers", str(workers)],
+        env=env,
+        cwd=ROOT,
     )
     url = f"http://127.0.0.1:{port}"
     wait_http(url + "/health")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
+from footfall.exceptions import StorageUnavailable
 from footfall.store.base import Store
 
 
@@ -39,14 +41,32 @@ class SqliteStore(Store):
         if self._writer is None:
             return False
         writer = self._writer
-        writer.execute("PRAGMA busy_timeout=0")
-        try:
-            writer.execute(self.begin_sql)
-        except sqlite3.OperationalError:
-            return False  # locked by another process: wait for it in a thread
-        finally:
-            writer.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
+        with self._guard(self._discard_writer):
+            writer.execute("PRAGMA busy_timeout=0")
+            try:
+                writer.execute(self.begin_sql)
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                    raise
+                return False  # another process holds the write lock
+            finally:
+                writer.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
         return True
+
+    def writer_begin(self) -> None:
+        """Wait for the write lock by polling every 0.2 ms, up to the busy timeout.
+
+        SQLite's own busy handler sleeps up to 100 ms at a time, which starves a process that
+        shares the database with another one committing a batch every few milliseconds.
+        """
+        with self._guard(self._discard_writer):
+            if self._writer is None:
+                self._writer = self._connect()
+        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        while not self.writer_try_begin():
+            if time.monotonic() >= deadline:
+                raise StorageUnavailable("storage unavailable: the database is locked")
+            time.sleep(0.0002)
 
     def _translate(self, sql: str) -> str:
         return sql
