@@ -7,7 +7,6 @@ lookups by hash are constant time in the database.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import secrets
 import time
@@ -59,7 +58,7 @@ def basic_password(header: str) -> str | None:
     """The password of an HTTP Basic header (the username is ignored, as eSputnik does)."""
     try:
         decoded = base64.b64decode(header.strip(), validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not base64, not ASCII, or not UTF-8 once decoded
         return None
     _, sep, password = decoded.partition(":")
     return password if sep and password else None

@@ -95,6 +95,24 @@ def test_search_request_defaults_is_found_to_zero() -> None:
     assert {"name": "isFound", "value": 0} in json.loads(event.params_json)
 
 
-def test_nul_characters_are_refused() -> None:
-    with pytest.raises(InvalidEvent, match="NUL"):
+def test_nul_characters_are_refused_wherever_they_hide() -> None:
+    with pytest.raises(InvalidEvent, match="must not contain"):
         parse(b'{"eventTypeKey": "a", "keyValue": "k\\u0000"}')
+    with pytest.raises(InvalidEvent, match="NUL"):
+        parse({"eventTypeKey": "a", "keyValue": "k", "params": [{"name": "x", "value": "a\x00"}]})
+    embedded = json.dumps({"a": "\x00"})  # NUL inside JSON inside a string value
+    with pytest.raises(InvalidEvent, match="NUL"):
+        parse({"eventTypeKey": "a", "keyValue": "k", "params": [{"name": "x", "value": embedded}]})
+    text = parse(
+        {"eventTypeKey": "a", "keyValue": "k", "params": [{"name": "p", "value": "C:\\u0000"}]}
+    )
+    assert json.loads(text.params_json)[0]["value"] == "C:\\u0000"  # a backslash, not a NUL
+
+
+def test_lone_surrogates_and_deep_nesting_are_handled() -> None:
+    surrogate = '{"a": "\\ud800"}'
+    with pytest.raises(InvalidEvent, match="surrogate"):
+        parse({"eventTypeKey": "a", "keyValue": "k", "params": [{"name": "x", "value": surrogate}]})
+    deep = "[" * 3000 + "]" * 3000
+    event = parse({"eventTypeKey": "a", "keyValue": "k", "params": [{"name": "x", "value": deep}]})
+    assert json.loads(event.params_json)[0]["value"] == deep  # kept as the string it was

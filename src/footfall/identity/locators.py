@@ -83,6 +83,7 @@ def _text(value: Any) -> str | None:
 
 
 _MAX_ID = 2**63 - 1
+MAX_LOCATOR = 1000  # longer values cannot be indexed, and identify nobody
 
 
 def _contact_id(text: str) -> int | None:
@@ -102,6 +103,9 @@ def locate(params: Iterable[tuple[str, Any]]) -> Located:
         if text:
             raw[kind] = text
     problems: list[str] = []
+    for kind in [kind for kind, text in raw.items() if len(text) > MAX_LOCATOR]:
+        problems.append(f"{kind} is longer than {MAX_LOCATOR} characters")
+        del raw[kind]
     email = phone = None
     if EMAIL in raw:
         email = normalize_email(raw[EMAIL])

@@ -23,13 +23,19 @@ def parse_iso(text: str) -> datetime | None:
         text = f"{head}.{digits.group()[:6].ljust(6, '0')}{fraction[digits.end() :]}"
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        moment.astimezone(UTC)  # years 1 and 9999 with an offset fall outside what UTC can hold
+    except (ValueError, OverflowError):
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment
 
 
 def to_us(moment: datetime) -> int:
     return int(moment.timestamp() * 1_000_000)
+
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 12, 30, tzinfo=UTC)
 
 
 def from_us(us: int) -> str:

@@ -15,7 +15,7 @@ from footfall.ingest.standard import RULES, validate_standard
 MAX_TYPE_KEY = 100
 MAX_KEY_VALUE = 300
 MAX_PARAM_NAME = 100
-FORBIDDEN = frozenset("<;\u2019\\/|\"`'^?!,>")
+FORBIDDEN = frozenset("<;\u2019\\/|\"`'^?!,>\x00")  # the spec's list, and NUL
 _TRAILING_JUNK = frozenset("]} \t\r\n")
 
 _event_decoder = msgspec.json.Decoder(EventBody)
@@ -78,11 +78,11 @@ def parse_embedded(value: str) -> Any:
         return value
     try:
         return msgspec.json.decode(text)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         pass
     try:
         parsed, end = json.JSONDecoder().raw_decode(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return value
     return parsed if set(text[end:]) <= _TRAILING_JUNK else value
 
@@ -141,6 +141,18 @@ def refuse_nul(raw: str) -> None:
         raise InvalidEvent("the body must not contain NUL characters (\\u0000)")
 
 
+def _params_json(params: list[Param]) -> str:
+    """The parsed params as stored (JSONB on PostgreSQL: no NUL, no lone surrogates)."""
+    try:
+        encoded = _encoder.encode(params).decode()
+    except UnicodeEncodeError:
+        raise InvalidEvent(
+            "params contain an invalid Unicode character (a lone surrogate)"
+        ) from None
+    refuse_nul(encoded)
+    return encoded
+
+
 def build_event(
     body: EventBody,
     raw: str,
@@ -153,7 +165,6 @@ def build_event(
 ) -> NewEvent:
     """Validate a decoded event body and turn it into a NewEvent."""
     check_type_key(body.eventTypeKey)
-    refuse_nul(raw)
     params = normalize_params(body.params or [], version)
     if body.eventTypeKey in RULES:
         by_name = {param.name: param.value for param in params}
@@ -180,7 +191,7 @@ def build_event(
         workspace_id=workspace_id,
         event_type_key=body.eventTypeKey,
         key_value=key,
-        params_json=_encoder.encode(params).decode(),
+        params_json=_params_json(params),
         raw=raw,
         source=source,
         occurred_us=occurred_us,

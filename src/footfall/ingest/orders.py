@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,13 @@ class OrdersBatch:
     failed: list[dict[str, Any]]
 
 
+def _finite(number: float) -> bool:
+    try:
+        return math.isfinite(float(number))
+    except OverflowError:
+        return False
+
+
 def _validate(order: Any) -> dict[str, Any]:
     if not isinstance(order, dict):
         raise InvalidEvent("an order must be a JSON object")
@@ -40,9 +48,9 @@ def _validate(order: Any) -> dict[str, Any]:
         raise InvalidEvent("'externalOrderId' must be a string", field="externalOrderId")
     check_key_value(str(external_id), field="externalOrderId")
     cost = order["totalCost"]
-    if isinstance(cost, bool) or not isinstance(cost, int | float):
+    if isinstance(cost, bool) or not isinstance(cost, int | float) or not _finite(cost):
         raise InvalidEvent(f"'totalCost' must be a number, got {cost!r}", field="totalCost")
-    if order["status"] not in STATUSES:
+    if not isinstance(order["status"], str) or order["status"] not in STATUSES:
         raise InvalidEvent(
             f"'status' must be one of {', '.join(sorted(STATUSES))}; got {order['status']!r}",
             field="status",
@@ -51,8 +59,11 @@ def _validate(order: Any) -> dict[str, Any]:
         raise InvalidEvent(
             f"'date' must be an ISO 8601 date-time, got {order['date']!r}", field="date"
         )
-    if not isinstance(order["currency"], str):
-        raise InvalidEvent("'currency' must be a string (ISO 4217 code)", field="currency")
+    currency = order["currency"]
+    if not isinstance(currency, str) or not 1 <= len(currency.strip()) <= 16:
+        raise InvalidEvent(
+            f"'currency' must be an ISO 4217 code such as USD, got {currency!r}", field="currency"
+        )
     items = order.get("items")
     if items is not None:
         if not isinstance(items, list):
@@ -115,7 +126,13 @@ def parse_orders(body: bytes, *, workspace_id: int, now_us: int) -> OrdersBatch:
     accepted: list[NewOrder] = []
     failed: list[dict[str, Any]] = []
     for raw in batch.orders:
-        order = msgspec.json.decode(bytes(raw))
+        try:
+            order = msgspec.json.decode(bytes(raw))
+        except (msgspec.DecodeError, RecursionError) as exc:
+            failed.append(
+                {"order": bytes(raw).decode(errors="replace"), "error": f"invalid order: {exc}"}
+            )
+            continue
         try:
             accepted.append(_to_new_order(_validate(order), workspace_id, now_us))
         except InvalidEvent as exc:

@@ -47,7 +47,7 @@ def _occurred(text: str | None, now_us: int, max_age_days: int) -> tuple[str, in
     occurred = to_us(moment)
     if occurred > now_us:
         return IN_FUTURE, occurred
-    if max_age_days and occurred < now_us - max_age_days * 86_400_000_000:
+    if occurred < 0 or (max_age_days and occurred < now_us - max_age_days * 86_400_000_000):
         return TOO_OLD, occurred
     return ACCEPTED, occurred
 

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from footfall.access import require_scope
 from footfall.exceptions import FootfallError, InvalidQuery
-from footfall.ingest.dates import from_us, parse_iso, to_us
+from footfall.ingest.dates import LATEST, from_us, parse_iso, to_us
 from footfall.store.records import ApiKey, EventQuery, StoredEvent
 from footfall.web.ingest import authenticate
 
@@ -55,6 +55,8 @@ def _time(params: Any, name: str) -> int | None:
     if moment is None:
         raise InvalidQuery(f"{name} must be an ISO 8601 date or date-time, got {text!r}")
     if name == "to" and len(text) == len("YYYY-MM-DD"):
+        if moment >= LATEST:
+            return MAX_ID
         return to_us(moment + timedelta(days=1)) - 1
     return to_us(moment)
 

@@ -73,9 +73,9 @@ def upgrade() -> None:
         sa.Column(
             "workspace_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
-        sa.Column("external_customer_id", sa.String(length=300), nullable=True),
-        sa.Column("first_name", sa.String(length=200), nullable=True),
-        sa.Column("last_name", sa.String(length=200), nullable=True),
+        sa.Column("external_customer_id", sa.Text(), nullable=True),
+        sa.Column("first_name", sa.Text(), nullable=True),
+        sa.Column("last_name", sa.Text(), nullable=True),
         sa.Column(
             "fields",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
@@ -131,7 +131,7 @@ def upgrade() -> None:
             "workspace_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
         sa.Column("kind", sa.String(length=24), nullable=False),
-        sa.Column("value", sa.String(length=400), nullable=False),
+        sa.Column("value", sa.Text(), nullable=False),
         sa.Column(
             "contact_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
@@ -202,8 +202,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.create_index("ix_events_contact", ["contact_id", "occurred_us"], unique=False)
-        if op.get_bind().dialect.name == "postgresql":
-            batch_op.create_index("ix_events_feed", ["txid", "id"], unique=False)
         batch_op.create_index(
             "ix_events_workspace_key", ["workspace_id", "key_value", "occurred_us"], unique=False
         )
@@ -215,6 +213,8 @@ def upgrade() -> None:
             ["workspace_id", "event_type_key", "occurred_us"],
             unique=False,
         )
+        if op.get_bind().dialect.name == "postgresql":  # the feed's order; SQLite walks the rowid
+            batch_op.create_index("ix_events_feed", ["txid", "id"], unique=False)
 
     op.create_table(
         "orders",
@@ -227,8 +227,8 @@ def upgrade() -> None:
         ),
         sa.Column("status", sa.String(length=32), nullable=False),
         sa.Column("total_cost", sa.Float(), nullable=False),
-        sa.Column("currency", sa.String(length=8), nullable=False),
-        sa.Column("order_date", sa.String(length=64), nullable=False),
+        sa.Column("currency", sa.String(length=16), nullable=False),
+        sa.Column("order_date", sa.Text(), nullable=False),
         sa.Column(
             "data",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
@@ -260,10 +260,10 @@ def downgrade() -> None:
     op.drop_table("orders")
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.drop_index("ix_events_workspace_type")
-        batch_op.drop_index("ix_events_workspace_occurred")
-        batch_op.drop_index("ix_events_workspace_key")
         if op.get_bind().dialect.name == "postgresql":
             batch_op.drop_index("ix_events_feed")
+        batch_op.drop_index("ix_events_workspace_occurred")
+        batch_op.drop_index("ix_events_workspace_key")
         batch_op.drop_index("ix_events_contact")
 
     op.drop_table("events")
