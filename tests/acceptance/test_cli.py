@@ -21,6 +21,7 @@ import psycopg
 import pytest
 
 from conftest import BACKENDS, basic, create_postgres_database, free_port
+from footfall.store.migrate import head_revision
 
 FOOTFALL = Path(sys.executable).parent / "footfall"
 
@@ -202,7 +203,7 @@ def test_concurrent_migrations_all_succeed(database: Database) -> None:
     failures = [o for o in outcomes if o[0] != 0]
     errors = [line for o in failures for line in o[2].splitlines() if "Error" in line][-1:]
     assert not failures, f"{len(failures)} of {len(outcomes)} processes failed: {errors}"
-    assert database.rows("SELECT version_num FROM alembic_version") == [("0001",)]
+    assert database.rows("SELECT version_num FROM alembic_version") == [(head_revision(),)]
 
 
 # -- workspaces and keys -------------------------------------------------------------------------
@@ -326,7 +327,7 @@ def test_serve_accepts_events_with_cli_keys(database: Database, serve: Any) -> N
 def test_serve_on_a_fresh_database_migrates_it(database: Database, serve: Any) -> None:
     served = serve()
     assert httpx.get(f"{served.url}/health", timeout=10).json() == {"status": "ok"}
-    assert database.rows("SELECT version_num FROM alembic_version") == [("0001",)]
+    assert database.rows("SELECT version_num FROM alembic_version") == [(head_revision(),)]
     if database.backend == "sqlite":
         assert (database.data_dir / "footfall.db").is_file()
 

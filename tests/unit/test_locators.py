@@ -42,7 +42,7 @@ def test_contact_id_wins_the_derived_key() -> None:
     assert locate([("email", "a@b.co"), ("contactId", 7)]).derived_key == "7"
 
 
-@pytest.mark.parametrize("junk", ["", "  ", "null", "undefined", "NULL", None])
+@pytest.mark.parametrize("junk", ["", "  ", "null", "undefined", "NULL", None, "0", 0])
 def test_junk_values_identify_nobody(junk: object) -> None:
     located = locate([("externalCustomerId", junk)])
     assert located.locators.empty

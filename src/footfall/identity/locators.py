@@ -13,8 +13,10 @@ EXTERNAL_ID = "externalCustomerId"
 EMAIL = "email"
 PHONE = "phone"
 PUSH_TOKEN = "pushToken"
+# A web cookie or device id: it ties events to an anonymous visitor until a real locator shows up.
+ANONYMOUS_ID = "anonymousId"
 
-PRIORITY = (CONTACT_ID, EXTERNAL_ID, EMAIL, PHONE, PUSH_TOKEN)
+PRIORITY = (CONTACT_ID, EXTERNAL_ID, EMAIL, PHONE, PUSH_TOKEN, ANONYMOUS_ID)
 
 # Parameter names (lower-cased) that carry a locator, with the aliases eSputnik documents.
 ALIASES: dict[str, str] = {
@@ -34,6 +36,13 @@ ALIASES: dict[str, str] = {
     "pushtoken": PUSH_TOKEN,
     "mobpushtoken": PUSH_TOKEN,
     "webpushtoken": PUSH_TOKEN,
+    "anonymousid": ANONYMOUS_ID,
+    "anonymous_id": ANONYMOUS_ID,
+    "visitorid": ANONYMOUS_ID,
+    "visitor_id": ANONYMOUS_ID,
+    "deviceid": ANONYMOUS_ID,
+    "device_id": ANONYMOUS_ID,
+    "webid": ANONYMOUS_ID,
 }
 
 
@@ -48,6 +57,7 @@ class Locators(NamedTuple):
     email: str | None = None
     phone: str | None = None
     push_token: str | None = None
+    anonymous_id: str | None = None
 
     def identifiers(self) -> list[tuple[str, str]]:
         """(kind, value) pairs in priority order, contact id excluded."""
@@ -56,6 +66,7 @@ class Locators(NamedTuple):
             (EMAIL, self.email),
             (PHONE, self.phone),
             (PUSH_TOKEN, self.push_token),
+            (ANONYMOUS_ID, self.anonymous_id),
         ]
         return [(kind, value) for kind, value in pairs if value is not None]
 
@@ -78,7 +89,7 @@ def _text(value: Any) -> str | None:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float):
-        return str(value)
+        return None if value == 0 else str(value)
     return None
 
 
@@ -118,6 +129,13 @@ def locate(params: Iterable[tuple[str, Any]]) -> Located:
             problems.append(f"phone {raw[PHONE]!r} is not a valid international phone number")
             del raw[PHONE]
     contact_id = _contact_id(raw[CONTACT_ID]) if CONTACT_ID in raw else None
-    locators = Locators(contact_id, raw.get(EXTERNAL_ID), email, phone, raw.get(PUSH_TOKEN))
+    locators = Locators(
+        contact_id,
+        raw.get(EXTERNAL_ID),
+        email,
+        phone,
+        raw.get(PUSH_TOKEN),
+        raw.get(ANONYMOUS_ID),
+    )
     derived = next((raw[kind] for kind in PRIORITY if kind in raw), None)
     return Located(locators, derived, tuple(problems))

@@ -7,7 +7,7 @@ from functools import lru_cache
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-JUNK_VALUES = frozenset({"", "null", "undefined", "none", "nil", "nan"})
+JUNK_VALUES = frozenset({"", "0", "null", "undefined", "none", "nil", "nan"})
 
 
 def is_junk(value: str) -> bool:

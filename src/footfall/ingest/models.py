@@ -48,6 +48,7 @@ class NewEvent:
     occurred_us: int
     received_us: int
     locators: Locators
+    key_id: int = 0  # the API key that sent it: the "who" of any merge it causes
 
 
 @dataclass(slots=True)

@@ -19,6 +19,7 @@ import msgspec
 from footfall.exceptions import StorageUnavailable, WorkspaceExists
 from footfall.ingest.models import NewEvent, NewOrder
 from footfall.store.cursor import Cursor
+from footfall.store.identity import Sql
 from footfall.store.records import (
     ApiKey,
     EventQuery,
@@ -27,7 +28,7 @@ from footfall.store.records import (
     FeedPosition,
     StoredEvent,
 )
-from footfall.store.writer import write_items
+from footfall.store.writer import IdentityChanges, write_items
 
 Write = NewEvent | NewOrder
 
@@ -165,18 +166,15 @@ class Store(ABC):
         """Begin without waiting for a lock; False when it would have to wait (use writer_begin)."""
         return False
 
-    def writer_write(self, items: Sequence[Write]) -> None:
+    @property
+    def sql(self) -> Sql:
+        return Sql(self.greatest, self.has_arrays, " FOR UPDATE" if self.has_arrays else "")
+
+    def writer_write(self, items: Sequence[Write]) -> IdentityChanges:
         with self._guard(self._discard_writer):
             tx = self._cursor(self._writer)
             txid = self._current_txid(tx)
-            write_items(
-                tx,
-                items,
-                txid=txid,
-                greatest=self.greatest,
-                arrays=self.has_arrays,
-                shard=self.counter_shard,
-            )
+            return write_items(tx, items, txid=txid, sql=self.sql, shard=self.counter_shard)
 
     def writer_commit(self) -> None:
         with self._guard(self._discard_writer):
@@ -187,15 +185,16 @@ class Store(ABC):
             if self._writer is not None:
                 self._writer.execute("ROLLBACK")
 
-    def commit_batch(self, items: Sequence[Write]) -> None:
+    def commit_batch(self, items: Sequence[Write]) -> IdentityChanges:
         """Store events and orders in one durable transaction, each tied to its contact."""
         self.writer_begin()
         try:
-            self.writer_write(items)
+            changes = self.writer_write(items)
         except BaseException:
             self.writer_rollback()
             raise
         self.writer_commit()
+        return changes
 
     # -- health ------------------------------------------------------------------------------
     def ping(self) -> None:

@@ -13,6 +13,7 @@ from psycopg import errors
 from footfall.store.base import Store, Write
 from footfall.store.cursor import CopyCursor, Cursor
 from footfall.store.records import FeedPosition
+from footfall.store.writer import IdentityChanges
 
 _RETRIES = 5
 
@@ -58,13 +59,13 @@ class PostgresStore(Store):
         )
         return where, [after.txid, after.txid, after.id], "txid, id"
 
-    def commit_batch(self, items: Sequence[Write]) -> None:
+    def commit_batch(self, items: Sequence[Write]) -> IdentityChanges:
         """Retry the whole transaction when PostgreSQL aborts it for a deadlock or serialization."""
         for attempt in range(_RETRIES):
             try:
-                super().commit_batch(items)
-                return
+                return super().commit_batch(items)
             except errors.TransactionRollback:
                 if attempt == _RETRIES - 1:
                     raise
                 time.sleep(0.005 * (attempt + 1))
+        raise AssertionError("unreachable")

@@ -58,13 +58,22 @@ contacts = sa.Table(
     sa.Column("source", sa.String(32), nullable=False),
     sa.Column("created_us", sa.BigInteger, nullable=False),
     sa.Column("updated_us", sa.BigInteger, nullable=False),
+    # Set on a contact merged into another one; chains are kept one hop long.
     sa.Column("merged_into", Id, sa.ForeignKey("contacts.id"), nullable=True),
     sa.Column("deleted_us", sa.BigInteger, nullable=True),
+    sa.Column("address", Json, nullable=True),
+    sa.Column("language_code", sa.Text, nullable=True),
+    sa.Column("time_zone", sa.Text, nullable=True),
+    # Known only by an anonymous visitor id so far.
+    sa.Column("anonymous", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_contacts_workspace", "workspace_id", "id"),
+    sa.Index("ix_contacts_merged_into", "merged_into"),
 )
 
 # One row per identifier a contact can be found by: kind is externalCustomerId, email (lower-cased,
-# normalised), phone (E.164) or pushToken. The unique key is what makes concurrent creation safe.
+# normalised), phone (E.164), pushToken, anonymousId or another channel type (viber, appinbox…).
+# ``channel`` is the channel type a client named (webpush or mobilepush for a push token). The
+# unique key is what makes concurrent creation safe.
 contact_identifiers = sa.Table(
     "contact_identifiers",
     metadata,
@@ -73,7 +82,48 @@ contact_identifiers = sa.Table(
     sa.Column("value", sa.Text, primary_key=True),
     sa.Column("contact_id", Id, sa.ForeignKey("contacts.id"), nullable=False),
     sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("channel", sa.String(24), nullable=True),
     sa.Index("ix_contact_identifiers_contact", "contact_id"),
+)
+
+# The audit trail of merges: who (the API key), when, why. Reasons name identifier kinds, never
+# their values, and rows go when either contact is erased.
+contact_merges = sa.Table(
+    "contact_merges",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", Id, sa.ForeignKey("workspaces.id"), nullable=False),
+    sa.Column("survivor_id", Id, sa.ForeignKey("contacts.id"), nullable=False),
+    sa.Column("merged_id", Id, sa.ForeignKey("contacts.id"), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("via", sa.String(16), nullable=False),
+    sa.Column("key_id", Id, nullable=True),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Index("ix_contact_merges_workspace", "workspace_id", "id"),
+    sa.Index("ix_contact_merges_survivor", "survivor_id"),
+    sa.Index("ix_contact_merges_merged", "merged_id"),
+)
+
+# Merges refused because both contacts carry different externalCustomerIds, and other identity
+# conflicts an operator should look at.
+identity_warnings = sa.Table(
+    "identity_warnings",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", Id, sa.ForeignKey("workspaces.id"), nullable=False),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("contact_id", Id, sa.ForeignKey("contacts.id"), nullable=False),
+    sa.Column("other_contact_id", Id, sa.ForeignKey("contacts.id"), nullable=True),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("via", sa.String(16), nullable=False),
+    sa.Column("key_id", Id, nullable=True),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    # The same conflict seen again adds up here instead of adding a row per event.
+    sa.Column("occurrences", sa.BigInteger, nullable=False),
+    sa.Column("last_seen_us", sa.BigInteger, nullable=False),
+    sa.Index("ix_identity_warnings_workspace", "workspace_id", "id"),
+    sa.Index("ix_identity_warnings_contact", "contact_id"),
+    sa.Index("ix_identity_warnings_other", "other_contact_id"),
 )
 
 event_types = sa.Table(
@@ -161,3 +211,17 @@ feed_offsets = sa.Table(
     sa.Column("last_id", sa.BigInteger, nullable=False),
     sa.Column("updated_us", sa.BigInteger, nullable=False),
 )
+
+
+def contact_references() -> list[tuple[str, str]]:
+    """(table, column) of every column pointing at a contact: what erasure and export must reach.
+
+    Derived from the foreign keys, so a table added later that references contacts is covered
+    without anyone remembering to list it.
+    """
+    found = []
+    for table in metadata.sorted_tables:
+        for column in table.columns:
+            if any(fk.column.table.name == "contacts" for fk in column.foreign_keys):
+                found.append((table.name, column.name))
+    return found

@@ -1,5 +1,10 @@
 """The write path of a group-commit batch: tie each event to its contact, then store everything.
 
+An event whose locators belong to two contacts merges them (see ``store.identity``), unless both
+carry different externalCustomerIds: then it goes to the contact its first locator names and an
+identity warning is recorded. An anonymous visitor id alone makes an anonymous contact, whose
+history moves to the known contact once an event ties the two.
+
 Lookups, contact creation and identifier claims are made per batch, not per event: on PostgreSQL
 each statement is a round trip, and on both backends the Python side of a batch is what limits
 throughput. Events go in with one COPY (PostgreSQL) or executemany (SQLite).
@@ -12,8 +17,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from footfall.identity.locators import ANONYMOUS_ID, EXTERNAL_ID
 from footfall.ingest.models import NewEvent, NewOrder
 from footfall.store.cursor import Cursor
+from footfall.store.identity import (
+    EXTERNAL_ID_CONFLICT,
+    Person,
+    Sql,
+    Why,
+    load_people,
+    may_merge,
+    merge,
+    survivor_first,
+    warn,
+)
 
 IdentifierKey = tuple[int, str, str]  # (workspace_id, kind, value)
 EVENT_COLUMNS = (
@@ -74,95 +91,164 @@ def _known_owners(tx: Cursor, keys: set[IdentifierKey], arrays: bool) -> dict[Id
     return owners
 
 
-def _live_contacts(tx: Cursor, events: Sequence[NewEvent], arrays: bool) -> set[tuple[int, int]]:
-    wanted: dict[int, set[int]] = defaultdict(set)
-    for event in events:
-        if event.locators.contact_id is not None:
-            wanted[event.workspace_id].add(event.locators.contact_id)
-    live: set[tuple[int, int]] = set()
-    for ws, ids in wanted.items():
-        condition, args = _in("id", sorted(ids), arrays)
-        rows = tx.all(
-            f"SELECT id FROM contacts WHERE workspace_id = ? AND {condition} AND deleted_us IS NULL",
-            ws,
-            *args,
-        )
-        live.update((ws, int(row[0])) for row in rows)
-    return live
+@dataclass(frozen=True, slots=True)
+class _Merge:
+    workspace_id: int
+    merged: int
+    survivor: int
+    reason: str
+    key_id: int
 
 
 @dataclass
 class _Plan:
-    """Who each event of a batch is about. New contacts have no id yet: they are numbered -1, -2…"""
+    """Who each event of a batch is about. New contacts have no id yet: they are numbered -1, -2…
+
+    Merges and conflicts are decided here on what was read at the start of the batch, and made
+    in SQL afterwards, where ``identity.merge`` checks its rule again under row locks.
+    """
 
     owners: dict[IdentifierKey, int]
-    new_contacts: list[NewEvent] = field(default_factory=list)
+    people: dict[tuple[int, int], Person]
+    alias: dict[tuple[int, int], int] = field(default_factory=dict)
+    new_contacts: dict[int, NewEvent] = field(default_factory=dict)
     claims: dict[IdentifierKey, int] = field(default_factory=dict)
     contacts: list[int | None] = field(default_factory=list)
+    merges: list[_Merge] = field(default_factory=list)
+    warnings: dict[tuple[int, int, int | None], tuple[str, int, int]] = field(default_factory=dict)
+
+    def canon(self, ws: int, contact: int) -> int:
+        while (ws, contact) in self.alias:
+            contact = self.alias[(ws, contact)]
+        return contact
+
+    def person(self, ws: int, contact: int) -> Person:
+        return self.people[(ws, self.canon(ws, contact))]
+
+    def warn(self, ws: int, contact: int, other: int | None, event: NewEvent) -> None:
+        key = (ws, contact, other)
+        _, _, seen = self.warnings.get(key, ("", 0, 0))
+        reason = (
+            f"an event of type {event.event_type_key!r} carried identifiers of two contacts "
+            "with different externalCustomerIds"
+        )
+        self.warnings[key] = (reason, event.key_id, seen + 1)
+
+    def primary(self, event: NewEvent, keys: list[IdentifierKey], live: dict[Any, int]) -> int:
+        """contactId wins, then the first identifier in priority order that has an owner, skipping
+        owners that are another customer; else a contact is created."""
+        ws = event.workspace_id
+        contact_id = event.locators.contact_id
+        if contact_id is not None and (ws, contact_id) in live:
+            return self.canon(ws, live[(ws, contact_id)])
+        ext = event.locators.external_id
+        for key in keys:
+            owner = self.owners.get(key)
+            if owner is None:
+                continue
+            person = self.person(ws, owner)
+            if ext is not None and key[1] != EXTERNAL_ID and person.ext not in (None, ext):
+                continue
+            return person.id
+        new = -(len(self.new_contacts) + 1)
+        self.new_contacts[new] = event
+        self.people[(ws, new)] = Person(new, None, anonymous=True)
+        return new
+
+    def join(self, event: NewEvent, owner: int, contact: int, kind: str) -> int:
+        """The contact an event about both ``owner`` and ``contact`` belongs to."""
+        ws = event.workspace_id
+        a, b = self.person(ws, owner), self.person(ws, contact)
+        if not a.anonymous and not b.anonymous:
+            if kind == ANONYMOUS_ID:
+                return b.id  # a shared device: the visitor id stays with its first contact
+            if not may_merge(a, b):
+                self.warn(ws, min(a.id, b.id), max(a.id, b.id), event)
+                return b.id
+        keep, drop = survivor_first(a, b)
+        self.alias[(ws, drop.id)] = keep.id
+        keep.ext = keep.ext or drop.ext
+        keep.anonymous = keep.anonymous and drop.anonymous
+        reason = (
+            f"an event of type {event.event_type_key!r} carried the {kind} of one contact "
+            "and identifiers of the other"
+        )
+        self.merges.append(_Merge(ws, drop.id, keep.id, reason, event.key_id))
+        return keep.id
 
 
 def _plan(
-    events: Sequence[NewEvent], owners: dict[IdentifierKey, int], live: set[tuple[int, int]]
+    events: Sequence[NewEvent],
+    owners: dict[IdentifierKey, int],
+    people: dict[tuple[int, int], Person],
+    live: dict[Any, int],
 ) -> _Plan:
-    """contactId wins, then the first identifier in priority order that has an owner (earlier events
-    of the batch included), else a new contact. Identifiers nobody owns are claimed for it."""
-    plan = _Plan(owners)
+    plan = _Plan(owners, people)
     for event in events:
         ws = event.workspace_id
         keys = [(ws, kind, value) for kind, value in event.locators.identifiers()]
-        contact_id = event.locators.contact_id
-        contact = contact_id if contact_id is not None and (ws, contact_id) in live else None
-        if contact is None:
-            contact = next((owners[key] for key in keys if key in owners), None)
-        if contact is None and keys:
-            plan.new_contacts.append(event)
-            contact = -len(plan.new_contacts)
+        if not keys and (ws, event.locators.contact_id) not in live:
+            plan.contacts.append(None)
+            continue
+        contact = plan.primary(event, keys, live)
         for key in keys:
-            if key not in owners:
-                assert contact is not None  # found or created: there are keys
-                owners[key] = plan.claims[key] = contact
+            owner = owners.get(key)
+            person = plan.person(ws, contact)
+            if owner is None:
+                if key[1] == EXTERNAL_ID and person.ext not in (None, key[2]):
+                    plan.warn(ws, person.id, None, event)
+                    continue
+                owners[key] = plan.claims[key] = person.id
+                if key[1] == EXTERNAL_ID:
+                    person.ext = key[2]
+                if key[1] != ANONYMOUS_ID:
+                    person.anonymous = False
+            elif plan.canon(ws, owner) != person.id:
+                contact = plan.join(event, owner, person.id, key[1])
         plan.contacts.append(contact)
     return plan
 
 
-def _create_contacts(tx: Cursor, events: Sequence[NewEvent], arrays: bool) -> list[int]:
-    if not events:
-        return []
-    rows = [
-        (
-            e.workspace_id,
-            e.locators.external_id,
-            "order" if e.source == "order" else "event",
-            e.received_us,
-            e.received_us,
-        )
-        for e in events
+def _create_contacts(tx: Cursor, plan: _Plan, sql: Sql) -> dict[int, int]:
+    """Create the batch's new contacts that survived planning; their planned id -> real id."""
+    planned = [
+        (new, event)
+        for new, event in plan.new_contacts.items()
+        if (event.workspace_id, new) not in plan.alias
     ]
-    if not arrays:
-        return [
+    if not planned:
+        return {}
+    rows = []
+    for new, e in planned:
+        person = plan.people[(e.workspace_id, new)]
+        source = "order" if e.source == "order" else "event"
+        rows.append(
+            (e.workspace_id, person.ext, source, e.received_us, e.received_us, person.anonymous)
+        )
+    columns = "workspace_id, external_customer_id, source, created_us, updated_us, anonymous"
+    if not sql.arrays:
+        ids = [
             int(
                 tx.one(
-                    "INSERT INTO contacts (workspace_id, external_customer_id, source, "
-                    "created_us, updated_us) VALUES (?, ?, ?, ?, ?) RETURNING id",
-                    *row,
+                    f"INSERT INTO contacts ({columns}) VALUES (?, ?, ?, ?, ?, ?) RETURNING id", *row
                 )[0]
             )
             for row in rows
         ]
-    # Ids drawn from the sequence up front: one round trip for any number of new contacts.
-    ids = [
-        int(r[0])
-        for r in tx.all(
-            "SELECT nextval(pg_get_serial_sequence('contacts', 'id')) FROM generate_series(1, ?)",
-            len(rows),
+    else:
+        # Ids drawn from the sequence up front: one round trip for any number of new contacts.
+        ids = [
+            int(r[0])
+            for r in tx.all(
+                "SELECT nextval(pg_get_serial_sequence('contacts', 'id')) FROM generate_series(1, ?)",
+                len(rows),
+            )
+        ]
+        tx.executemany(
+            f"INSERT INTO contacts (id, {columns}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(new_id, *row) for new_id, row in zip(ids, rows, strict=True)],
         )
-    ]
-    tx.executemany(
-        "INSERT INTO contacts (id, workspace_id, external_customer_id, source, created_us, "
-        "updated_us) VALUES (?, ?, ?, ?, ?, ?)",
-        [(new_id, *row) for new_id, row in zip(ids, rows, strict=True)],
-    )
-    return ids
+    return {new: real for (new, _), real in zip(planned, ids, strict=True)}
 
 
 def _claim_all(
@@ -200,35 +286,111 @@ def _claim_all(
     return _known_owners(tx, lost, arrays) if lost else {}
 
 
+def _note_claims(tx: Cursor, plan: _Plan, claims: list[tuple[IdentifierKey, int]]) -> None:
+    """Existing contacts that gained an externalCustomerId, or their first real identifier."""
+    named = {(k[0], c): k[2] for k, c in claims if k[1] == EXTERNAL_ID and c > 0}
+    for (ws, contact), ext in sorted(named.items()):
+        tx.execute(
+            "UPDATE contacts SET external_customer_id = ? WHERE workspace_id = ? AND id = ? "
+            "AND external_customer_id IS NULL",
+            ext,
+            ws,
+            contact,
+        )
+    known = sorted({(k[0], c) for k, c in claims if k[1] != ANONYMOUS_ID and c > 0})
+    for ws, contact in known:
+        if plan.people.get((ws, contact), Person(0, None, False)).anonymous is False:
+            tx.execute(
+                "UPDATE contacts SET anonymous = ? WHERE workspace_id = ? AND id = ? AND anonymous",
+                False,
+                ws,
+                contact,
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityChanges:
+    """What a batch changed in identity, for the metrics."""
+
+    merges: int = 0
+    warnings: int = 0
+
+
 def _resolve_all(
-    tx: Cursor,
-    events: Sequence[NewEvent],
-    owners: dict[IdentifierKey, int],
-    live: set[tuple[int, int]],
-    arrays: bool,
-) -> list[int | None]:
-    """The contact id of each event, creating and claiming in bulk."""
-    plan = _plan(events, owners, live)
-    ids = _create_contacts(tx, plan.new_contacts, arrays)
+    tx: Cursor, events: Sequence[NewEvent], sql: Sql
+) -> tuple[list[int | None], IdentityChanges]:
+    """The contact id of each event, creating, claiming and merging in bulk."""
+    keys = {
+        (e.workspace_id, kind, value) for e in events for kind, value in e.locators.identifiers()
+    }
+    owners = _known_owners(tx, keys, sql.arrays)
+    wanted: dict[int, set[int]] = defaultdict(set)
+    for (ws, _, _), owner in owners.items():
+        wanted[ws].add(owner)
+    for e in events:
+        if e.locators.contact_id is not None:
+            wanted[e.workspace_id].add(e.locators.contact_id)
+    people, merged = load_people(tx, wanted, sql)
+    owners = {key: merged.get((key[0], owner), owner) for key, owner in owners.items()}
+    live: dict[Any, int] = {}
+    for e in events:
+        ws, asked = e.workspace_id, e.locators.contact_id
+        if asked is None:
+            continue
+        final = merged.get((ws, asked), asked)
+        if (ws, final) in people and not people[(ws, final)].deleted:
+            live[(ws, asked)] = final
+    plan = _plan(events, owners, people, live)
+    created = _create_contacts(tx, plan, sql)
 
-    def real(contact: int) -> int:
-        return ids[-contact - 1] if contact < 0 else contact
+    def real(ws: int, contact: int) -> int:
+        contact = plan.canon(ws, contact)
+        return created.get(contact, contact)
 
-    claims = [(key, real(contact)) for key, contact in plan.claims.items()]
+    claims = [(key, real(key[0], contact)) for key, contact in plan.claims.items()]
     now = events[0].received_us if events else 0
-    taken = _claim_all(tx, claims, now, arrays)
-    created = set(ids)
+    taken = _claim_all(tx, claims, now, sql.arrays)
+    new_ids = set(created.values())
     folded: dict[int, int] = {}
     for key, contact in claims:
-        if key in taken and contact in created and contact not in folded:
+        if key in taken and contact in new_ids and contact not in folded:
             # A concurrent writer created this person a moment ago: fold our brand-new contact,
             # which has no events yet, into theirs.
             folded[contact] = taken[key]
     for new, owner in folded.items():
         tx.execute("UPDATE contact_identifiers SET contact_id = ? WHERE contact_id = ?", owner, new)
         tx.execute("DELETE FROM contacts WHERE id = ?", new)
-    finals = [None if c is None else real(c) for c in plan.contacts]
-    return [None if c is None else folded.get(c, c) for c in finals]
+    _note_claims(tx, plan, [(k, c) for k, c in claims if k not in taken])
+    moved: dict[tuple[int, int], int] = {}
+    merges = 0
+    for m in plan.merges:
+        ws = m.workspace_id
+        if m.merged < 0 and m.merged not in created:
+            continue  # planned as new, never created: nothing to move
+        a, b = (folded.get(real(ws, c), real(ws, c)) for c in (m.merged, m.survivor))
+        a, b = moved.get((ws, a), a), moved.get((ws, b), b)
+        why = Why(m.reason, "event", m.key_id or None, now)
+        survivor = merge(tx, sql, ws, a, b, why)
+        if survivor is not None and a != b:
+            merges += 1
+            for contact in (a, b):
+                if contact != survivor:
+                    moved[(ws, contact)] = survivor
+    warnings = 0
+    for (ws, contact, other), (reason, key_id, times) in sorted(plan.warnings.items(), key=str):
+        why = Why(reason, "event", key_id or None, now)
+        second = None if other is None else real(ws, other)
+        warn(tx, ws, EXTERNAL_ID_CONFLICT, real(ws, contact), second, why, times)
+        warnings += times
+    finals: list[int | None] = []
+    for event, planned in zip(events, plan.contacts, strict=True):
+        if planned is None:
+            finals.append(None)
+            continue
+        ws = event.workspace_id
+        final = folded.get(real(ws, planned), real(ws, planned))
+        finals.append(moved.get((ws, final), final))
+    return finals, IdentityChanges(merges, warnings)
 
 
 def _upsert_order(tx: Cursor, order: NewOrder, contact_id: int | None) -> None:
@@ -282,18 +444,12 @@ def write_items(
     items: Sequence[NewEvent | NewOrder],
     *,
     txid: int,
-    greatest: str,
-    arrays: bool = False,
+    sql: Sql,
     shard: int = 0,
-) -> None:
+) -> IdentityChanges:
     """Everything a batch stores, inside the caller's open transaction."""
     events = [_event_of(item) for item in items]
-    keys = {
-        (e.workspace_id, kind, value) for e in events for kind, value in e.locators.identifiers()
-    }
-    owners = _known_owners(tx, keys, arrays)
-    live = _live_contacts(tx, events, arrays)
-    contacts = _resolve_all(tx, events, owners, live, arrays)
+    contacts, changes = _resolve_all(tx, events, sql)
     for item, contact in zip(items, contacts, strict=True):
         if isinstance(item, NewOrder):
             _upsert_order(tx, item, contact)
@@ -316,4 +472,5 @@ def write_items(
             for e, contact in zip(events, contacts, strict=True)
         ],
     )
-    _count_event_types(tx, events, greatest, shard)
+    _count_event_types(tx, events, sql.greatest, shard)
+    return changes
