@@ -13,6 +13,7 @@ from footfall.config import Settings
 from footfall.ingest.committer import GroupCommitter
 from footfall.metrics import Metrics, RouteMetrics
 from footfall.store import Store, open_store
+from footfall.store.writer import IdentityChanges
 
 
 @dataclass
@@ -40,9 +41,13 @@ class Services:
         gc.freeze()
         gc.set_threshold(20_000, 20, 20)
         self.committer = GroupCommitter(self.store, self.settings.group_commit_max_events)
-        self.committer.on_commit = self.metrics.batches.inc
+        self.committer.on_commit = self._committed
         await self.committer.start()
         self.log.info("service started", action="service.started", dialect=self.store.dialect)
+
+    def _committed(self, changes: IdentityChanges) -> None:
+        self.metrics.batches.inc()
+        self.metrics.count_identity(changes.merges, changes.warnings)
 
     async def stop(self) -> None:
         await self.committer.stop()

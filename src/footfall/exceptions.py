@@ -60,3 +60,19 @@ class Forbidden(FootfallError):
 
 class RateLimited(FootfallError):
     """Too many requests for this API key; slow down."""
+
+
+class InvalidContact(FootfallError):
+    """The contact is invalid."""
+
+    def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class ContactNotFound(FootfallError):
+    """No such contact in this workspace."""
+
+
+class IdentityConflict(FootfallError):
+    """An identifier given belongs to another contact."""

@@ -34,6 +34,22 @@ class Metrics:
         self.batches = Counter(
             "footfall_commit_batches", "Group-commit transactions", registry=self.registry
         )
+        self.identity_merges = Counter(
+            "footfall_identity_merges",
+            "Contacts merged into another because one event or call identified both",
+            registry=self.registry,
+        )
+        self.identity_warnings = Counter(
+            "footfall_identity_warnings",
+            "Merges refused because both contacts have different externalCustomerIds",
+            registry=self.registry,
+        )
+
+    def count_identity(self, merges: int, warnings: int) -> None:
+        if merges:
+            self.identity_merges.inc(merges)
+        if warnings:
+            self.identity_warnings.inc(warnings)
 
 
 class RouteMetrics:

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from footfall import logs
 from footfall.exceptions import StorageUnavailable
 from footfall.store.base import Store, Write
+from footfall.store.writer import IdentityChanges
 
 log = logs.get("footfall.commit")
 
@@ -27,7 +28,7 @@ class GroupCommitter:
         self._wake = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="footfall-commit")
         self._task: asyncio.Task[None] | None = None
-        self.on_commit: Callable[[], None] = lambda: None
+        self.on_commit: Callable[[IdentityChanges], None] = lambda changes: None
         self._committing = False
 
     async def start(self) -> None:
@@ -70,7 +71,7 @@ class GroupCommitter:
                 batch = self._take()
                 items = [item for submission, _ in batch for item in submission]
                 try:
-                    await self._commit(items)
+                    changes = await self._commit(items)
                 except StorageUnavailable as exc:
                     _settle(batch, exc)
                 except Exception:
@@ -79,34 +80,35 @@ class GroupCommitter:
                     )
                     await self._one_by_one(batch)
                 else:
-                    self.on_commit()
+                    self.on_commit(changes)
                     _settle(batch, None)
                 finally:
                     self._committing = False
 
-    async def _commit(self, items: Sequence[Write]) -> None:
+    async def _commit(self, items: Sequence[Write]) -> IdentityChanges:
         loop = asyncio.get_running_loop()
         store = self._store
         if not store.write_on_loop:
-            await loop.run_in_executor(self._executor, store.commit_batch, items)
-            return
+            return await loop.run_in_executor(self._executor, store.commit_batch, items)
         if not store.writer_try_begin():
             await loop.run_in_executor(self._executor, store.writer_begin)
         try:
-            store.writer_write(items)
+            changes = store.writer_write(items)
         except BaseException:
             await loop.run_in_executor(self._executor, store.writer_rollback)
             raise
         await loop.run_in_executor(self._executor, store.writer_commit)
+        return changes
 
     async def _one_by_one(self, batch: list[Submission]) -> None:
         """Isolate a request whose data the database refuses so it cannot fail its neighbours."""
         for items, future in batch:
             try:
-                await self._commit(items)
+                changes = await self._commit(items)
             except Exception as exc:
                 _settle([(items, future)], exc)
             else:
+                self.on_commit(changes)
                 _settle([(items, future)], None)
 
 

@@ -9,17 +9,20 @@ from __future__ import annotations
 import contextlib
 import random
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
-from footfall.exceptions import StorageUnavailable, WorkspaceExists
+from footfall.exceptions import ContactNotFound, StorageUnavailable, WorkspaceExists
+from footfall.identity.contacts import ContactInput
 from footfall.ingest.models import NewEvent, NewOrder
+from footfall.store import contacts
 from footfall.store.cursor import Cursor
-from footfall.store.identity import Sql
+from footfall.store.identity import Sql, Why
 from footfall.store.records import (
     ApiKey,
     EventQuery,
@@ -31,6 +34,8 @@ from footfall.store.records import (
 from footfall.store.writer import IdentityChanges, write_items
 
 Write = NewEvent | NewOrder
+T = TypeVar("T")
+_RETRIES = 5
 
 _EVENT_COLUMNS = (
     "id, event_type_key, key_value, contact_id, params, source, occurred_us, received_us"
@@ -136,6 +141,22 @@ class Store(ABC):
                 connection.execute("ROLLBACK")
                 raise
             connection.execute("COMMIT")
+
+    def _retryable(self, exc: BaseException) -> bool:
+        """True for a transaction the database aborted to break a deadlock or conflict."""
+        return False
+
+    def transact(self, work: Callable[[Cursor], T]) -> T:
+        """Run ``work`` in a write transaction, again from the start if the database aborted it."""
+        for attempt in range(_RETRIES):
+            try:
+                with self.write() as tx:
+                    return work(tx)
+            except Exception as exc:
+                if attempt == _RETRIES - 1 or not self._retryable(exc):
+                    raise
+                time.sleep(0.005 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     @contextmanager
     def read(self) -> Iterator[Cursor]:
@@ -293,6 +314,9 @@ class Store(ABC):
             if value is not None:
                 where.append(f"{column} = ?")
                 args.append(value)
+        if query.contact_ids:
+            where.append(f"contact_id IN ({', '.join('?' * len(query.contact_ids))})")
+            args.extend(query.contact_ids)
         if query.occurred_from_us is not None:
             where.append("occurred_us >= ?")
             args.append(query.occurred_from_us)
@@ -367,3 +391,94 @@ class Store(ABC):
                 position.id,
                 now_us,
             )
+
+    # -- contacts ----------------------------------------------------------------------------
+    def upsert_contact(
+        self,
+        workspace_id: int,
+        doc: ContactInput,
+        why: Why,
+        *,
+        dedupe: str | None = None,
+        restore: bool = True,
+    ) -> contacts.Saved:
+        return self.transact(
+            lambda tx: contacts.upsert(
+                tx, self.sql, workspace_id, doc, why, dedupe=dedupe, restore=restore
+            )
+        )
+
+    def update_contact(
+        self, workspace_id: int, contact_id: int, doc: ContactInput, now: int
+    ) -> int:
+        return self.transact(lambda tx: contacts.update(tx, workspace_id, contact_id, doc, now))
+
+    def _live(self, tx: Cursor, workspace_id: int, contact_id: int, deleted_ok: bool) -> int:
+        contact = contacts.canonical(tx, workspace_id, contact_id)
+        if contact is None or (not deleted_ok and contacts.is_deleted(tx, workspace_id, contact)):
+            raise ContactNotFound(f"no contact with id={contact_id}")
+        return contact
+
+    def get_contact(self, workspace_id: int, contact_id: int) -> dict[str, Any]:
+        with self.read() as tx:
+            contact = self._live(tx, workspace_id, contact_id, deleted_ok=False)
+            return contacts.documents(tx, workspace_id, [contact])[0]
+
+    def find_contacts(
+        self, workspace_id: int, where: contacts.ContactFilter, offset: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        with self.read() as tx:
+            return contacts.search(tx, workspace_id, where, offset, limit)
+
+    def contact_by_external_id(self, workspace_id: int, external_id: str) -> int:
+        with self.read() as tx:
+            contact = contacts.find_by_external_id(tx, workspace_id, external_id)
+        if contact is None:
+            raise ContactNotFound(f"no contact with externalCustomerId={external_id!r}")
+        return contact
+
+    def delete_contact(self, workspace_id: int, contact_id: int, erase: bool, now: int) -> int:
+        """Mark the contact deleted, or erase it and everything derived from it."""
+
+        def work(tx: Cursor) -> int:
+            contact = self._live(tx, workspace_id, contact_id, deleted_ok=True)
+            if erase:
+                contacts.erase(tx, workspace_id, contact)
+            else:
+                contacts.soft_delete(tx, workspace_id, contact, now)
+            return contact
+
+        return self.transact(work)
+
+    def contact_family(self, workspace_id: int, contact_id: int) -> list[int]:
+        """A live contact and every contact merged into it."""
+        with self.read() as tx:
+            contact = self._live(tx, workspace_id, contact_id, deleted_ok=False)
+            return contacts.family(tx, workspace_id, contact)
+
+    snapshot_sql = "BEGIN"  # a read transaction: every statement sees the same data
+
+    def export_contact(self, workspace_id: int, contact_id: int) -> dict[str, Any]:
+        with self.read() as tx:
+            tx.execute(self.snapshot_sql)
+            try:
+                contact = self._live(tx, workspace_id, contact_id, deleted_ok=True)
+                return contacts.export(tx, workspace_id, contact)
+            finally:
+                tx.execute("COMMIT")
+
+    def list_merges(
+        self, workspace_id: int, contact_id: int | None, before: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        with self.read() as tx:
+            if contact_id is not None:
+                contact_id = self._live(tx, workspace_id, contact_id, deleted_ok=True)
+            return contacts.merges(tx, workspace_id, contact_id, before, limit)
+
+    def list_identity_warnings(
+        self, workspace_id: int, contact_id: int | None, before: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        with self.read() as tx:
+            if contact_id is not None:
+                contact_id = self._live(tx, workspace_id, contact_id, deleted_ok=True)
+            return contacts.warnings(tx, workspace_id, contact_id, before, limit)

@@ -27,6 +27,7 @@ class PostgresStore(Store):
     dialect = "postgresql"
     greatest = "GREATEST"
     has_arrays = True
+    snapshot_sql = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
     cursor_class = CopyCursor
 
     def __init__(self, url: str, connect_timeout: int = 5) -> None:
@@ -47,6 +48,9 @@ class PostgresStore(Store):
         if isinstance(exc, errors.TransactionRollback):
             return False
         return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+
+    def _retryable(self, exc: BaseException) -> bool:
+        return isinstance(exc, errors.TransactionRollback)
 
     def _current_txid(self, tx: Cursor) -> int:
         return int(tx.one("SELECT pg_current_xact_id()::text::bigint")[0])

@@ -46,6 +46,7 @@ class EventQuery:
     occurred_to_us: int | None = None
     before: tuple[int, int] | None = None
     limit: int = 100
+    contact_ids: tuple[int, ...] | None = None  # any of these contacts (a merged family)
 
 
 @dataclass(frozen=True, slots=True)

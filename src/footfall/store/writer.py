@@ -367,7 +367,8 @@ def _resolve_all(
         ws = m.workspace_id
         if m.merged < 0 and m.merged not in created:
             continue  # planned as new, never created: nothing to move
-        a, b = (folded.get(real(ws, c), real(ws, c)) for c in (m.merged, m.survivor))
+        # The ids as created (not through the plan's aliases, which already point at the survivor).
+        a, b = (folded.get(created.get(c, c), created.get(c, c)) for c in (m.merged, m.survivor))
         a, b = moved.get((ws, a), a), moved.get((ws, b), b)
         why = Why(m.reason, "event", m.key_id or None, now)
         survivor = merge(tx, sql, ws, a, b, why)

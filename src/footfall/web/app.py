@@ -12,7 +12,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from footfall.exceptions import FootfallError
-from footfall.web import read
+from footfall.web import contacts, read
 from footfall.web.errors import status_for
 from footfall.web.ingest import Receive, Scope, Send, handle, match, send_reply
 
@@ -31,6 +31,7 @@ def _routes() -> list[Route]:
         Route("/api/v1/auth/token", read.issue_token, methods=["POST"]),
         Route("/health", read.health, methods=["GET"]),
         Route("/metrics", read.metrics, methods=["GET"]),
+        *contacts.ROUTES,
     ]
     slashed = [
         Route(r.path + "/", r.endpoint, methods=sorted(r.methods or []))

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from footfall.exceptions import (
     BodyTooLarge,
+    ContactNotFound,
     FootfallError,
     Forbidden,
+    IdentityConflict,
+    InvalidContact,
     InvalidEvent,
     InvalidQuery,
     MalformedBody,
@@ -19,6 +22,9 @@ _MAPPING: list[tuple[type[FootfallError], int, str]] = [
     (MalformedBody, 400, "malformed_json"),
     (InvalidEvent, 400, "invalid"),
     (InvalidQuery, 400, "invalid_query"),
+    (InvalidContact, 400, "invalid_contact"),
+    (ContactNotFound, 404, "not_found"),
+    (IdentityConflict, 409, "conflict"),
     (BodyTooLarge, 413, "too_large"),
     (Unauthorized, 401, "unauthorized"),
     (Forbidden, 403, "forbidden"),

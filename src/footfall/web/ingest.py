@@ -44,6 +44,7 @@ class WriteRoute:
 
 async def _event(version: int, services: Any, key: ApiKey, body: bytes, m: RouteMetrics) -> Reply:
     event = parse_event(body, version=version, workspace_id=key.workspace_id, received_us=now_us())
+    event.key_id = key.key_id
     await services.committer.submit([event])
     m.accepted.inc()
     return 200, b""
@@ -57,6 +58,8 @@ async def _past(version: int, services: Any, key: ApiKey, body: bytes, m: RouteM
         now_us=now_us(),
         max_age_days=services.settings.past_events_max_age_days,
     )
+    for event in batch.accepted:
+        event.key_id = key.key_id
     if batch.accepted:
         await services.committer.submit(batch.accepted)
     m.accepted.inc(len(batch.accepted))
@@ -73,6 +76,8 @@ async def _past(version: int, services: Any, key: ApiKey, body: bytes, m: RouteM
 
 async def _orders(services: Any, key: ApiKey, body: bytes, m: RouteMetrics) -> Reply:
     batch = parse_orders(body, workspace_id=key.workspace_id, now_us=now_us())
+    for order in batch.accepted:
+        order.event.key_id = key.key_id
     if batch.accepted:
         await services.committer.submit(batch.accepted)
     m.accepted.inc(len(batch.accepted))

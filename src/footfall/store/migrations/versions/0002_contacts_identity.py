@@ -80,6 +80,8 @@ def upgrade() -> None:
         sa.Column("via", sa.String(length=16), nullable=False),
         sa.Column("key_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("created_us", sa.BigInteger(), nullable=False),
+        sa.Column("occurrences", sa.BigInteger(), nullable=False),
+        sa.Column("last_seen_us", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(
             ["contact_id"],
             ["contacts.id"],

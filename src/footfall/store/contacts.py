@@ -1,0 +1,556 @@
+"""The contacts API in SQL: upsert with merges, update, read, search, delete, erase and export.
+
+Every function runs inside the caller's transaction and is scoped to one workspace. A contact
+merged into another answers for the survivor; the survivor's "family" is itself plus every
+contact merged into it, and timelines, exports and erasure cover the whole family.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from footfall.exceptions import ContactNotFound, IdentityConflict, InvalidContact
+from footfall.identity.contacts import (
+    CHANNEL_KINDS,
+    DEFAULT_CHANNEL,
+    ContactInput,
+)
+from footfall.identity.locators import ANONYMOUS_ID, EMAIL, EXTERNAL_ID, PHONE, PUSH_TOKEN
+from footfall.store.cursor import Cursor
+from footfall.store.identity import Person, Sql, Why, load_people, merge
+from footfall.store.schema import contact_references, metadata
+
+_CHANNEL_KINDS = frozenset(CHANNEL_KINDS.values())
+# Identifier kinds in the order a document's owners are looked at for the default upsert.
+_ORDER = (EXTERNAL_ID, EMAIL, PHONE, PUSH_TOKEN)
+DEDUPE_ON = ("email", "sms", "email_or_sms", "externalCustomerId", "id")
+_DEDUPE_KINDS = {
+    "email": (EMAIL,),
+    "sms": (PHONE,),
+    "email_or_sms": (EMAIL, PHONE),
+    "externalCustomerId": (EXTERNAL_ID,),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Saved:
+    id: int
+    created: bool
+    notes: tuple[str, ...] = ()
+    merges: int = 0
+
+
+def _json(value: Any) -> Any:
+    return msgspec.json.decode(value) if isinstance(value, str | bytes) else value
+
+
+def _dump(value: Any) -> str | None:
+    return None if value is None else msgspec.json.encode(value).decode()
+
+
+def canonical(tx: Cursor, ws: int, contact_id: int) -> int | None:
+    """The contact ``contact_id`` is now (itself, or the one it was merged into); None if unknown."""
+    for _ in range(8):
+        row = tx.one(
+            "SELECT merged_into FROM contacts WHERE workspace_id = ? AND id = ?", ws, contact_id
+        )
+        if row is None:
+            return None
+        if row[0] is None:
+            return contact_id
+        contact_id = int(row[0])
+    return None
+
+
+def family(tx: Cursor, ws: int, contact_id: int) -> list[int]:
+    """The contact and every contact merged into it."""
+    rows = tx.all(
+        "SELECT id FROM contacts WHERE workspace_id = ? AND merged_into = ? ORDER BY id",
+        ws,
+        contact_id,
+    )
+    return [contact_id, *(int(r[0]) for r in rows)]
+
+
+def is_deleted(tx: Cursor, ws: int, contact_id: int) -> bool:
+    row = tx.one(
+        "SELECT deleted_us FROM contacts WHERE workspace_id = ? AND id = ?", ws, contact_id
+    )
+    return row is not None and row[0] is not None
+
+
+def _owner(tx: Cursor, ws: int, kind: str, value: str) -> int | None:
+    row = tx.one(
+        "SELECT contact_id FROM contact_identifiers WHERE workspace_id = ? AND kind = ? "
+        "AND value = ?",
+        ws,
+        kind,
+        value,
+    )
+    return None if row is None else canonical(tx, ws, int(row[0]))
+
+
+def find_by_external_id(tx: Cursor, ws: int, external_id: str) -> int | None:
+    return _owner(tx, ws, EXTERNAL_ID, external_id)
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+
+def _rank(kind: str) -> int:
+    return _ORDER.index(kind) if kind in _ORDER else len(_ORDER)
+
+
+def _primary(
+    doc: ContactInput,
+    owners: dict[tuple[str, str], int],
+    people: dict[tuple[int, int], Person],
+    ws: int,
+    dedupe: str | None,
+) -> int | None:
+    """The contact a document is about, by the dedupe rule; None for a new contact."""
+    ext = doc.external_id if isinstance(doc.external_id, str) else None
+    if dedupe is not None:
+        kinds = _DEDUPE_KINDS[dedupe]
+        if not any(kind in kinds for kind, _ in doc.identifiers()):
+            raise InvalidContact(f"dedupeOn {dedupe} needs a value for it in each contact")
+        for kind in kinds:
+            for value_kind, value in doc.identifiers():
+                if value_kind == kind and (kind, value) in owners:
+                    return owners[(kind, value)]
+        return None
+    for (kind, _), owner in sorted(owners.items(), key=lambda item: _rank(item[0][0])):
+        person = people.get((ws, owner))
+        if ext is not None and kind != EXTERNAL_ID and person and person.ext not in (None, ext):
+            continue  # another customer's address: not this contact
+        return owner
+    return None
+
+
+def upsert(
+    tx: Cursor,
+    sql: Sql,
+    ws: int,
+    doc: ContactInput,
+    why: Why,
+    *,
+    dedupe: str | None = None,
+    restore: bool = True,
+) -> Saved:
+    """Create a contact, or update the one the document identifies (restoring it if deleted).
+
+    Identifiers of the document that belong to other contacts merge those contacts into this
+    one, unless both have different externalCustomerIds: then an identity warning is recorded
+    and the identifier stays where it is.
+    """
+    if not doc.identifiers() and dedupe != "id":
+        raise InvalidContact("a contact needs an externalCustomerId or at least one channel")
+    owners: dict[tuple[str, str], int] = {}
+    for kind, value in doc.identifiers():
+        owner = _owner(tx, ws, kind, value)
+        if owner is not None:
+            owners[(kind, value)] = owner
+    people, _ = load_people(tx, {ws: set(owners.values())}, sql)
+    if dedupe == "id":
+        if doc.id is None:
+            raise InvalidContact("dedupeOn id needs the id of each contact")
+        contact = canonical(tx, ws, doc.id)
+        if contact is None:
+            raise ContactNotFound(f"no contact with id={doc.id}")
+    else:
+        contact = _primary(doc, owners, people, ws, dedupe)
+    created = contact is None
+    if contact is None:
+        contact = _create(tx, ws, doc, why.now_us)
+    elif is_deleted(tx, ws, contact) and not restore:
+        raise ContactNotFound(f"contact {contact} is deleted; set restoreDeleted to update it")
+    notes: list[str] = []
+    merged = 0
+    refused: set[tuple[str, str]] = set()
+    for (kind, value), owner in owners.items():
+        current = canonical(tx, ws, owner)
+        if current is None or current == contact:
+            continue
+        survivor = merge(tx, sql, ws, current, contact, why)
+        if survivor is None:
+            refused.add((kind, value))
+            notes.append(
+                f"the {kind} given belongs to contact {current}, which has a different "
+                "externalCustomerId: the contacts were not merged"
+            )
+        else:
+            contact = survivor
+            merged += 1
+    _apply(tx, ws, contact, doc, why.now_us, skip=refused, replace_external_id=False)
+    return Saved(contact, created, tuple(notes), merged)
+
+
+def update(tx: Cursor, ws: int, contact_id: int, doc: ContactInput, now_us: int) -> int:
+    """Change a contact; an identifier another contact owns is a conflict, never a merge."""
+    contact = canonical(tx, ws, contact_id)
+    if contact is None or is_deleted(tx, ws, contact):
+        raise ContactNotFound(f"no contact with id={contact_id}")
+    for kind, value in doc.identifiers():
+        owner = _owner(tx, ws, kind, value)
+        if owner is not None and owner != contact:
+            raise IdentityConflict(f"the {kind} {value!r} belongs to contact {owner}")
+    _apply(tx, ws, contact, doc, now_us, skip=set(), replace_external_id=True)
+    return contact
+
+
+def _create(tx: Cursor, ws: int, doc: ContactInput, now_us: int) -> int:
+    ext = doc.external_id if isinstance(doc.external_id, str) else None
+    row = tx.one(
+        "INSERT INTO contacts (workspace_id, external_customer_id, source, created_us, "
+        "updated_us, anonymous) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        ws,
+        ext,
+        "api",
+        now_us,
+        now_us,
+        False,
+    )
+    return int(row[0])
+
+
+def _apply(
+    tx: Cursor,
+    ws: int,
+    contact: int,
+    doc: ContactInput,
+    now_us: int,
+    *,
+    skip: set[tuple[str, str]],
+    replace_external_id: bool,
+) -> None:
+    row = tx.one(
+        "SELECT external_customer_id, fields FROM contacts WHERE workspace_id = ? AND id = ?",
+        ws,
+        contact,
+    )
+    current_ext, current_fields = row[0], _json(row[1]) or {}
+    sets: dict[str, Any] = {"anonymous": False, "deleted_us": None, "updated_us": now_us}
+    for column, value in (
+        ("first_name", doc.first_name),
+        ("last_name", doc.last_name),
+        ("language_code", doc.language_code),
+        ("time_zone", doc.time_zone),
+    ):
+        if value is not msgspec.UNSET:
+            sets[column] = value
+    if doc.address is not msgspec.UNSET:
+        sets["address"] = _dump(doc.address)
+    if doc.fields is not msgspec.UNSET:
+        fields = None if doc.fields is None else {**current_fields, **doc.fields}
+        sets["fields"] = _dump(fields or None)
+    if doc.external_id is not msgspec.UNSET:
+        ext = doc.external_id
+        if ext is not None and current_ext not in (None, ext) and not replace_external_id:
+            raise IdentityConflict(
+                f"contact {contact} has externalCustomerId {current_ext!r}, not {ext!r}"
+            )
+        sets["external_customer_id"] = ext
+        wanted_ext = [] if ext is None else [(EXTERNAL_ID, ext, None)]
+        _replace(tx, ws, contact, {EXTERNAL_ID}, wanted_ext, now_us)
+    if doc.channels is not msgspec.UNSET:
+        kinds = doc.channel_kinds() if doc.channels else set(_CHANNEL_KINDS)
+        wanted = [
+            (c.kind, c.value, c.type) for c in doc.channels or () if (c.kind, c.value) not in skip
+        ]
+        _replace(tx, ws, contact, kinds, wanted, now_us)
+    assignments = ", ".join(f"{column} = ?" for column in sets)
+    tx.execute(
+        f"UPDATE contacts SET {assignments} WHERE workspace_id = ? AND id = ?",
+        *sets.values(),
+        ws,
+        contact,
+    )
+
+
+def _replace(
+    tx: Cursor,
+    ws: int,
+    contact: int,
+    kinds: set[str],
+    wanted: Sequence[tuple[str, str, str | None]],
+    now_us: int = 0,
+) -> None:
+    """Make the contact's identifiers of ``kinds`` exactly ``wanted`` (kind, value, channel)."""
+    keep = {(kind, value) for kind, value, _ in wanted}
+    for kind, value in tx.all(
+        "SELECT kind, value FROM contact_identifiers WHERE contact_id = ?", contact
+    ):
+        if kind in kinds and (kind, value) not in keep:
+            tx.execute(
+                "DELETE FROM contact_identifiers WHERE workspace_id = ? AND kind = ? AND value = ?",
+                ws,
+                kind,
+                value,
+            )
+    for kind, value, channel in wanted:
+        inserted = tx.one(
+            "INSERT INTO contact_identifiers (workspace_id, kind, value, contact_id, created_us, "
+            "channel) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING contact_id",
+            ws,
+            kind,
+            value,
+            contact,
+            now_us,
+            channel,
+        )
+        if inserted is not None:
+            continue
+        owner = _owner(tx, ws, kind, value)
+        if owner != contact:
+            raise IdentityConflict(f"the {kind} {value!r} belongs to contact {owner}")
+        tx.execute(
+            "UPDATE contact_identifiers SET channel = COALESCE(?, channel) WHERE workspace_id = ? "
+            "AND kind = ? AND value = ?",
+            channel,
+            ws,
+            kind,
+            value,
+        )
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+_CONTACT_COLUMNS = (
+    "id, external_customer_id, first_name, last_name, fields, address, language_code, "
+    "time_zone, anonymous, source, created_us, updated_us"
+)
+
+
+def documents(tx: Cursor, ws: int, ids: Sequence[int]) -> list[dict[str, Any]]:
+    """Contacts in the API's shape, in the order of ``ids``."""
+    if not ids:
+        return []
+    marks = ", ".join("?" * len(ids))
+    rows = {
+        int(r[0]): r
+        for r in tx.all(
+            f"SELECT {_CONTACT_COLUMNS} FROM contacts WHERE workspace_id = ? AND id IN ({marks})",
+            ws,
+            *ids,
+        )
+    }
+    channels: dict[int, list[dict[str, str]]] = {i: [] for i in ids}
+    for contact, kind, value, channel in tx.all(
+        "SELECT contact_id, kind, value, channel FROM contact_identifiers WHERE workspace_id = ? "
+        f"AND contact_id IN ({marks}) ORDER BY created_us, kind, value",
+        ws,
+        *ids,
+    ):
+        if kind not in (EXTERNAL_ID, ANONYMOUS_ID):
+            kind_type = channel or DEFAULT_CHANNEL.get(kind, kind)
+            channels[int(contact)].append({"type": kind_type, "value": value})
+    return [_document(rows[i], channels[i]) for i in ids if i in rows]
+
+
+def _document(row: Any, channels: list[dict[str, str]]) -> dict[str, Any]:
+    fields = _json(row[4]) or {}
+    return {
+        "id": int(row[0]),
+        "externalCustomerId": row[1],
+        "firstName": row[2],
+        "lastName": row[3],
+        "channels": channels,
+        "address": _json(row[5]),
+        "fields": [{"id": name, "value": value} for name, value in fields.items()],
+        "languageCode": row[6],
+        "timeZone": row[7],
+        "anonymous": bool(row[8]),
+        "source": row[9],
+        "createdAt": int(row[10]),
+        "updatedAt": int(row[11]),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class ContactFilter:
+    external_id: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+
+
+def search(
+    tx: Cursor, ws: int, where: ContactFilter, offset: int, limit: int
+) -> tuple[list[dict[str, Any]], int]:
+    """Live, known contacts matching every filter given, by id; and how many match in all."""
+    conditions = [
+        "workspace_id = ?",
+        "merged_into IS NULL",
+        "deleted_us IS NULL",
+        "NOT anonymous",
+    ]
+    args: list[Any] = [ws]
+    for kind, value in (
+        (EXTERNAL_ID, where.external_id),
+        (EMAIL, where.email),
+        (PHONE, where.phone),
+    ):
+        if value is not None:
+            conditions.append(
+                "id IN (SELECT contact_id FROM contact_identifiers WHERE workspace_id = ? "
+                "AND kind = ? AND value = ?)"
+            )
+            args += [ws, kind, value]
+    for column, value in (("first_name", where.first_name), ("last_name", where.last_name)):
+        if value is not None:
+            conditions.append(f"lower({column}) = lower(?)")
+            args.append(value)
+    clause = " AND ".join(conditions)
+    total = int(tx.one(f"SELECT count(*) FROM contacts WHERE {clause}", *args)[0])
+    ids = [
+        int(r[0])
+        for r in tx.all(
+            f"SELECT id FROM contacts WHERE {clause} ORDER BY id LIMIT ? OFFSET ?",
+            *args,
+            limit,
+            offset,
+        )
+    ]
+    return documents(tx, ws, ids), total
+
+
+# -- deleting, erasing, exporting ------------------------------------------------------------
+
+
+def soft_delete(tx: Cursor, ws: int, contact: int, now_us: int) -> None:
+    tx.execute(
+        "UPDATE contacts SET deleted_us = COALESCE(deleted_us, ?), updated_us = ? "
+        "WHERE workspace_id = ? AND id = ?",
+        now_us,
+        now_us,
+        ws,
+        contact,
+    )
+
+
+def _in(ids: Sequence[Any]) -> str:
+    return ", ".join("?" * len(ids))
+
+
+def _keyed_events(tx: Cursor, ws: int, ids: Sequence[int]) -> list[str]:
+    """The contact's identifier values: events keyed by one of them are about this person too."""
+    rows = tx.all(f"SELECT value FROM contact_identifiers WHERE contact_id IN ({_in(ids)})", *ids)
+    return sorted({r[0] for r in rows}) or [""]
+
+
+def erase(tx: Cursor, ws: int, contact: int) -> list[int]:
+    """Delete the contact, everything merged into it and every record that points at any of
+    them; events without a contact keyed by one of its identifiers go too."""
+    ids = family(tx, ws, contact)
+    keys = _keyed_events(tx, ws, ids)
+    for table, column in contact_references():
+        if table == "contacts":
+            continue
+        tx.execute(f"DELETE FROM {table} WHERE {column} IN ({_in(ids)})", *ids)
+    tx.execute(
+        f"DELETE FROM events WHERE workspace_id = ? AND contact_id IS NULL "
+        f"AND key_value IN ({_in(keys)})",
+        ws,
+        *keys,
+    )
+    tx.execute(f"UPDATE contacts SET merged_into = NULL WHERE id IN ({_in(ids)})", *ids)
+    tx.execute(f"DELETE FROM contacts WHERE workspace_id = ? AND id IN ({_in(ids)})", ws, *ids)
+    return ids
+
+
+def export(tx: Cursor, ws: int, contact: int) -> dict[str, Any]:
+    """Everything stored about a contact, table by table (the right of access)."""
+    ids = family(tx, ws, contact)
+    keys = _keyed_events(tx, ws, ids)
+    records: dict[str, list[dict[str, Any]]] = {}
+    queries = [(table, column) for table, column in contact_references()]
+    queries.insert(0, ("contacts", "id"))
+    for table, column in queries:
+        names = [c.name for c in metadata.tables[table].columns]
+        rows = tx.all(
+            f"SELECT {', '.join(names)} FROM {table} WHERE {column} IN ({_in(ids)})", *ids
+        )
+        records.setdefault(table, []).extend(_row(names, r) for r in rows)
+    names = [c.name for c in metadata.tables["events"].columns]
+    rows = tx.all(
+        f"SELECT {', '.join(names)} FROM events WHERE workspace_id = ? AND contact_id IS NULL "
+        f"AND key_value IN ({_in(keys)})",
+        ws,
+        *keys,
+    )
+    records.setdefault("events", []).extend(_row(names, r) for r in rows)
+    for table, rows_of in records.items():
+        unique = {msgspec.json.encode(r): r for r in rows_of}
+        records[table] = list(unique.values())
+    return {"contact": documents(tx, ws, [contact])[0], "records": records}
+
+
+def _row(names: Sequence[str], row: Sequence[Any]) -> dict[str, Any]:
+    out = {}
+    for name, value in zip(names, row, strict=True):
+        if name in ("params", "data", "fields", "address") and isinstance(value, str):
+            value = _json(value)
+        out[name] = value
+    return out
+
+
+# -- the identity audit ----------------------------------------------------------------------
+
+
+def merges(
+    tx: Cursor, ws: int, contact: int | None, before: int | None, limit: int
+) -> list[dict[str, Any]]:
+    where, args = ["workspace_id = ?"], [ws]
+    if contact is not None:
+        ids = family(tx, ws, contact)
+        where.append(f"(survivor_id IN ({_in(ids)}) OR merged_id IN ({_in(ids)}))")
+        args += ids + ids
+    if before is not None:
+        where.append("id < ?")
+        args.append(before)
+    rows = tx.all(
+        "SELECT id, survivor_id, merged_id, reason, via, key_id, created_us FROM contact_merges "
+        f"WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",
+        *args,
+        limit,
+    )
+    keys = ("id", "survivorId", "mergedId", "reason", "via", "keyId", "createdAt")
+    return [dict(zip(keys, r, strict=True)) for r in rows]
+
+
+def warnings(
+    tx: Cursor, ws: int, contact: int | None, before: int | None, limit: int
+) -> list[dict[str, Any]]:
+    where, args = ["workspace_id = ?"], [ws]
+    if contact is not None:
+        ids = family(tx, ws, contact)
+        where.append(f"(contact_id IN ({_in(ids)}) OR other_contact_id IN ({_in(ids)}))")
+        args += ids + ids
+    if before is not None:
+        where.append("id < ?")
+        args.append(before)
+    rows = tx.all(
+        "SELECT id, kind, contact_id, other_contact_id, detail, via, key_id, created_us, "
+        f"occurrences, last_seen_us FROM identity_warnings WHERE {' AND '.join(where)} "
+        "ORDER BY id DESC LIMIT ?",
+        *args,
+        limit,
+    )
+    keys = (
+        "id",
+        "kind",
+        "contactId",
+        "otherContactId",
+        "detail",
+        "via",
+        "keyId",
+        "createdAt",
+        "occurrences",
+        "lastSeenAt",
+    )
+    return [dict(zip(keys, r, strict=True)) for r in rows]
