@@ -437,27 +437,36 @@ def _in(ids: Sequence[Any]) -> str:
     return ", ".join("?" * len(ids))
 
 
-def _keyed_events(tx: Cursor, ws: int, ids: Sequence[int]) -> list[str]:
-    """The contact's identifier values: events keyed by one of them are about this person too."""
+def _identifier_values(tx: Cursor, ids: Sequence[int]) -> list[str]:
     rows = tx.all(f"SELECT value FROM contact_identifiers WHERE contact_id IN ({_in(ids)})", *ids)
-    return sorted({r[0] for r in rows}) or [""]
+    return sorted({r[0] for r in rows})
+
+
+def _like(value: str) -> str:
+    escaped = value.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f'%"{escaped}"%'
+
+
+def _mentioning(values: Sequence[str]) -> tuple[str, list[Any]]:
+    """Events not tied to the contact that are keyed by one of its identifiers, or carry one as
+    a JSON string anywhere in their body (another contact's event that named this person)."""
+    if not values:
+        return "1 = 0", []
+    keyed = f"key_value IN ({_in(values)})"
+    quoted = " OR ".join("lower(raw) LIKE ? ESCAPE '\\'" for _ in values)
+    return f"({keyed} OR {quoted})", [*values, *(_like(v) for v in values)]
 
 
 def erase(tx: Cursor, ws: int, contact: int) -> list[int]:
     """Delete the contact, everything merged into it and every record that points at any of
-    them; events without a contact keyed by one of its identifiers go too."""
+    them, and the events of others that name one of its identifiers."""
     ids = family(tx, ws, contact)
-    keys = _keyed_events(tx, ws, ids)
+    condition, args = _mentioning(_identifier_values(tx, ids))
     for table, column in contact_references():
         if table == "contacts":
             continue
         tx.execute(f"DELETE FROM {table} WHERE {column} IN ({_in(ids)})", *ids)
-    tx.execute(
-        f"DELETE FROM events WHERE workspace_id = ? AND contact_id IS NULL "
-        f"AND key_value IN ({_in(keys)})",
-        ws,
-        *keys,
-    )
+    tx.execute(f"DELETE FROM events WHERE workspace_id = ? AND {condition}", ws, *args)
     tx.execute(f"UPDATE contacts SET merged_into = NULL WHERE id IN ({_in(ids)})", *ids)
     tx.execute(f"DELETE FROM contacts WHERE workspace_id = ? AND id IN ({_in(ids)})", ws, *ids)
     return ids
@@ -466,7 +475,7 @@ def erase(tx: Cursor, ws: int, contact: int) -> list[int]:
 def export(tx: Cursor, ws: int, contact: int) -> dict[str, Any]:
     """Everything stored about a contact, table by table (the right of access)."""
     ids = family(tx, ws, contact)
-    keys = _keyed_events(tx, ws, ids)
+    condition, args = _mentioning(_identifier_values(tx, ids))
     records: dict[str, list[dict[str, Any]]] = {}
     queries = [(table, column) for table, column in contact_references()]
     queries.insert(0, ("contacts", "id"))
@@ -478,10 +487,7 @@ def export(tx: Cursor, ws: int, contact: int) -> dict[str, Any]:
         records.setdefault(table, []).extend(_row(names, r) for r in rows)
     names = [c.name for c in metadata.tables["events"].columns]
     rows = tx.all(
-        f"SELECT {', '.join(names)} FROM events WHERE workspace_id = ? AND contact_id IS NULL "
-        f"AND key_value IN ({_in(keys)})",
-        ws,
-        *keys,
+        f"SELECT {', '.join(names)} FROM events WHERE workspace_id = ? AND {condition}", ws, *args
     )
     records.setdefault("events", []).extend(_row(names, r) for r in rows)
     for table, rows_of in records.items():

@@ -1,0 +1,235 @@
+"""Erasure (``erase=true``) leaves no personal data in the database; a plain delete only marks the
+contact; export returns everything stored about a contact."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import msgspec
+
+from conftest import Workspace
+from footfall.store import Store
+from footfall.store.schema import contact_references, metadata
+
+
+def personal(tag: str) -> dict[str, str]:
+    """Values unique to one test, so a scan of the whole database can look for them."""
+    return {
+        "external": f"crm-{tag}",
+        "email": f"ann.{tag}@example.com",
+        "phone": "+38050" + str(int(tag[:6], 16) % 10_000_000).zfill(7),
+        "first": f"Ann{tag}",
+        "last": f"Smith{tag}",
+        "town": f"Town{tag}",
+        "field": f"secret-{tag}",
+        "push": f"push-{tag}",
+        "cookie": f"cookie-{tag}",
+    }
+
+
+def event(api: httpx.Client, type_key: str, *, key: str | None = None, **params: Any) -> None:
+    body: dict[str, Any] = {
+        "eventTypeKey": type_key,
+        "params": [{"name": n, "value": v} for n, v in params.items()],
+    }
+    if key is not None:
+        body["keyValue"] = key
+    response = api.post("/api/v2/event", json=body)
+    assert response.status_code == 200, response.text
+
+
+def build_a_rich_contact(api: httpx.Client, values: dict[str, str]) -> int:
+    """A contact with every kind of record: document, channels, events, an order, past events,
+    a merged anonymous visitor, a merged contact, an identity warning, a keyless event."""
+    response = api.post(
+        "/api/v1/contact",
+        json={
+            "externalCustomerId": values["external"],
+            "firstName": values["first"],
+            "lastName": values["last"],
+            "channels": [
+                {"type": "email", "value": values["email"]},
+                {"type": "webpush", "value": values["push"]},
+            ],
+            "address": {"town": values["town"]},
+            "fields": [{"id": 1, "value": values["field"]}],
+        },
+    )
+    assert response.status_code == 200, response.text
+    contact: int = response.json()["id"]
+    event(api, "PageView", webId=values["cookie"], pageUrl=f"https://shop/{values['first']}")
+    event(api, "PageView", webId=values["cookie"], email=values["email"])
+    event(api, "CartUpdated", phone=values["phone"], note=values["last"])
+    event(api, "Linked", phone=values["phone"], email=values["email"])
+    event(api, "Custom", key=values["email"], comment=f"about {values['first']}")
+    event(api, "Conflict", externalCustomerId=f"rival-{uuid.uuid4().hex}", email=values["email"])
+    past = {
+        "events": [
+            {
+                "eventTypeKey": "OldOrder",
+                "occurred": "2023-01-01T10:00",
+                "params": [{"name": "email", "value": values["email"]}],
+            }
+        ]
+    }
+    assert api.post("/api/v2/past_events", json=past).status_code == 200
+    order = {
+        "externalOrderId": f"o-{values['external']}",
+        "externalCustomerId": values["external"],
+        "totalCost": 10,
+        "status": "DELIVERED",
+        "date": "2024-01-01T00:00:00Z",
+        "currency": "UAH",
+        "email": values["email"],
+        "firstName": values["first"],
+    }
+    assert api.post("/api/v1/orders", json={"orders": [order]}).json() == {"failedOrders": []}
+    return contact
+
+
+def dump_workspace(store: Store, workspace_id: int) -> str:
+    """Every row of every table that belongs to the workspace, as text."""
+    parts = []
+    with store.read() as tx:
+        for table in metadata.sorted_tables:
+            columns = [c.name for c in table.columns]
+            if "workspace_id" in columns:
+                found = tx.all(f"SELECT * FROM {table.name} WHERE workspace_id = ?", workspace_id)
+            elif "contact_id" in columns:
+                found = tx.all(
+                    f"SELECT * FROM {table.name} WHERE contact_id IN "
+                    "(SELECT id FROM contacts WHERE workspace_id = ?)",
+                    workspace_id,
+                )
+            else:
+                continue
+            parts.append(f"{table.name}: {msgspec.json.encode(found, enc_hook=str).decode()}")
+    return "\n".join(parts)
+
+
+def test_erasure_leaves_no_personal_data_in_the_database(
+    api: httpx.Client, store: Store, workspace: Workspace
+) -> None:
+    values = personal(uuid.uuid4().hex[:12])
+    contact = build_a_rich_contact(api, values)
+    bystander = personal(uuid.uuid4().hex[:12])
+    event(api, "PageView", email=bystander["email"], note=bystander["first"])
+    before = dump_workspace(store, workspace.id)
+    assert all(value in before for value in values.values())
+    assert api.get("/api/v1/identity/warnings").json(), "the rich contact has a warning"
+
+    response = api.delete(f"/api/v1/contact/{contact}", params={"erase": "true"})
+    assert response.status_code == 200
+    assert response.text == f"Contact with id='{contact}' has been deleted"
+
+    after = dump_workspace(store, workspace.id)
+    leftovers = {name: value for name, value in values.items() if value in after}
+    assert leftovers == {}, f"personal data left behind: {leftovers}"
+    assert bystander["email"] in after and bystander["first"] in after
+    with store.read() as tx:
+        for table, column in contact_references():
+            count = tx.one(f"SELECT count(*) FROM {table} WHERE {column} = ?", contact)[0]
+            assert count == 0, f"{table}.{column} still points at the erased contact"
+    assert api.get(f"/api/v1/contact/{contact}").status_code == 404
+    assert api.get(f"/api/v1/contact/{contact}/export").status_code == 404
+    # The contact's identifiers are free again: an event with its email makes a new contact.
+    event(api, "PageView", email=values["email"])
+    [found] = api.get("/api/v1/contacts", params={"email": values["email"]}).json()
+    assert found["id"] != contact
+
+
+def test_erasure_by_external_id(api: httpx.Client, store: Store, workspace: Workspace) -> None:
+    values = personal(uuid.uuid4().hex[:12])
+    contact = build_a_rich_contact(api, values)
+    response = api.delete(
+        "/api/v1/contact", params={"externalCustomerId": values["external"], "erase": "true"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.text == f"Contact with id='{contact}' has been deleted"
+    after = dump_workspace(store, workspace.id)
+    assert not [value for value in values.values() if value in after]
+    missing = api.delete(
+        "/api/v1/contact", params={"externalCustomerId": values["external"], "erase": "true"}
+    )
+    assert missing.status_code == 404
+
+
+def test_a_plain_delete_only_marks_the_contact_deleted(
+    api: httpx.Client, store: Store, workspace: Workspace
+) -> None:
+    values = personal(uuid.uuid4().hex[:12])
+    contact = build_a_rich_contact(api, values)
+    events_before = len(api.get(f"/api/v1/contact/{contact}/events").json())
+    response = api.delete(f"/api/v1/contact/{contact}")
+    assert response.status_code == 200
+    assert api.get(f"/api/v1/contact/{contact}").status_code == 404
+    assert api.get("/api/v1/contacts", params={"email": values["email"]}).json() == []
+    with store.read() as tx:
+        deleted = tx.one("SELECT deleted_us FROM contacts WHERE id = ?", contact)[0]
+        stored = tx.one("SELECT count(*) FROM events WHERE contact_id = ?", contact)[0]
+    assert deleted is not None
+    assert stored == events_before > 0
+    # Still erasable afterwards, and restorable by an upsert before that.
+    restored = api.post("/api/v1/contact", json={"externalCustomerId": values["external"]})
+    assert restored.json() == {"id": contact}
+    assert api.get(f"/api/v1/contact/{contact}").status_code == 200
+    assert api.delete(f"/api/v1/contact/{contact}", params={"erase": "true"}).status_code == 200
+    assert not [v for v in values.values() if v in dump_workspace(store, workspace.id)]
+
+
+def test_export_holds_everything_stored_about_the_contact(
+    api: httpx.Client, workspace: Workspace
+) -> None:
+    values = personal(uuid.uuid4().hex[:12])
+    contact = build_a_rich_contact(api, values)
+    response = api.get(f"/api/v1/contact/{contact}/export")
+    assert response.status_code == 200
+    assert "attachment" in response.headers["content-disposition"]
+    exported = response.json()
+    assert exported["contact"]["id"] == contact
+    records = exported["records"]
+    text = msgspec.json.encode(records).decode()
+    assert all(value in text for value in values.values())
+    types = sorted(e["event_type_key"] for e in records["events"])
+    assert types == sorted(
+        [
+            "PageView",
+            "PageView",
+            "CartUpdated",
+            "Linked",
+            "Custom",
+            "Conflict",
+            "OldOrder",
+            "orderDELIVERED",
+        ]
+    )
+    assert {o["external_order_id"] for o in records["orders"]} == {f"o-{values['external']}"}
+    assert len(records["contact_merges"]) == 2  # the visitor and the phone-only contact
+    assert len(records["identity_warnings"]) == 1
+    kinds = {i["kind"] for i in records["contact_identifiers"]}
+    assert kinds == {"externalCustomerId", "email", "pushToken", "phone", "anonymousId"}
+    assert all(r["workspace_id"] == workspace.id for r in records["contacts"])
+
+
+def test_a_key_of_another_workspace_cannot_erase_or_export(
+    api: httpx.Client, server: Any, other_workspace: Workspace
+) -> None:
+    values = personal(uuid.uuid4().hex[:12])
+    contact = build_a_rich_contact(api, values)
+    with server.client(other_workspace.full_key) as intruder:
+        assert intruder.get(f"/api/v1/contact/{contact}/export").status_code == 404
+        assert intruder.delete(f"/api/v1/contact/{contact}?erase=true").status_code == 404
+        assert intruder.get(f"/api/v1/contact/{contact}/events").status_code == 404
+        assert intruder.get("/api/v1/identity/merges").json() == []
+    assert api.get(f"/api/v1/contact/{contact}").status_code == 200
+
+
+def test_every_table_with_a_contact_column_is_reached_by_erasure() -> None:
+    """A table that stores a contact id without a foreign key would escape erasure."""
+    references = set(contact_references())
+    for table in metadata.sorted_tables:
+        for column in table.columns:
+            if column.name.endswith("contact_id") or column.name in ("survivor_id", "merged_id"):
+                assert (table.name, column.name) in references, f"{table.name}.{column.name}"
