@@ -358,3 +358,24 @@ def test_a_junk_visitor_id_identifies_nobody(api: httpx.Client, junk: str) -> No
     response = api.post("/api/v2/event", json=body)
     assert response.status_code == 400
     assert "keyValue" in response.text
+
+
+def test_concurrent_creations_of_one_contact_through_the_api_converge(
+    server: LiveServer, store: Store, workspace: Workspace
+) -> None:
+    body = {
+        "externalCustomerId": "crm-77",
+        "firstName": "Max",
+        "channels": [{"type": "email", "value": "max@example.com"}],
+    }
+
+    def create(_: int) -> int:
+        with server.client(workspace.full_key) as client:
+            response = client.post("/api/v1/contact", json=body)
+            assert response.status_code == 200, response.text
+            return int(response.json()["id"])
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        ids = set(pool.map(create, range(24)))
+    assert len(ids) == 1
+    assert live_contacts(store, workspace.id) == sorted(ids)

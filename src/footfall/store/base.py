@@ -153,7 +153,8 @@ class Store(ABC):
                 with self.write() as tx:
                     return work(tx)
             except Exception as exc:
-                if attempt == _RETRIES - 1 or not self._retryable(exc):
+                again = self._retryable(exc) or isinstance(exc, contacts.ClaimLost)
+                if attempt == _RETRIES - 1 or not again:
                     raise
                 time.sleep(0.005 * (attempt + 1))
         raise AssertionError("unreachable")
@@ -405,6 +406,21 @@ class Store(ABC):
         return self.transact(
             lambda tx: contacts.upsert(
                 tx, self.sql, workspace_id, doc, why, dedupe=dedupe, restore=restore
+            )
+        )
+
+    def upsert_contacts(
+        self,
+        workspace_id: int,
+        docs: Sequence[tuple[int, ContactInput]],
+        why: Why,
+        *,
+        dedupe: str | None,
+        restore: bool,
+    ) -> contacts.Bulk:
+        return self.transact(
+            lambda tx: contacts.upsert_many(
+                tx, self.sql, workspace_id, docs, why, dedupe=dedupe, restore=restore
             )
         )
 

@@ -36,6 +36,10 @@ _DEDUPE_KINDS = {
 }
 
 
+class ClaimLost(IdentityConflict):
+    """A concurrent request claimed an identifier first; the transaction is run again."""
+
+
 @dataclass(frozen=True, slots=True)
 class Saved:
     id: int
@@ -185,8 +189,41 @@ def upsert(
         else:
             contact = survivor
             merged += 1
-    _apply(tx, ws, contact, doc, why.now_us, skip=refused, replace_external_id=False)
+    _apply(tx, ws, contact, doc, why.now_us, skip=refused, replace_external_id=False, racing=True)
     return Saved(contact, created, tuple(notes), merged)
+
+
+@dataclass(frozen=True, slots=True)
+class Bulk:
+    saved: list[Saved]
+    failed: list[tuple[int, str]]  # (index in the request, why)
+
+
+def upsert_many(
+    tx: Cursor,
+    sql: Sql,
+    ws: int,
+    docs: Sequence[tuple[int, ContactInput]],
+    why: Why,
+    *,
+    dedupe: str | None,
+    restore: bool,
+) -> Bulk:
+    """Upsert each document under its own savepoint: a refused one leaves no trace and does not
+    fail the others, and the whole import is one transaction (one fsync)."""
+    saved: list[Saved] = []
+    failed: list[tuple[int, str]] = []
+    for index, doc in docs:
+        tx.execute("SAVEPOINT contact")
+        try:
+            saved.append(upsert(tx, sql, ws, doc, why, dedupe=dedupe, restore=restore))
+        except ClaimLost:
+            raise
+        except (InvalidContact, ContactNotFound, IdentityConflict) as exc:
+            tx.execute("ROLLBACK TO SAVEPOINT contact")
+            failed.append((index, str(exc)))
+        tx.execute("RELEASE SAVEPOINT contact")
+    return Bulk(saved, failed)
 
 
 def update(tx: Cursor, ws: int, contact_id: int, doc: ContactInput, now_us: int) -> int:
@@ -198,7 +235,7 @@ def update(tx: Cursor, ws: int, contact_id: int, doc: ContactInput, now_us: int)
         owner = _owner(tx, ws, kind, value)
         if owner is not None and owner != contact:
             raise IdentityConflict(f"the {kind} {value!r} belongs to contact {owner}")
-    _apply(tx, ws, contact, doc, now_us, skip=set(), replace_external_id=True)
+    _apply(tx, ws, contact, doc, now_us, skip=set(), replace_external_id=True, racing=False)
     return contact
 
 
@@ -226,7 +263,10 @@ def _apply(
     *,
     skip: set[tuple[str, str]],
     replace_external_id: bool,
+    racing: bool,
 ) -> None:
+    """Write the document's fields and identifiers. ``racing``: an identifier found taken was
+    claimed by a concurrent request (the caller's lookups saw it free), so run again."""
     row = tx.one(
         "SELECT external_customer_id, fields FROM contacts WHERE workspace_id = ? AND id = ?",
         ws,
@@ -255,13 +295,13 @@ def _apply(
             )
         sets["external_customer_id"] = ext
         wanted_ext = [] if ext is None else [(EXTERNAL_ID, ext, None)]
-        _replace(tx, ws, contact, {EXTERNAL_ID}, wanted_ext, now_us)
+        _replace(tx, ws, contact, {EXTERNAL_ID}, wanted_ext, now_us, racing)
     if doc.channels is not msgspec.UNSET:
         kinds = doc.channel_kinds() if doc.channels else set(_CHANNEL_KINDS)
         wanted = [
             (c.kind, c.value, c.type) for c in doc.channels or () if (c.kind, c.value) not in skip
         ]
-        _replace(tx, ws, contact, kinds, wanted, now_us)
+        _replace(tx, ws, contact, kinds, wanted, now_us, racing)
     assignments = ", ".join(f"{column} = ?" for column in sets)
     tx.execute(
         f"UPDATE contacts SET {assignments} WHERE workspace_id = ? AND id = ?",
@@ -277,7 +317,8 @@ def _replace(
     contact: int,
     kinds: set[str],
     wanted: Sequence[tuple[str, str, str | None]],
-    now_us: int = 0,
+    now_us: int,
+    racing: bool,
 ) -> None:
     """Make the contact's identifiers of ``kinds`` exactly ``wanted`` (kind, value, channel)."""
     keep = {(kind, value) for kind, value, _ in wanted}
@@ -306,7 +347,8 @@ def _replace(
             continue
         owner = _owner(tx, ws, kind, value)
         if owner != contact:
-            raise IdentityConflict(f"the {kind} {value!r} belongs to contact {owner}")
+            error = ClaimLost if racing else IdentityConflict
+            raise error(f"the {kind} {value!r} belongs to contact {owner}")
         tx.execute(
             "UPDATE contact_identifiers SET channel = COALESCE(?, channel) WHERE workspace_id = ? "
             "AND kind = ? AND value = ?",

@@ -16,8 +16,6 @@ from starlette.routing import Route
 from footfall.access import now_us
 from footfall.exceptions import (
     BodyTooLarge,
-    ContactNotFound,
-    IdentityConflict,
     InvalidContact,
     InvalidQuery,
     MalformedBody,
@@ -192,22 +190,24 @@ def _bulk(body: bytes) -> BulkBody:
 
 
 def _save_all(store: Any, key: ApiKey, bulk: BulkBody) -> tuple[list[dict[str, Any]], int, int]:
-    """Each contact in its own transaction: one bad contact never fails the others."""
+    """Validate every contact, then store the valid ones in one transaction."""
     failed: list[dict[str, Any]] = []
-    merged = warned = 0
+    docs = []
     for index, raw in enumerate(bulk.contacts):
         try:
-            doc = validate(_item_decoder.decode(raw), where=f"contacts[{index}].")
-            why = _why(key, "one contacts API call carried identifiers of both contacts")
-            saved = store.upsert_contact(
-                key.workspace_id, doc, why, dedupe=bulk.dedupeOn, restore=bulk.restoreDeleted
-            )
-            merged += saved.merges
-            warned += len(saved.notes)
+            docs.append((index, validate(_item_decoder.decode(raw), where=f"contacts[{index}].")))
         except msgspec.ValidationError as exc:
-            failed.append({"index": index, "errors": f"invalid contact: {exc}"})
-        except (InvalidContact, ContactNotFound, IdentityConflict) as exc:
+            failed.append({"index": index, "errors": f"contacts[{index}] is invalid: {exc}"})
+        except InvalidContact as exc:
             failed.append({"index": index, "errors": str(exc)})
+    why = _why(key, "one contacts API call carried identifiers of both contacts")
+    result = store.upsert_contacts(
+        key.workspace_id, docs, why, dedupe=bulk.dedupeOn, restore=bulk.restoreDeleted
+    )
+    failed += [{"index": index, "errors": error} for index, error in result.failed]
+    failed.sort(key=lambda item: item["index"])
+    merged = sum(saved.merges for saved in result.saved)
+    warned = sum(len(saved.notes) for saved in result.saved)
     return failed, merged, warned
 
 
