@@ -44,6 +44,13 @@ CHANNEL_KINDS: dict[str, str] = {
 }
 # How a stored identifier is shown as a channel when no client named its type.
 DEFAULT_CHANNEL = {EMAIL: "email", PHONE: "sms", PUSH_TOKEN: "mobilepush"}
+
+
+def channel_type(kind: str, channel: str | None) -> str:
+    """The channel type of a stored identifier (its kind for ids that are not channels)."""
+    return channel or DEFAULT_CHANNEL.get(kind, kind)
+
+
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*")
 
 
@@ -116,18 +123,27 @@ class ContactInput:
             pairs += [(c.kind, c.value) for c in self.channels]
         return pairs
 
-    def channel_kinds(self) -> set[str]:
-        return {c.kind for c in self.channels} if isinstance(self.channels, tuple) else set()
+    def channel_types(self) -> set[str]:
+        return {c.type for c in self.channels} if isinstance(self.channels, tuple) else set()
 
 
 _decoder = msgspec.json.Decoder(ContactBody)
+
+
+def invalid_shape(exc: msgspec.ValidationError, where: str = "") -> InvalidContact:
+    """msgspec's message with its ``$.path`` spelt as the field: ``contacts[1].firstName``."""
+    text = str(exc)
+    path = text.rpartition(" - at `")[2].rstrip("`") if " - at `" in text else "$"
+    field = where + path.removeprefix("$").removeprefix(".")
+    reason = text.partition(" - at `")[0]
+    return InvalidContact(f"{field.rstrip('.') or 'the contact'}: {reason}", field=field or None)
 
 
 def decode_contact(body: bytes) -> ContactInput:
     try:
         raw = _decoder.decode(body)
     except msgspec.ValidationError as exc:
-        raise InvalidContact(f"invalid contact: {exc}") from exc
+        raise invalid_shape(exc) from exc
     except msgspec.DecodeError as exc:
         raise MalformedBody(f"the body is not valid JSON: {exc}") from exc
     return validate(raw)
@@ -171,10 +187,11 @@ def _external_id(value: str | int | msgspec.UnsetType | None, where: str) -> Any
         raise InvalidContact(f"{field} must be a string, got {value}", field=field)
     if isinstance(value, int):
         value = str(value)
-    text = _text(value, field, MAX_LOCATOR)
-    if isinstance(text, str) and is_junk(text):
-        raise InvalidContact(f"{field} {value!r} is a placeholder, not an id", field=field)
-    return text
+    if isinstance(value, str) and is_junk(value):
+        raise InvalidContact(
+            f"{field} {value!r} is a placeholder, not an id (send null to remove it)", field=field
+        )
+    return _text(value, field, MAX_LOCATOR)
 
 
 def _channels(raw: list[ChannelBody] | msgspec.UnsetType | None, where: str) -> Any:
@@ -191,15 +208,17 @@ def _channels(raw: list[ChannelBody] | msgspec.UnsetType | None, where: str) -> 
             raise InvalidContact(
                 f"{field}.type must be one of {known}, got {item.type!r}", field=f"{field}.type"
             )
+        value = _channel_value(kind, item.value, f"{field}.value")
+        if any(c.kind == kind and c.value == value for c in channels):
+            continue  # the same address twice, perhaps in another spelling
         per_type[channel_type] = per_type.get(channel_type, 0) + 1
         if per_type[channel_type] > MAX_CHANNELS_PER_TYPE:
             raise InvalidContact(
-                f"a contact has at most {MAX_CHANNELS_PER_TYPE} {channel_type} channels",
+                f"{field}.type: a contact has at most {MAX_CHANNELS_PER_TYPE} {channel_type} "
+                "channels",
                 field=f"{field}.type",
             )
-        value = _channel_value(kind, item.value, f"{field}.value")
-        if all(c.kind != kind or c.value != value for c in channels):
-            channels.append(Channel(kind, channel_type, value))
+        channels.append(Channel(kind, channel_type, value))
     return tuple(channels)
 
 

@@ -188,9 +188,12 @@ class Store(ABC):
         """Begin without waiting for a lock; False when it would have to wait (use writer_begin)."""
         return False
 
+    lower_function = "lower"
+
     @property
     def sql(self) -> Sql:
-        return Sql(self.greatest, self.has_arrays, " FOR UPDATE" if self.has_arrays else "")
+        for_update = " FOR UPDATE" if self.has_arrays else ""
+        return Sql(self.greatest, self.has_arrays, for_update, self.lower_function)
 
     def writer_write(self, items: Sequence[Write]) -> IdentityChanges:
         with self._guard(self._discard_writer):
@@ -444,7 +447,7 @@ class Store(ABC):
         self, workspace_id: int, where: contacts.ContactFilter, offset: int, limit: int
     ) -> tuple[list[dict[str, Any]], int]:
         with self.read() as tx:
-            return contacts.search(tx, workspace_id, where, offset, limit)
+            return contacts.search(tx, self.sql, workspace_id, where, offset, limit)
 
     def contact_by_external_id(self, workspace_id: int, external_id: str) -> int:
         with self.read() as tx:
@@ -459,7 +462,7 @@ class Store(ABC):
         def work(tx: Cursor) -> int:
             contact = self._live(tx, workspace_id, contact_id, deleted_ok=True)
             if erase:
-                contacts.erase(tx, workspace_id, contact)
+                contacts.erase(tx, self.sql, workspace_id, contact)
             else:
                 contacts.soft_delete(tx, workspace_id, contact, now)
             return contact
@@ -479,7 +482,7 @@ class Store(ABC):
             tx.execute(self.snapshot_sql)
             try:
                 contact = self._live(tx, workspace_id, contact_id, deleted_ok=True)
-                return contacts.export(tx, workspace_id, contact)
+                return contacts.export(tx, self.sql, workspace_id, contact)
             finally:
                 tx.execute("COMMIT")
 

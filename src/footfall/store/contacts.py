@@ -16,15 +16,15 @@ import msgspec
 from footfall.exceptions import ContactNotFound, IdentityConflict, InvalidContact
 from footfall.identity.contacts import (
     CHANNEL_KINDS,
-    DEFAULT_CHANNEL,
     ContactInput,
+    channel_type,
 )
 from footfall.identity.locators import ANONYMOUS_ID, EMAIL, EXTERNAL_ID, PHONE, PUSH_TOKEN
 from footfall.store.cursor import Cursor
 from footfall.store.identity import Person, Sql, Why, load_people, merge
 from footfall.store.schema import contact_references, metadata
 
-_CHANNEL_KINDS = frozenset(CHANNEL_KINDS.values())
+_CHANNEL_TYPES = frozenset(CHANNEL_KINDS)
 # Identifier kinds in the order a document's owners are looked at for the default upsert.
 _ORDER = (EXTERNAL_ID, EMAIL, PHONE, PUSH_TOKEN)
 DEDUPE_ON = ("email", "sms", "email_or_sms", "externalCustomerId", "id")
@@ -295,13 +295,13 @@ def _apply(
             )
         sets["external_customer_id"] = ext
         wanted_ext = [] if ext is None else [(EXTERNAL_ID, ext, None)]
-        _replace(tx, ws, contact, {EXTERNAL_ID}, wanted_ext, now_us, racing)
+        _replace(tx, ws, contact, {channel_type(EXTERNAL_ID, None)}, wanted_ext, now_us, racing)
     if doc.channels is not msgspec.UNSET:
-        kinds = doc.channel_kinds() if doc.channels else set(_CHANNEL_KINDS)
+        types = doc.channel_types() if doc.channels else set(_CHANNEL_TYPES)
         wanted = [
             (c.kind, c.value, c.type) for c in doc.channels or () if (c.kind, c.value) not in skip
         ]
-        _replace(tx, ws, contact, kinds, wanted, now_us, racing)
+        _replace(tx, ws, contact, types, wanted, now_us, racing)
     assignments = ", ".join(f"{column} = ?" for column in sets)
     tx.execute(
         f"UPDATE contacts SET {assignments} WHERE workspace_id = ? AND id = ?",
@@ -315,17 +315,18 @@ def _replace(
     tx: Cursor,
     ws: int,
     contact: int,
-    kinds: set[str],
+    types: set[str],
     wanted: Sequence[tuple[str, str, str | None]],
     now_us: int,
     racing: bool,
 ) -> None:
-    """Make the contact's identifiers of ``kinds`` exactly ``wanted`` (kind, value, channel)."""
+    """Make the contact's identifiers of channel ``types`` exactly ``wanted`` (kind, value,
+    channel type); a push token keeps its type, so webpush and mobilepush are apart."""
     keep = {(kind, value) for kind, value, _ in wanted}
-    for kind, value in tx.all(
-        "SELECT kind, value FROM contact_identifiers WHERE contact_id = ?", contact
+    for kind, value, channel in tx.all(
+        "SELECT kind, value, channel FROM contact_identifiers WHERE contact_id = ?", contact
     ):
-        if kind in kinds and (kind, value) not in keep:
+        if channel_type(kind, channel) in types and (kind, value) not in keep:
             tx.execute(
                 "DELETE FROM contact_identifiers WHERE workspace_id = ? AND kind = ? AND value = ?",
                 ws,
@@ -388,8 +389,7 @@ def documents(tx: Cursor, ws: int, ids: Sequence[int]) -> list[dict[str, Any]]:
         *ids,
     ):
         if kind not in (EXTERNAL_ID, ANONYMOUS_ID):
-            kind_type = channel or DEFAULT_CHANNEL.get(kind, kind)
-            channels[int(contact)].append({"type": kind_type, "value": value})
+            channels[int(contact)].append({"type": channel_type(kind, channel), "value": value})
     return [_document(rows[i], channels[i]) for i in ids if i in rows]
 
 
@@ -422,7 +422,7 @@ class ContactFilter:
 
 
 def search(
-    tx: Cursor, ws: int, where: ContactFilter, offset: int, limit: int
+    tx: Cursor, sql: Sql, ws: int, where: ContactFilter, offset: int, limit: int
 ) -> tuple[list[dict[str, Any]], int]:
     """Live, known contacts matching every filter given, by id; and how many match in all."""
     conditions = [
@@ -445,7 +445,7 @@ def search(
             args += [ws, kind, value]
     for column, value in (("first_name", where.first_name), ("last_name", where.last_name)):
         if value is not None:
-            conditions.append(f"lower({column}) = lower(?)")
+            conditions.append(f"{sql.lower}({column}) = {sql.lower}(?)")
             args.append(value)
     clause = " AND ".join(conditions)
     total = int(tx.one(f"SELECT count(*) FROM contacts WHERE {clause}", *args)[0])
@@ -489,21 +489,21 @@ def _like(value: str) -> str:
     return f'%"{escaped}"%'
 
 
-def _mentioning(values: Sequence[str]) -> tuple[str, list[Any]]:
+def _mentioning(values: Sequence[str], lower: str) -> tuple[str, list[Any]]:
     """Events not tied to the contact that are keyed by one of its identifiers, or carry one as
     a JSON string anywhere in their body (another contact's event that named this person)."""
     if not values:
         return "1 = 0", []
     keyed = f"key_value IN ({_in(values)})"
-    quoted = " OR ".join("lower(raw) LIKE ? ESCAPE '\\'" for _ in values)
+    quoted = " OR ".join(f"{lower}(raw) LIKE ? ESCAPE '\\'" for _ in values)
     return f"({keyed} OR {quoted})", [*values, *(_like(v) for v in values)]
 
 
-def erase(tx: Cursor, ws: int, contact: int) -> list[int]:
+def erase(tx: Cursor, sql: Sql, ws: int, contact: int) -> list[int]:
     """Delete the contact, everything merged into it and every record that points at any of
     them, and the events of others that name one of its identifiers."""
     ids = family(tx, ws, contact)
-    condition, args = _mentioning(_identifier_values(tx, ids))
+    condition, args = _mentioning(_identifier_values(tx, ids), sql.lower)
     for table, column in contact_references():
         if table == "contacts":
             continue
@@ -514,10 +514,10 @@ def erase(tx: Cursor, ws: int, contact: int) -> list[int]:
     return ids
 
 
-def export(tx: Cursor, ws: int, contact: int) -> dict[str, Any]:
+def export(tx: Cursor, sql: Sql, ws: int, contact: int) -> dict[str, Any]:
     """Everything stored about a contact, table by table (the right of access)."""
     ids = family(tx, ws, contact)
-    condition, args = _mentioning(_identifier_values(tx, ids))
+    condition, args = _mentioning(_identifier_values(tx, ids), sql.lower)
     records: dict[str, list[dict[str, Any]]] = {}
     queries = [(table, column) for table, column in contact_references()]
     queries.insert(0, ("contacts", "id"))

@@ -30,6 +30,7 @@ class Sql:
     greatest: str
     arrays: bool  # array parameters (``= ANY(?)``) instead of IN lists
     for_update: str  # row locks; empty where writers are serial
+    lower: str = "lower"  # a lower() that folds every alphabet (SQLite's folds ASCII only)
 
 
 @dataclass(slots=True)

@@ -5,9 +5,14 @@ from __future__ import annotations
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 from footfall.exceptions import StorageUnavailable
 from footfall.store.base import Store
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
 
 
 class SqliteStore(Store):
@@ -17,6 +22,7 @@ class SqliteStore(Store):
     # a thread: the GIL is then never fought over, which is what makes group commit pay off.
     write_on_loop = True
     greatest = "max"
+    lower_function = "footfall_lower"
 
     def __init__(self, url: str, busy_timeout_ms: int = 5000) -> None:
         super().__init__(url)
@@ -31,6 +37,7 @@ class SqliteStore(Store):
             check_same_thread=False,
             timeout=self.busy_timeout_ms / 1000,
         )
+        connection.create_function("footfall_lower", 1, _lower, deterministic=True)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=FULL")
         connection.execute("PRAGMA foreign_keys=ON")

@@ -20,7 +20,7 @@ from footfall.exceptions import (
     InvalidQuery,
     MalformedBody,
 )
-from footfall.identity.contacts import ContactBody, decode_contact, validate
+from footfall.identity.contacts import ContactBody, decode_contact, invalid_shape, validate
 from footfall.identity.normalize import normalize_email, normalize_phone
 from footfall.store.contacts import DEDUPE_ON, ContactFilter
 from footfall.store.identity import Why
@@ -197,7 +197,9 @@ def _save_all(store: Any, key: ApiKey, bulk: BulkBody) -> tuple[list[dict[str, A
         try:
             docs.append((index, validate(_item_decoder.decode(raw), where=f"contacts[{index}].")))
         except msgspec.ValidationError as exc:
-            failed.append({"index": index, "errors": f"contacts[{index}] is invalid: {exc}"})
+            failed.append(
+                {"index": index, "errors": str(invalid_shape(exc, f"contacts[{index}]."))}
+            )
         except InvalidContact as exc:
             failed.append({"index": index, "errors": str(exc)})
     why = _why(key, "one contacts API call carried identifiers of both contacts")
