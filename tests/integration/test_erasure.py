@@ -4,10 +4,12 @@ contact; export returns everything stored about a contact."""
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
 import msgspec
+import pytest
 
 from conftest import Workspace
 from footfall.store import Store
@@ -233,3 +235,19 @@ def test_every_table_with_a_contact_column_is_reached_by_erasure() -> None:
         for column in table.columns:
             if column.name.endswith("contact_id") or column.name in ("survivor_id", "merged_id"):
                 assert (table.name, column.name) in references, f"{table.name}.{column.name}"
+
+
+def test_erased_values_are_gone_from_the_sqlite_files_too(
+    api: httpx.Client, store: Store, backend: str, server: Any
+) -> None:
+    """Deleted rows must not linger in free pages or in the write-ahead log."""
+    if backend != "sqlite":
+        pytest.skip("PostgreSQL keeps dead rows until VACUUM; see the README")
+    values = personal(uuid.uuid4().hex[:12])
+    contact = build_a_rich_contact(api, values)
+    assert api.delete(f"/api/v1/contact/{contact}", params={"erase": "true"}).status_code == 200
+    path = Path(server.settings.database_url.removeprefix("sqlite:///"))
+    files = [p for p in (path, path.with_name(path.name + "-wal")) if p.exists()]
+    content = b"".join(p.read_bytes() for p in files)
+    found = [name for name, value in values.items() if value.encode() in content]
+    assert found == [], f"{found} still in {[p.name for p in files]}"

@@ -467,7 +467,13 @@ class Store(ABC):
                 contacts.soft_delete(tx, workspace_id, contact, now)
             return contact
 
-        return self.transact(work)
+        contact = self.transact(work)
+        if erase:
+            self.scrub()
+        return contact
+
+    def scrub(self) -> None:
+        """After an erasure: make sure deleted rows are gone from the database's files too."""
 
     def contact_family(self, workspace_id: int, contact_id: int) -> list[int]:
         """A live contact and every contact merged into it."""
