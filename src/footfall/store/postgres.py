@@ -16,6 +16,9 @@ from footfall.store.records import FeedPosition
 from footfall.store.writer import IdentityChanges
 
 _RETRIES = 5
+# What PostgreSQL aborts to let another transaction through: run the whole transaction again.
+# (psycopg files DeadlockDetected under OperationalError, not TransactionRollback.)
+ABORTED = (errors.TransactionRollback, errors.DeadlockDetected)
 
 
 @lru_cache(maxsize=512)
@@ -45,12 +48,12 @@ class PostgresStore(Store):
         return _percent_placeholders(sql)
 
     def _is_unavailable(self, exc: BaseException) -> bool:
-        if isinstance(exc, errors.TransactionRollback):
+        if isinstance(exc, ABORTED):
             return False
         return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
 
     def _retryable(self, exc: BaseException) -> bool:
-        return isinstance(exc, errors.TransactionRollback)
+        return isinstance(exc, ABORTED)
 
     def _current_txid(self, tx: Cursor) -> int:
         return int(tx.one("SELECT pg_current_xact_id()::text::bigint")[0])
@@ -68,7 +71,7 @@ class PostgresStore(Store):
         for attempt in range(_RETRIES):
             try:
                 return super().commit_batch(items)
-            except errors.TransactionRollback:
+            except ABORTED:
                 if attempt == _RETRIES - 1:
                     raise
                 time.sleep(0.005 * (attempt + 1))

@@ -123,7 +123,12 @@ class _Plan:
         return contact
 
     def person(self, ws: int, contact: int) -> Person:
-        return self.people[(ws, self.canon(ws, contact))]
+        contact = self.canon(ws, contact)
+        person = self.people.get((ws, contact))
+        if person is None:
+            # Not read (see _undecided): the event names only this contact, nothing to decide.
+            person = self.people[(ws, contact)] = Person(contact, None, anonymous=False)
+        return person
 
     def warn(self, ws: int, contact: int, other: int | None, event: NewEvent) -> None:
         key = (ws, contact, other)
@@ -286,26 +291,52 @@ def _claim_all(
     return _known_owners(tx, lost, arrays) if lost else {}
 
 
-def _note_claims(tx: Cursor, plan: _Plan, claims: list[tuple[IdentifierKey, int]]) -> None:
-    """Existing contacts that gained an externalCustomerId, or their first real identifier."""
-    named = {(k[0], c): k[2] for k, c in claims if k[1] == EXTERNAL_ID and c > 0}
-    for (ws, contact), ext in sorted(named.items()):
-        tx.execute(
-            "UPDATE contacts SET external_customer_id = ? WHERE workspace_id = ? AND id = ? "
-            "AND external_customer_id IS NULL",
-            ext,
-            ws,
-            contact,
-        )
-    known = sorted({(k[0], c) for k, c in claims if k[1] != ANONYMOUS_ID and c > 0})
-    for ws, contact in known:
-        if plan.people.get((ws, contact), Person(0, None, False)).anonymous is False:
-            tx.execute(
-                "UPDATE contacts SET anonymous = ? WHERE workspace_id = ? AND id = ? AND anonymous",
-                False,
-                ws,
-                contact,
-            )
+def _note_claims(
+    tx: Cursor,
+    claims: list[tuple[IdentifierKey, int]],
+    unnamed: set[tuple[int, int]],
+    anonymous: set[tuple[int, int]],
+) -> None:
+    """Contacts that existed before the batch and gained an externalCustomerId, or their first
+    real identifier (new contacts were created with both already right)."""
+    named = {(k[0], c): k[2] for k, c in claims if k[1] == EXTERNAL_ID and (k[0], c) in unnamed}
+    tx.executemany(
+        "UPDATE contacts SET external_customer_id = ? WHERE workspace_id = ? AND id = ? "
+        "AND external_customer_id IS NULL",
+        [(ext, ws, contact) for (ws, contact), ext in sorted(named.items())],
+    )
+    known = {(k[0], c) for k, c in claims if k[1] != ANONYMOUS_ID and (k[0], c) in anonymous}
+    tx.executemany(
+        "UPDATE contacts SET anonymous = ? WHERE workspace_id = ? AND id = ?",
+        [(False, ws, contact) for ws, contact in sorted(known)],
+    )
+
+
+def _undecided(events: Sequence[NewEvent], owners: dict[IdentifierKey, int]) -> dict[int, set[int]]:
+    """The contacts the planner must know about: those of events with a contactId, or whose
+    identifiers are not all owned by one contact already (a merge, a conflict or a claim).
+
+    Most events name one known contact, or nobody: they need no read of the contacts table.
+    (An identifier claimed for a contact while a concurrent merge moved that contact away keeps
+    pointing at the merged contact; timelines, exports and erasure cover merged contacts too.)
+    """
+    wanted: dict[int, set[int]] = defaultdict(set)
+    for event in events:
+        ws = event.workspace_id
+        found = set()
+        unowned = False
+        for kind, value in event.locators.identifiers():
+            owner = owners.get((ws, kind, value))
+            if owner is None:
+                unowned = True
+            else:
+                found.add(owner)
+        if event.locators.contact_id is not None:
+            wanted[ws].add(event.locators.contact_id)
+            wanted[ws].update(found)
+        elif found and (unowned or len(found) > 1):
+            wanted[ws].update(found)
+    return wanted
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,14 +355,12 @@ def _resolve_all(
         (e.workspace_id, kind, value) for e in events for kind, value in e.locators.identifiers()
     }
     owners = _known_owners(tx, keys, sql.arrays)
-    wanted: dict[int, set[int]] = defaultdict(set)
-    for (ws, _, _), owner in owners.items():
-        wanted[ws].add(owner)
-    for e in events:
-        if e.locators.contact_id is not None:
-            wanted[e.workspace_id].add(e.locators.contact_id)
-    people, merged = load_people(tx, wanted, sql)
-    owners = {key: merged.get((key[0], owner), owner) for key, owner in owners.items()}
+    people, merged = load_people(tx, _undecided(events, owners), sql)
+    # As read, before planning changes them: who was anonymous or unnamed at the start.
+    unnamed = {key for key, p in people.items() if p.ext is None}
+    anonymous = {key for key, p in people.items() if p.anonymous}
+    if merged:
+        owners = {key: merged.get((key[0], owner), owner) for key, owner in owners.items()}
     live: dict[Any, int] = {}
     for e in events:
         ws, asked = e.workspace_id, e.locators.contact_id
@@ -360,7 +389,7 @@ def _resolve_all(
     for new, owner in folded.items():
         tx.execute("UPDATE contact_identifiers SET contact_id = ? WHERE contact_id = ?", owner, new)
         tx.execute("DELETE FROM contacts WHERE id = ?", new)
-    _note_claims(tx, plan, [(k, c) for k, c in claims if k not in taken])
+    _note_claims(tx, [(k, c) for k, c in claims if k not in taken], unnamed, anonymous)
     moved: dict[tuple[int, int], int] = {}
     merges = 0
     for m in plan.merges:
