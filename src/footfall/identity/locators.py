@@ -61,14 +61,18 @@ class Locators(NamedTuple):
 
     def identifiers(self) -> list[tuple[str, str]]:
         """(kind, value) pairs in priority order, contact id excluded."""
-        pairs = [
-            (EXTERNAL_ID, self.external_id),
-            (EMAIL, self.email),
-            (PHONE, self.phone),
-            (PUSH_TOKEN, self.push_token),
-            (ANONYMOUS_ID, self.anonymous_id),
-        ]
-        return [(kind, value) for kind, value in pairs if value is not None]
+        pairs = []
+        if self.external_id is not None:
+            pairs.append((EXTERNAL_ID, self.external_id))
+        if self.email is not None:
+            pairs.append((EMAIL, self.email))
+        if self.phone is not None:
+            pairs.append((PHONE, self.phone))
+        if self.push_token is not None:
+            pairs.append((PUSH_TOKEN, self.push_token))
+        if self.anonymous_id is not None:
+            pairs.append((ANONYMOUS_ID, self.anonymous_id))
+        return pairs
 
     @property
     def empty(self) -> bool:

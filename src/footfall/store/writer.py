@@ -182,17 +182,38 @@ class _Plan:
         return keep.id
 
 
+def _sole_owner(keys: list[IdentifierKey], owners: dict[IdentifierKey, int]) -> int | None:
+    """The contact that owns every one of ``keys``, if one does (the common case)."""
+    sole = None
+    for key in keys:
+        owner = owners.get(key)
+        if owner is None or (sole is not None and owner != sole):
+            return None
+        sole = owner
+    return sole
+
+
 def _plan(
     events: Sequence[NewEvent],
     owners: dict[IdentifierKey, int],
     people: dict[tuple[int, int], Person],
     live: dict[Any, int],
+    all_keys: Sequence[list[IdentifierKey]] | None = None,
 ) -> _Plan:
     plan = _Plan(owners, people)
-    for event in events:
+    if all_keys is None:
+        all_keys = [_keys(event) for event in events]
+    for event, keys in zip(events, all_keys, strict=True):
         ws = event.workspace_id
-        keys = [(ws, kind, value) for kind, value in event.locators.identifiers()]
-        if not keys and (ws, event.locators.contact_id) not in live:
+        if event.locators.contact_id is None:
+            if not keys:
+                plan.contacts.append(None)
+                continue
+            sole = _sole_owner(keys, owners)
+            if sole is not None:
+                plan.contacts.append(plan.canon(ws, sole) if plan.alias else sole)
+                continue
+        elif not keys and (ws, event.locators.contact_id) not in live:
             plan.contacts.append(None)
             continue
         contact = plan.primary(event, keys, live)
@@ -312,7 +333,16 @@ def _note_claims(
     )
 
 
-def _undecided(events: Sequence[NewEvent], owners: dict[IdentifierKey, int]) -> dict[int, set[int]]:
+def _keys(event: NewEvent) -> list[IdentifierKey]:
+    ws = event.workspace_id
+    return [(ws, kind, value) for kind, value in event.locators.identifiers()]
+
+
+def _undecided(
+    events: Sequence[NewEvent],
+    all_keys: Sequence[list[IdentifierKey]],
+    owners: dict[IdentifierKey, int],
+) -> dict[int, set[int]]:
     """The contacts the planner must know about: those of events with a contactId, or whose
     identifiers are not all owned by one contact already (a merge, a conflict or a claim).
 
@@ -321,12 +351,12 @@ def _undecided(events: Sequence[NewEvent], owners: dict[IdentifierKey, int]) -> 
     pointing at the merged contact; timelines, exports and erasure cover merged contacts too.)
     """
     wanted: dict[int, set[int]] = defaultdict(set)
-    for event in events:
+    for event, keys in zip(events, all_keys, strict=True):
         ws = event.workspace_id
         found = set()
         unowned = False
-        for kind, value in event.locators.identifiers():
-            owner = owners.get((ws, kind, value))
+        for key in keys:
+            owner = owners.get(key)
             if owner is None:
                 unowned = True
             else:
@@ -351,11 +381,9 @@ def _resolve_all(
     tx: Cursor, events: Sequence[NewEvent], sql: Sql
 ) -> tuple[list[int | None], IdentityChanges]:
     """The contact id of each event, creating, claiming and merging in bulk."""
-    keys = {
-        (e.workspace_id, kind, value) for e in events for kind, value in e.locators.identifiers()
-    }
-    owners = _known_owners(tx, keys, sql.arrays)
-    people, merged = load_people(tx, _undecided(events, owners), sql)
+    all_keys = [_keys(event) for event in events]
+    owners = _known_owners(tx, {key for keys in all_keys for key in keys}, sql.arrays)
+    people, merged = load_people(tx, _undecided(events, all_keys, owners), sql)
     # As read, before planning changes them: who was anonymous or unnamed at the start.
     unnamed = {key for key, p in people.items() if p.ext is None}
     anonymous = {key for key, p in people.items() if p.anonymous}
@@ -369,7 +397,7 @@ def _resolve_all(
         final = merged.get((ws, asked), asked)
         if (ws, final) in people and not people[(ws, final)].deleted:
             live[(ws, asked)] = final
-    plan = _plan(events, owners, people, live)
+    plan = _plan(events, owners, people, live, all_keys)
     created = _create_contacts(tx, plan, sql)
 
     def real(ws: int, contact: int) -> int:
@@ -412,13 +440,19 @@ def _resolve_all(
         second = None if other is None else real(ws, other)
         warn(tx, ws, EXTERNAL_ID_CONFLICT, real(ws, contact), second, why, times)
         warnings += times
-    finals: list[int | None] = []
+    if not (plan.alias or folded or moved):  # nothing merged or folded: the common case
+        finals = [
+            None if planned is None else created.get(planned, planned) for planned in plan.contacts
+        ]
+        return finals, IdentityChanges(merges, warnings)
+    finals = []
     for event, planned in zip(events, plan.contacts, strict=True):
         if planned is None:
             finals.append(None)
             continue
         ws = event.workspace_id
-        final = folded.get(real(ws, planned), real(ws, planned))
+        final = real(ws, planned)
+        final = folded.get(final, final)
         finals.append(moved.get((ws, final), final))
     return finals, IdentityChanges(merges, warnings)
 
