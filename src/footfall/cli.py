@@ -1,4 +1,4 @@
-"""The command line: ``footfall serve|migrate|workspace create|key create``."""
+"""The command line: ``footfall serve|migrate|workspace create|key create|events replay-failed``."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ import click
 
 from footfall import access
 from footfall.config import Settings
+from footfall.eventtypes.replay import replay_failed
 from footfall.exceptions import FootfallError
+from footfall.ingest.dates import parse_iso, to_us
 from footfall.store import migrate as migrate_store
 from footfall.store import open_store
+from footfall.store.registry import ReplaySelection
 
 
 def _settings() -> Settings:
@@ -113,3 +116,53 @@ def key_create(workspace_name: str, scope: str, as_json: bool) -> None:
         raise click.ClickException(str(exc)) from exc
     finally:
         store.close()
+
+
+@main.group()
+def events() -> None:
+    """Work with stored and failed events."""
+
+
+@events.command("replay-failed")
+@click.option("--type", "type_key", required=True, help="The event type whose failures to replay.")
+@click.option("--since", default=None, help="Only failures received since (ISO 8601).")
+@click.option("--workspace", "workspace_name", default=None, help="Only this workspace.")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome of each as JSON.")
+def replay_failed_events(
+    type_key: str, since: str | None, workspace_name: str | None, as_json: bool
+) -> None:
+    """Re-submit failed events of a type under its current rules; each is accepted once."""
+    settings = _settings()
+    store = open_store(settings)
+    try:
+        migrate_store(settings)
+        since_us = None
+        if since is not None:
+            moment = parse_iso(since)
+            if moment is None:
+                raise click.BadParameter(f"not an ISO 8601 date: {since!r}", param_hint="--since")
+            since_us = to_us(moment)
+        workspace_id = None
+        if workspace_name is not None:
+            workspace_id = store.workspace_id(workspace_name)
+            if workspace_id is None:
+                raise click.ClickException(f"no workspace named {workspace_name!r}")
+        selection = ReplaySelection(type_key, workspace_id=workspace_id, since_us=since_us)
+        results = replay_failed(store, selection, access.now_us())
+    except FootfallError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
+    accepted = sum(1 for r in results if r.accepted)
+    if as_json:
+        outcome = [{"id": r.id, "accepted": r.accepted, "error": r.error} for r in results]
+        click.echo(
+            json.dumps(
+                {"replayed": accepted, "failed": len(results) - accepted, "results": outcome}
+            )
+        )
+        return
+    for result in results:
+        if not result.accepted:
+            click.echo(f"failed event {result.id} still refused: {result.error}", err=True)
+    click.echo(f"replayed {accepted} of {len(results)} failed events of type {type_key!r}")

@@ -52,6 +52,9 @@ class Settings:
     token_ttl_seconds: int = 24 * 3600
     key_cache_seconds: float = 10.0
     past_events_max_age_days: int = 0
+    failed_event_max_bytes: int = 64 * 1024
+    failed_events_retention_days: int = 30
+    type_rules_refresh_seconds: float = 5.0
     log_level: str = "INFO"
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -86,5 +89,10 @@ class Settings:
             token_ttl_seconds=_int(env, "FOOTFALL_TOKEN_TTL_SECONDS", 24 * 3600, minimum=1),
             key_cache_seconds=_float(env, "FOOTFALL_KEY_CACHE_SECONDS", 10.0),
             past_events_max_age_days=_int(env, "FOOTFALL_PAST_EVENTS_MAX_AGE_DAYS", 0),
+            failed_event_max_bytes=_int(env, "FOOTFALL_FAILED_EVENT_MAX_BYTES", 64 * 1024),
+            failed_events_retention_days=_int(
+                env, "FOOTFALL_FAILED_EVENTS_RETENTION_DAYS", 30, minimum=1
+            ),
+            type_rules_refresh_seconds=_float(env, "FOOTFALL_TYPE_RULES_REFRESH_SECONDS", 5.0),
             log_level=level,
         )

@@ -21,6 +21,8 @@ class ConfigurationError(FootfallError):
 class InvalidEvent(FootfallError):
     """The event is invalid."""
 
+    reason = "invalid"  # how the failed-event log and the hourly statistics file it
+
     def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
@@ -29,9 +31,36 @@ class InvalidEvent(FootfallError):
 class MalformedBody(InvalidEvent):
     """The request body is not valid JSON."""
 
+    reason = "malformed_json"
+
+
+class NoLocator(InvalidEvent):
+    """The event has no keyValue and no param that identifies a contact."""
+
+    reason = "missing_locator"
+
+
+class ParamsMissing(InvalidEvent):
+    """The event lacks parameters its type requires."""
+
+    reason = "params"
+
+
+class SchemaViolation(InvalidEvent):
+    """The event's params do not match its type's JSON Schema."""
+
+    reason = "schema"
+
 
 class BodyTooLarge(FootfallError):
     """The request body is too large."""
+
+    reason = "too_large"
+
+    def __init__(self, message: str | None = None, *, prefix: bytes = b"", size: int = 0) -> None:
+        super().__init__(message)
+        self.prefix = prefix  # what was read before the limit: kept in the failed-event log
+        self.size = size
 
 
 class StorageUnavailable(FootfallError):
@@ -76,3 +105,7 @@ class ContactNotFound(FootfallError):
 
 class IdentityConflict(FootfallError):
     """An identifier given belongs to another contact."""
+
+
+class UnknownEventType(FootfallError):
+    """No such event type in this workspace."""

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from footfall.exceptions import InvalidEvent, MalformedBody
+from footfall.exceptions import InvalidEvent, MalformedBody, NoLocator
 from footfall.identity.locators import locate
 from footfall.ingest.models import EventBody, NewEvent, Param
 from footfall.ingest.standard import RULES, validate_standard
+
+if TYPE_CHECKING:
+    from footfall.eventtypes.rules import RuleLookup
 
 MAX_TYPE_KEY = 100
 MAX_KEY_VALUE = 300
@@ -153,6 +156,19 @@ def _params_json(params: list[Param]) -> str:
     return encoded
 
 
+def json_type(value: Any) -> str:
+    """The JSON type name of a decoded value."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
 def build_event(
     body: EventBody,
     raw: str,
@@ -162,8 +178,12 @@ def build_event(
     occurred_us: int,
     received_us: int,
     source: str,
+    rules: RuleLookup | None = None,
 ) -> NewEvent:
-    """Validate a decoded event body and turn it into a NewEvent."""
+    """Validate a decoded event body and turn it into a NewEvent.
+
+    ``rules`` gives the operator's rules of a type (required params, JSON Schema), if any.
+    """
     check_type_key(body.eventTypeKey)
     params = normalize_params(body.params or [], version)
     if body.eventTypeKey in RULES:
@@ -171,6 +191,10 @@ def build_event(
         validate_standard(body.eventTypeKey, by_name)
         if body.eventTypeKey == "searchRequest" and by_name.get("isFound") is None:
             params = [p for p in params if p.name != "isFound"] + [Param("isFound", 0)]
+    if rules is not None:
+        type_rules = rules(workspace_id, body.eventTypeKey)
+        if type_rules is not None:
+            type_rules.check(body.eventTypeKey, params)
     located = locate((param.name, param.value) for param in params)
     key = body.keyValue
     if isinstance(key, int):
@@ -181,9 +205,9 @@ def build_event(
         key = located.derived_key[:MAX_KEY_VALUE]
     else:
         detail = "; ".join(located.problems)
-        raise InvalidEvent(
+        raise NoLocator(
             "keyValue is missing and no param identifies the contact (send keyValue, or one of "
-            "contactId, externalCustomerId, email, phone, pushToken)"
+            "contactId, externalCustomerId, email, phone, pushToken, or a visitor id: webId)"
             + (f": {detail}" if detail else ""),
             field="keyValue",
         )
@@ -197,11 +221,20 @@ def build_event(
         occurred_us=occurred_us,
         received_us=received_us,
         locators=located.locators,
+        shape=tuple((param.name, json_type(param.value)) for param in params),
     )
 
 
-def parse_event(body: bytes, *, version: int, workspace_id: int, received_us: int) -> NewEvent:
-    """A live Generate event request body to a NewEvent (occurred = received)."""
+def parse_event(
+    body: bytes,
+    *,
+    version: int,
+    workspace_id: int,
+    received_us: int,
+    rules: RuleLookup | None = None,
+    occurred_us: int | None = None,
+) -> NewEvent:
+    """A live Generate event request body to a NewEvent (occurred = received, unless given)."""
     decoded: EventBody = decode(body, _event_decoder)
     try:
         raw = body.decode()
@@ -212,7 +245,8 @@ def parse_event(body: bytes, *, version: int, workspace_id: int, received_us: in
         raw,
         version=version,
         workspace_id=workspace_id,
-        occurred_us=received_us,
+        occurred_us=received_us if occurred_us is None else occurred_us,
         received_us=received_us,
         source="live",
+        rules=rules,
     )

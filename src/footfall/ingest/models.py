@@ -49,6 +49,7 @@ class NewEvent:
     received_us: int
     locators: Locators
     key_id: int = 0  # the API key that sent it: the "who" of any merge it causes
+    shape: tuple[tuple[str, str], ...] = ()  # (param name, JSON type): the type's structure
 
 
 @dataclass(slots=True)
@@ -63,3 +64,19 @@ class NewOrder:
     order_date: str
     data_json: str
     event: NewEvent
+
+
+@dataclass(slots=True)
+class NewFailure:
+    """A refused event for the failed-event log, committed with the next batch of events."""
+
+    workspace_id: int
+    event_type_key: str  # "" when the body named no type
+    key_value: str | None
+    route: str
+    reason: str
+    field: str | None
+    error: str
+    raw: str  # at most the configured number of bytes
+    raw_bytes: int  # the size of the whole body
+    received_us: int

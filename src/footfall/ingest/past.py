@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -10,6 +11,9 @@ from footfall.exceptions import InvalidEvent
 from footfall.ingest.dates import parse_iso, to_us
 from footfall.ingest.events import build_event, decode
 from footfall.ingest.models import NewEvent, PastEventBody, PastEventsBody
+
+if TYPE_CHECKING:
+    from footfall.eventtypes.rules import RuleLookup
 
 MAX_PAST_EVENTS = 500
 ACCEPTED = "ACCEPTED"
@@ -27,6 +31,10 @@ _item_decoder = msgspec.json.Decoder(PastEventBody)
 class Outcome:
     status: str
     error: str | None = None
+    # For a refused event: its raw JSON, the failure log's reason and the offending field.
+    raw: bytes = b""
+    reason: str = ""
+    field: str | None = None
 
 
 _ACCEPTED = Outcome(ACCEPTED)
@@ -52,7 +60,14 @@ def _occurred(text: str | None, now_us: int, max_age_days: int) -> tuple[str, in
     return ACCEPTED, occurred
 
 
-def _one(raw: bytes, version: int, workspace_id: int, now_us: int, max_age: int) -> NewEvent:
+def _one(
+    raw: bytes,
+    version: int,
+    workspace_id: int,
+    now_us: int,
+    max_age: int,
+    rules: RuleLookup | None,
+) -> NewEvent:
     body: PastEventBody = decode(raw, _item_decoder, "event")
     status, occurred = _occurred(body.occurred, now_us, max_age)
     if status != ACCEPTED:
@@ -65,6 +80,7 @@ def _one(raw: bytes, version: int, workspace_id: int, now_us: int, max_age: int)
         occurred_us=occurred,
         received_us=now_us,
         source="past",
+        rules=rules,
     )
 
 
@@ -74,7 +90,13 @@ class _Refused(Exception):
 
 
 def parse_past_events(
-    body: bytes, *, version: int, workspace_id: int, now_us: int, max_age_days: int = 0
+    body: bytes,
+    *,
+    version: int,
+    workspace_id: int,
+    now_us: int,
+    max_age_days: int = 0,
+    rules: RuleLookup | None = None,
 ) -> PastBatch:
     """Per-event outcomes in request order, and the events to store."""
     batch: PastEventsBody = decode(body, _batch_decoder)
@@ -85,13 +107,14 @@ def parse_past_events(
         )
     outcomes: list[Outcome] = []
     accepted: list[NewEvent] = []
-    for raw in batch.events:
+    for item in batch.events:
+        raw = bytes(item)
         try:
-            accepted.append(_one(bytes(raw), version, workspace_id, now_us, max_age_days))
+            accepted.append(_one(raw, version, workspace_id, now_us, max_age_days, rules))
         except _Refused as refused:
-            outcomes.append(Outcome(refused.status))
+            outcomes.append(Outcome(refused.status, None, raw, refused.status.lower()))
         except InvalidEvent as exc:
-            outcomes.append(Outcome(INVALID, str(exc)))
+            outcomes.append(Outcome(INVALID, str(exc), raw, exc.reason, exc.field))
         else:
             outcomes.append(_ACCEPTED)
     return PastBatch(outcomes, accepted)

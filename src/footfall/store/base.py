@@ -7,6 +7,8 @@ Driver errors are translated here, once, into StorageUnavailable.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import random
 import threading
 import time
@@ -17,10 +19,15 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from footfall.exceptions import ContactNotFound, StorageUnavailable, WorkspaceExists
+from footfall.exceptions import (
+    ContactNotFound,
+    InvalidEvent,
+    StorageUnavailable,
+    WorkspaceExists,
+)
 from footfall.identity.contacts import ContactInput
-from footfall.ingest.models import NewEvent, NewOrder
-from footfall.store import contacts
+from footfall.ingest.models import NewEvent, NewFailure, NewOrder
+from footfall.store import contacts, registry
 from footfall.store.cursor import Cursor
 from footfall.store.identity import Sql, Why
 from footfall.store.records import (
@@ -33,7 +40,7 @@ from footfall.store.records import (
 )
 from footfall.store.writer import IdentityChanges, write_items
 
-Write = NewEvent | NewOrder
+Write = NewEvent | NewOrder | NewFailure
 T = TypeVar("T")
 _RETRIES = 5
 
@@ -61,6 +68,8 @@ class Store(ABC):
         # failing once more on its own connection that the same outage cut.
         self._epoch = 0
         self.counter_shard = random.randrange(COUNTER_SHARDS) if self.has_arrays else 0
+        # (workspace, type, param, JSON type) -> when this process last recorded it.
+        self._observed: dict[Any, int] = {}
 
     # -- what a backend provides -------------------------------------------------------------
     begin_sql = "BEGIN"
@@ -199,7 +208,14 @@ class Store(ABC):
         with self._guard(self._discard_writer):
             tx = self._cursor(self._writer)
             txid = self._current_txid(tx)
-            return write_items(tx, items, txid=txid, sql=self.sql, shard=self.counter_shard)
+            return write_items(
+                tx,
+                items,
+                txid=txid,
+                sql=self.sql,
+                shard=self.counter_shard,
+                observed=self._observed,
+            )
 
     def writer_commit(self) -> None:
         with self._guard(self._discard_writer):
@@ -508,3 +524,82 @@ class Store(ABC):
             if contact_id is not None:
                 contact_id = self._live(tx, workspace_id, contact_id, deleted_ok=True)
             return contacts.warnings(tx, workspace_id, contact_id, before, limit)
+
+    # -- the event-type registry and the failed-event log --------------------------------------
+    def all_type_settings(self) -> list[tuple[int, str, Any]]:
+        with self.read() as tx:
+            return registry.all_settings(tx)
+
+    def type_settings(self, workspace_id: int, key: str) -> Any:
+        with self.read() as tx:
+            return registry.settings_of(tx, workspace_id, key)
+
+    def set_type_settings(self, workspace_id: int, key: str, settings_json: str, now: int) -> None:
+        self.transact(lambda tx: registry.set_settings(tx, workspace_id, key, settings_json, now))
+
+    def type_params(self, workspace_id: int, key: str) -> list[registry.ObservedParam]:
+        with self.read() as tx:
+            return registry.observed_params(tx, workspace_id, key)
+
+    def type_hourly(
+        self, workspace_id: int, key: str, from_us: int, to_us: int
+    ) -> list[tuple[int, str, int]]:
+        with self.read() as tx:
+            return registry.hourly(tx, workspace_id, key, from_us, to_us)
+
+    def list_failures(
+        self, workspace_id: int, query: registry.FailureQuery
+    ) -> list[dict[str, Any]]:
+        with self.read() as tx:
+            return registry.failures(tx, workspace_id, query)
+
+    def replay_failures(
+        self, selection: registry.ReplaySelection, reparse: registry.Reparse, now: int
+    ) -> list[registry.Replayed]:
+        """Re-submit failed events, a chunk per transaction. An accepted one is stored and
+        marked replayed in the same transaction, under a row lock: replayed exactly once, even
+        by concurrent replays."""
+        done: list[registry.Replayed] = []
+        while True:
+            chunk = self.transact(
+                functools.partial(self._replay_chunk, selection=selection, reparse=reparse, now=now)
+            )
+            done += chunk
+            if len(chunk) < selection.limit:
+                return done
+            selection = dataclasses.replace(selection, after=chunk[-1].id)
+
+    skip_locked = ""
+
+    def _replay_chunk(
+        self,
+        tx: Cursor,
+        *,
+        selection: registry.ReplaySelection,
+        reparse: registry.Reparse,
+        now: int,
+    ) -> list[registry.Replayed]:
+        rows = registry.pending(tx, selection, self.skip_locked)
+        events: list[NewEvent] = []
+        outcomes: list[registry.Replayed] = []
+        for row in rows:
+            try:
+                events.append(reparse(row))
+            except InvalidEvent as exc:
+                outcomes.append(registry.Replayed(row.id, False, str(exc)))
+            else:
+                outcomes.append(registry.Replayed(row.id, True))
+        if events:
+            write_items(
+                tx,
+                events,
+                txid=self._current_txid(tx),
+                sql=self.sql,
+                shard=self.counter_shard,
+                observed=self._observed,
+            )
+        registry.mark(tx, outcomes, now)
+        return outcomes
+
+    def prune_failures(self, older_than_us: int) -> int:
+        return self.transact(lambda tx: registry.prune(tx, older_than_us))

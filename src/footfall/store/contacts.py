@@ -509,6 +509,8 @@ def erase(tx: Cursor, sql: Sql, ws: int, contact: int) -> list[int]:
             continue
         tx.execute(f"DELETE FROM {table} WHERE {column} IN ({_in(ids)})", *ids)
     tx.execute(f"DELETE FROM events WHERE workspace_id = ? AND {condition}", ws, *args)
+    # The failed-event log keeps raw bodies too: those naming the person go.
+    tx.execute(f"DELETE FROM failed_events WHERE workspace_id = ? AND {condition}", ws, *args)
     tx.execute(f"UPDATE contacts SET merged_into = NULL WHERE id IN ({_in(ids)})", *ids)
     tx.execute(f"DELETE FROM contacts WHERE workspace_id = ? AND id IN ({_in(ids)})", ws, *ids)
     return ids
@@ -532,6 +534,13 @@ def export(tx: Cursor, sql: Sql, ws: int, contact: int) -> dict[str, Any]:
         f"SELECT {', '.join(names)} FROM events WHERE workspace_id = ? AND {condition}", ws, *args
     )
     records.setdefault("events", []).extend(_row(names, r) for r in rows)
+    names = [c.name for c in metadata.tables["failed_events"].columns]
+    rows = tx.all(
+        f"SELECT {', '.join(names)} FROM failed_events WHERE workspace_id = ? AND {condition}",
+        ws,
+        *args,
+    )
+    records["failed_events"] = [_row(names, r) for r in rows]
     for table, rows_of in records.items():
         unique = {msgspec.json.encode(r): r for r in rows_of}
         records[table] = list(unique.values())

@@ -31,6 +31,7 @@ class PostgresStore(Store):
     greatest = "GREATEST"
     has_arrays = True
     snapshot_sql = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+    skip_locked = " FOR UPDATE SKIP LOCKED"
     cursor_class = CopyCursor
 
     def __init__(self, url: str, connect_timeout: int = 5) -> None:

@@ -132,6 +132,62 @@ event_types = sa.Table(
     sa.Column("workspace_id", Id, sa.ForeignKey("workspaces.id"), primary_key=True),
     sa.Column("key", sa.String(100), primary_key=True),
     sa.Column("first_seen_us", sa.BigInteger, nullable=False),
+    # The operator's rules: {"validateParams", "params": [{name, required}], "jsonSchema"}.
+    sa.Column("settings", Json, nullable=True),
+    sa.Column("updated_us", sa.BigInteger, nullable=True),
+)
+
+# The observed structure of each type: every parameter name with each JSON type seen for it.
+# last_seen_us is refreshed at most once a minute per process (it is a hint, not a counter).
+event_type_params = sa.Table(
+    "event_type_params",
+    metadata,
+    sa.Column("workspace_id", Id, primary_key=True),
+    sa.Column("key", sa.String(100), primary_key=True),
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("json_type", sa.String(8), primary_key=True),
+    sa.Column("first_seen_us", sa.BigInteger, nullable=False),
+    sa.Column("last_seen_us", sa.BigInteger, nullable=False),
+    sa.ForeignKeyConstraint(
+        ["workspace_id", "key"], ["event_types.workspace_id", "event_types.key"]
+    ),
+)
+
+# Accepted and rejected events per type and hour (outcome: "accepted" or the rejection reason;
+# key "" when a rejected body named no type). Sharded like event_type_counts.
+event_type_hourly = sa.Table(
+    "event_type_hourly",
+    metadata,
+    sa.Column("workspace_id", Id, primary_key=True),
+    sa.Column("key", sa.String(100), primary_key=True),
+    sa.Column("hour_us", sa.BigInteger, primary_key=True),
+    sa.Column("outcome", sa.String(40), primary_key=True),
+    sa.Column("shard", sa.SmallInteger, primary_key=True),
+    sa.Column("event_count", sa.BigInteger, nullable=False),
+)
+
+# Every event Footfall refused after the key identified a workspace, with the raw body (bounded)
+# so it can be replayed once the type's rules are fixed. Replay marks the row in the same
+# transaction that stores the event: exactly once.
+failed_events = sa.Table(
+    "failed_events",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", Id, sa.ForeignKey("workspaces.id"), nullable=False),
+    sa.Column("event_type_key", sa.String(100), nullable=False),
+    sa.Column("key_value", sa.Text, nullable=True),
+    sa.Column("route", sa.String(32), nullable=False),
+    sa.Column("reason", sa.String(40), nullable=False),
+    sa.Column("field", sa.Text, nullable=True),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("raw", sa.Text, nullable=False),
+    sa.Column("raw_bytes", sa.BigInteger, nullable=False),
+    sa.Column("received_us", sa.BigInteger, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("replayed_us", sa.BigInteger, nullable=True),
+    sa.Index("ix_failed_events_workspace", "workspace_id", "id"),
+    sa.Index("ix_failed_events_type", "workspace_id", "event_type_key", "id"),
+    sa.Index("ix_failed_events_received", "received_us"),
 )
 
 # Counts per type are split over a few shards (each writer process picks one) so that concurrent

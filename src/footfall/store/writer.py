@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from footfall.identity.locators import ANONYMOUS_ID, EXTERNAL_ID
-from footfall.ingest.models import NewEvent, NewOrder
+from footfall.ingest.models import NewEvent, NewFailure, NewOrder
 from footfall.store.cursor import Cursor
 from footfall.store.identity import (
     EXTERNAL_ID_CONFLICT,
@@ -503,18 +503,98 @@ def _count_event_types(tx: Cursor, events: Sequence[NewEvent], greatest: str, sh
     )
 
 
+HOUR_US = 3_600_000_000
+OBSERVE_EVERY_US = 60_000_000  # how often a process refreshes a parameter's last-seen time
+ACCEPTED = "accepted"
+
+
+def _count_hourly(tx: Cursor, counts: dict[tuple[int, str, int, str], int], shard: int) -> None:
+    """Add to the per-type, per-hour outcome counters (sorted: one lock order for all writers)."""
+    tx.executemany(
+        "INSERT INTO event_type_hourly (workspace_id, key, hour_us, outcome, shard, event_count) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (workspace_id, key, hour_us, outcome, shard) "
+        "DO UPDATE SET event_count = event_type_hourly.event_count + excluded.event_count",
+        [
+            (ws, key, hour, outcome, shard, n)
+            for (ws, key, hour, outcome), n in sorted(counts.items())
+        ],
+    )
+
+
+def _observe(
+    tx: Cursor, events: Sequence[NewEvent], observed: dict[Any, int], greatest: str
+) -> None:
+    """Record each parameter name and JSON type seen per type; a process refreshes one it has
+    written already at most once a minute."""
+    fresh: dict[tuple[int, str, str, str], int] = {}
+    for event in events:
+        for name, kind in event.shape:
+            key = (event.workspace_id, event.event_type_key, name, kind)
+            if event.received_us - observed.get(key, 0) >= OBSERVE_EVERY_US:
+                fresh[key] = max(fresh.get(key, 0), event.received_us)
+    if not fresh:
+        return
+    if len(observed) > 100_000:
+        observed.clear()
+    observed.update(fresh)
+    tx.executemany(
+        "INSERT INTO event_type_params (workspace_id, key, name, json_type, first_seen_us, "
+        "last_seen_us) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (workspace_id, key, name, json_type) "
+        f"DO UPDATE SET last_seen_us = {greatest}(event_type_params.last_seen_us, "
+        "excluded.last_seen_us)",
+        [(*key, seen, seen) for key, seen in sorted(fresh.items())],
+    )
+
+
+def _record_failures(tx: Cursor, failures: Sequence[NewFailure], shard: int) -> None:
+    tx.executemany(
+        "INSERT INTO failed_events (workspace_id, event_type_key, key_value, route, reason, "
+        "field, error, raw, raw_bytes, received_us, attempts) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+        [
+            (
+                f.workspace_id,
+                f.event_type_key,
+                f.key_value,
+                f.route,
+                f.reason,
+                f.field,
+                f.error,
+                f.raw,
+                f.raw_bytes,
+                f.received_us,
+            )
+            for f in failures
+        ],
+    )
+    counts: dict[tuple[int, str, int, str], int] = defaultdict(int)
+    for f in failures:
+        counts[
+            (f.workspace_id, f.event_type_key, f.received_us // HOUR_US * HOUR_US, f.reason)
+        ] += 1
+    _count_hourly(tx, counts, shard)
+
+
 def write_items(
     tx: Cursor,
-    items: Sequence[NewEvent | NewOrder],
+    items: Sequence[NewEvent | NewOrder | NewFailure],
     *,
     txid: int,
     sql: Sql,
     shard: int = 0,
+    observed: dict[Any, int] | None = None,
 ) -> IdentityChanges:
     """Everything a batch stores, inside the caller's open transaction."""
-    events = [_event_of(item) for item in items]
+    failures = [item for item in items if isinstance(item, NewFailure)]
+    if failures:
+        _record_failures(tx, failures, shard)
+        items = [item for item in items if not isinstance(item, NewFailure)]
+        if not items:
+            return IdentityChanges()
+    stored: Sequence[NewEvent | NewOrder] = items  # type: ignore[assignment]
+    events = [_event_of(item) for item in stored]
     contacts, changes = _resolve_all(tx, events, sql)
-    for item, contact in zip(items, contacts, strict=True):
+    for item, contact in zip(stored, contacts, strict=True):
         if isinstance(item, NewOrder):
             _upsert_order(tx, item, contact)
     tx.copy_rows(
@@ -537,4 +617,11 @@ def write_items(
         ],
     )
     _count_event_types(tx, events, sql.greatest, shard)
+    hourly: dict[tuple[int, str, int, str], int] = defaultdict(int)
+    for e in events:
+        hourly[
+            (e.workspace_id, e.event_type_key, e.received_us // HOUR_US * HOUR_US, ACCEPTED)
+        ] += 1
+    _count_hourly(tx, hourly, shard)
+    _observe(tx, events, {} if observed is None else observed, sql.greatest)
     return changes

@@ -12,7 +12,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from footfall.exceptions import FootfallError
-from footfall.web import contacts, read
+from footfall.web import contacts, read, types
 from footfall.web.errors import status_for
 from footfall.web.ingest import Receive, Scope, Send, handle, match, send_reply
 
@@ -27,11 +27,11 @@ async def _footfall_error(request: Request, exc: Exception) -> Response:
 def _routes() -> list[Route]:
     routes = [
         Route("/api/v1/events", read.list_events, methods=["GET"]),
-        Route("/api/v1/event-types", read.list_event_types, methods=["GET"]),
         Route("/api/v1/auth/token", read.issue_token, methods=["POST"]),
         Route("/health", read.health, methods=["GET"]),
         Route("/metrics", read.metrics, methods=["GET"]),
         *contacts.ROUTES,
+        *types.ROUTES,
     ]
     slashed = [
         Route(r.path + "/", r.endpoint, methods=sorted(r.methods or []))

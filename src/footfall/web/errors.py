@@ -15,6 +15,7 @@ from footfall.exceptions import (
     RateLimited,
     StorageUnavailable,
     Unauthorized,
+    UnknownEventType,
     UnknownWorkspace,
 )
 
@@ -24,6 +25,7 @@ _MAPPING: list[tuple[type[FootfallError], int, str]] = [
     (InvalidQuery, 400, "invalid_query"),
     (InvalidContact, 400, "invalid_contact"),
     (ContactNotFound, 404, "not_found"),
+    (UnknownEventType, 404, "not_found"),
     (IdentityConflict, 409, "conflict"),
     (BodyTooLarge, 413, "too_large"),
     (Unauthorized, 401, "unauthorized"),

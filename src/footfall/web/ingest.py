@@ -11,10 +11,17 @@ import msgspec
 from starlette.concurrency import run_in_threadpool
 
 from footfall.access import now_us, require_scope
-from footfall.exceptions import BodyTooLarge, FootfallError, RateLimited
+from footfall.exceptions import (
+    BodyTooLarge,
+    FootfallError,
+    InvalidEvent,
+    RateLimited,
+    StorageUnavailable,
+)
 from footfall.ingest.events import parse_event
+from footfall.ingest.models import NewFailure
 from footfall.ingest.orders import parse_orders
-from footfall.ingest.past import parse_past_events
+from footfall.ingest.past import ACCEPTED, parse_past_events
 from footfall.metrics import RouteMetrics
 from footfall.store.records import ApiKey
 from footfall.web.errors import extra_headers, status_for
@@ -33,6 +40,58 @@ class ClientDisconnected(Exception):
     pass
 
 
+class _Peek(msgspec.Struct):
+    eventTypeKey: Any = None  # noqa: N815 - wire name
+    keyValue: Any = None  # noqa: N815
+
+
+_peek_decoder = msgspec.json.Decoder(_Peek)
+
+
+def _peek(raw: bytes) -> tuple[str, str | None]:
+    """The type and key of a refused body, where it still has them."""
+    try:
+        peeked = _peek_decoder.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return "", None
+    type_key = peeked.eventTypeKey
+    key_value = peeked.keyValue
+    if isinstance(key_value, int) and not isinstance(key_value, bool):
+        key_value = str(key_value)
+    return (
+        type_key if isinstance(type_key, str) and 0 < len(type_key) <= 100 else "",
+        key_value if isinstance(key_value, str) and len(key_value) <= 300 else None,
+    )
+
+
+def failure(
+    key: ApiKey,
+    route: str,
+    raw: bytes,
+    reason: str,
+    field: str | None,
+    error: str,
+    received_us: int,
+    limit: int,
+    size: int | None = None,
+) -> NewFailure:
+    """A failed-event log entry; the raw body is kept up to ``limit`` bytes."""
+    type_key, key_value = _peek(raw)
+    kept = raw[:limit].decode("utf-8", errors="ignore").replace("\x00", "\ufffd")
+    return NewFailure(
+        workspace_id=key.workspace_id,
+        event_type_key=type_key,
+        key_value=None if key_value is None else key_value.replace("\x00", "\ufffd"),
+        route=route,
+        reason=reason,
+        field=None if field is None else field.replace("\x00", "\ufffd")[:1000],
+        error=error.replace("\x00", "\ufffd")[:2000],
+        raw=kept,
+        raw_bytes=len(raw) if size is None else size,
+        received_us=received_us,
+    )
+
+
 @dataclass(frozen=True)
 class WriteRoute:
     name: str
@@ -40,10 +99,17 @@ class WriteRoute:
     batch: bool  # the larger body limit applies
     bearer: bool  # accepts bearer tokens
     handler: Callable[[Any, ApiKey, bytes, RouteMetrics], Awaitable[Reply]]
+    logs_failures: bool = False  # refused events go to the failed-event log
 
 
 async def _event(version: int, services: Any, key: ApiKey, body: bytes, m: RouteMetrics) -> Reply:
-    event = parse_event(body, version=version, workspace_id=key.workspace_id, received_us=now_us())
+    event = parse_event(
+        body,
+        version=version,
+        workspace_id=key.workspace_id,
+        received_us=now_us(),
+        rules=services.type_rules.rules,
+    )
     event.key_id = key.key_id
     await services.committer.submit([event])
     m.accepted.inc()
@@ -51,17 +117,27 @@ async def _event(version: int, services: Any, key: ApiKey, body: bytes, m: Route
 
 
 async def _past(version: int, services: Any, key: ApiKey, body: bytes, m: RouteMetrics) -> Reply:
+    received = now_us()
     batch = parse_past_events(
         body,
         version=version,
         workspace_id=key.workspace_id,
-        now_us=now_us(),
+        now_us=received,
         max_age_days=services.settings.past_events_max_age_days,
+        rules=services.type_rules.rules,
     )
     for event in batch.accepted:
         event.key_id = key.key_id
-    if batch.accepted:
-        await services.committer.submit(batch.accepted)
+    route = f"v{version}/past_events"
+    limit = services.settings.failed_event_max_bytes
+    failures = [
+        failure(key, route, o.raw, o.reason, o.field, o.error or o.status, received, limit)
+        for o in batch.outcomes
+        if o.status != ACCEPTED
+    ]
+    if batch.accepted or failures:
+        # The refused events go to the failed-event log in the same transaction.
+        await services.committer.submit([*batch.accepted, *failures])
     m.accepted.inc(len(batch.accepted))
     errors = len(batch.outcomes) - len(batch.accepted)
     if errors:
@@ -97,10 +173,14 @@ def _bind(fn: Callable[..., Awaitable[Reply]], version: int) -> Handler:
 
 
 ROUTES: dict[str, WriteRoute] = {
-    "/api/v2/event": WriteRoute("v2/event", "events", False, True, _bind(_event, 2)),
-    "/api/v1/event": WriteRoute("v1/event", "events", False, True, _bind(_event, 1)),
-    "/api/v2/past_events": WriteRoute("v2/past_events", "events", True, True, _bind(_past, 2)),
-    "/api/v1/past_events": WriteRoute("v1/past_events", "events", True, True, _bind(_past, 1)),
+    "/api/v2/event": WriteRoute("v2/event", "events", False, True, _bind(_event, 2), True),
+    "/api/v1/event": WriteRoute("v1/event", "events", False, True, _bind(_event, 1), True),
+    "/api/v2/past_events": WriteRoute(
+        "v2/past_events", "events", True, True, _bind(_past, 2), True
+    ),
+    "/api/v1/past_events": WriteRoute(
+        "v1/past_events", "events", True, True, _bind(_past, 1), True
+    ),
     "/api/v1/orders": WriteRoute("v1/orders", "full", True, False, _orders),
 }
 
@@ -122,7 +202,11 @@ async def _read_body(receive: Receive, headers: dict[bytes, bytes], limit: int) 
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise BodyTooLarge(f"the body is over {limit} bytes; the limit is {limit} bytes")
+            raise BodyTooLarge(
+                f"the body is over {limit} bytes; the limit is {limit} bytes",
+                prefix=b"".join(chunks) + chunk,
+                size=size,
+            )
         chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
@@ -139,6 +223,22 @@ async def authenticate(services: Any, header: bytes | None, bearer_ok: bool) -> 
         return cached
     key: ApiKey = await run_in_threadpool(services.auth.lookup, text)
     return key
+
+
+async def _log_failure(
+    services: Any, route: WriteRoute, key: ApiKey, body: bytes, exc: InvalidEvent | BodyTooLarge
+) -> None:
+    """Keep a refused event in the failed-event log; the client gets its 4xx either way."""
+    size = None
+    if isinstance(exc, BodyTooLarge):
+        body, size = exc.prefix, exc.size or None
+    limit = services.settings.failed_event_max_bytes
+    field = exc.field if isinstance(exc, InvalidEvent) else None
+    entry = failure(key, route.name, body, exc.reason, field, str(exc), now_us(), limit, size)
+    try:
+        await services.committer.submit([entry])
+    except StorageUnavailable as error:
+        services.log.warning("failed event not logged", action="failure.unlogged", error=str(error))
 
 
 async def send_reply(
@@ -159,6 +259,8 @@ async def handle(
     started = time.perf_counter()
     m = services.route_metrics[route.name]
     headers = dict(scope["headers"])
+    key = None
+    body = b""
     try:
         key = await authenticate(services, headers.get(b"authorization"), route.bearer)
         if route.scope == "full":
@@ -176,6 +278,8 @@ async def handle(
     except FootfallError as exc:
         status, reason = status_for(exc)
         m.rejected(reason)
+        if key is not None and route.logs_failures and isinstance(exc, InvalidEvent | BodyTooLarge):
+            await _log_failure(services, route, key, body, exc)
         services.log.info(
             "request refused",
             action="event.rejected",

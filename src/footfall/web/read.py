@@ -114,23 +114,6 @@ async def list_events(request: Request) -> Response:
     return JSONResponse([event_json(row) for row in rows], headers=headers)
 
 
-async def list_event_types(request: Request) -> Response:
-    key = await _full_key(request)
-    store = request.app.state.services.store
-    types = await run_in_threadpool(store.list_event_types, key.workspace_id)
-    return JSONResponse(
-        [
-            {
-                "eventTypeKey": t.key,
-                "count": t.count,
-                "firstSeen": from_us(t.first_seen_us),
-                "lastSeen": from_us(t.last_seen_us),
-            }
-            for t in types
-        ]
-    )
-
-
 async def issue_token(request: Request) -> Response:
     services = request.app.state.services
     header = request.headers.get("authorization")

@@ -1,0 +1,84 @@
+"""Each process keeps the operator's type rules in memory, so ingestion never waits on a read.
+
+Rules changed through this process apply at once; those changed through another process apply
+within ``FOOTFALL_TYPE_RULES_REFRESH_SECONDS``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import msgspec
+from starlette.concurrency import run_in_threadpool
+
+from footfall import logs
+from footfall.eventtypes.rules import TypeRules, TypeSettings, compile_settings
+from footfall.exceptions import FootfallError
+from footfall.store.base import Store
+
+log = logs.get("footfall.types")
+
+
+def rules_from_json(settings: object) -> TypeRules | None:
+    """Compiled rules from stored settings; None when they ask for nothing."""
+    parsed = msgspec.convert(settings, TypeSettings)
+    if not parsed.validateParams and parsed.jsonSchema is None:
+        return None
+    return compile_settings(parsed)
+
+
+class TypeRulesCache:
+    def __init__(self, store: Store, refresh_seconds: float) -> None:
+        self._store = store
+        self._refresh_seconds = refresh_seconds
+        self._rules: dict[tuple[int, str], TypeRules] = {}
+        self._sources: dict[tuple[int, str], object] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def rules(self, workspace_id: int, key: str) -> TypeRules | None:
+        return self._rules.get((workspace_id, key))
+
+    def put(self, workspace_id: int, key: str, settings: object) -> None:
+        self._sources[(workspace_id, key)] = settings
+        compiled = rules_from_json(settings)
+        if compiled is None:
+            self._rules.pop((workspace_id, key), None)
+        else:
+            self._rules[(workspace_id, key)] = compiled
+
+    def refresh(self) -> None:
+        """Read every type's settings; compile only what changed."""
+        seen = set()
+        for workspace_id, key, settings in self._store.all_type_settings():
+            seen.add((workspace_id, key))
+            if self._sources.get((workspace_id, key)) != settings:
+                try:
+                    self.put(workspace_id, key, settings)
+                except (FootfallError, msgspec.ValidationError):
+                    log.exception("unusable type settings", action="types.invalid", key=key)
+        for gone in set(self._sources) - seen:
+            self._sources.pop(gone, None)
+            self._rules.pop(gone, None)
+
+    async def start(self) -> None:
+        try:
+            await run_in_threadpool(self.refresh)
+        except FootfallError as exc:  # storage down at start: events get 503 until it is back
+            log.warning("type rules not loaded yet", action="types.stale", error=str(exc))
+        if self._refresh_seconds > 0:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._refresh_seconds)
+            try:
+                await run_in_threadpool(self.refresh)
+            except FootfallError as exc:  # storage down: keep the rules we have
+                log.warning("type rules not refreshed", action="types.stale", error=str(exc))
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

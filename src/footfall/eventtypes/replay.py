@@ -1,0 +1,61 @@
+"""Re-submitting failed events once their type's rules were fixed: the CLI and the API share it."""
+
+from __future__ import annotations
+
+from footfall.eventtypes.registry import rules_from_json
+from footfall.eventtypes.rules import TypeRules
+from footfall.exceptions import InvalidEvent
+from footfall.ingest.events import parse_event
+from footfall.ingest.models import NewEvent
+from footfall.ingest.past import ACCEPTED, parse_past_events
+from footfall.store.base import Store
+from footfall.store.registry import Pending, Reparse, Replayed, ReplaySelection
+
+
+def _reparser(store: Store, type_key: str, now_us: int) -> Reparse:
+    """Parse a failed event again under the type's current rules, read fresh from the database."""
+    current: dict[tuple[int, str], TypeRules | None] = {}
+    for workspace_id, key, settings in store.all_type_settings():
+        if key == type_key:
+            current[(workspace_id, key)] = rules_from_json(settings)
+
+    def lookup(workspace_id: int, key: str) -> TypeRules | None:
+        return current.get((workspace_id, key))
+
+    def reparse(row: Pending) -> NewEvent:
+        raw = row.raw.encode()
+        if len(raw) < row.raw_bytes:
+            raise InvalidEvent(
+                f"only {len(raw)} of the body's {row.raw_bytes} bytes were kept: it cannot be "
+                "replayed"
+            )
+        version = 1 if row.route.startswith("v1/") else 2
+        if row.route.endswith("past_events"):
+            batch = parse_past_events(
+                b'{"events":[' + raw + b"]}",
+                version=version,
+                workspace_id=row.workspace_id,
+                now_us=now_us,
+                rules=lookup,
+            )
+            [outcome] = batch.outcomes
+            if outcome.status != ACCEPTED:
+                raise InvalidEvent(outcome.error or outcome.status)
+            return batch.accepted[0]
+        return parse_event(
+            raw,
+            version=version,
+            workspace_id=row.workspace_id,
+            received_us=now_us,
+            occurred_us=row.received_us,  # it happened when it was first sent
+            rules=lookup,
+        )
+
+    return reparse
+
+
+def replay_failed(store: Store, selection: ReplaySelection, now_us: int) -> list[Replayed]:
+    """Replay the failed events ``selection`` picks; each accepted one is stored exactly once."""
+    return store.replay_failures(
+        selection, _reparser(store, selection.event_type_key, now_us), now_us
+    )

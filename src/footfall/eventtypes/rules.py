@@ -1,0 +1,107 @@
+"""Per-type rules an operator switches on: required parameters (as in eSputnik) and a JSON Schema.
+
+Custom types have no rules until an operator sets some; standard types keep their built-in rules
+and may get these on top.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from jsonschema import exceptions as schema_errors
+from jsonschema.protocols import Validator
+from jsonschema.validators import validator_for
+
+from footfall.exceptions import InvalidQuery, ParamsMissing, SchemaViolation
+from footfall.ingest.models import Param
+
+MAX_RULE_PARAMS = 500
+_json = msgspec.json.Encoder()
+
+
+class ParamRule(msgspec.Struct):
+    name: str
+    required: bool = True
+
+
+class TypeSettings(msgspec.Struct):
+    """``PUT /api/v1/event-types/{key}`` and what ``GET`` shows under ``settings``."""
+
+    validateParams: bool = False  # noqa: N815 - wire name
+    params: list[ParamRule] = msgspec.field(default_factory=list)
+    jsonSchema: dict[str, Any] | None = None  # noqa: N815
+
+
+@dataclass(frozen=True)
+class TypeRules:
+    """Compiled settings of one type."""
+
+    settings: TypeSettings
+    validator: Validator | None
+
+    def check(self, type_key: str, params: list[Param]) -> None:
+        """Raise ParamsMissing or SchemaViolation for an event of this type."""
+        if self.settings.validateParams:
+            present = {param.name for param in params}
+            required = [rule for rule in self.settings.params if rule.required]
+            missing = [rule.name for rule in required if rule.name not in present]
+            if missing:
+                listed = _json.encode([{"name": r.name, "required": True} for r in required])
+                raise ParamsMissing(
+                    f"The event should have the following params: {listed.decode()}",
+                    field=missing[0],
+                )
+        if self.validator is not None:
+            instance = {param.name: param.value for param in params}
+            error = schema_errors.best_match(self.validator.iter_errors(instance))
+            if error is not None:
+                where = ".".join(str(part) for part in error.absolute_path)
+                raise SchemaViolation(
+                    f"params of {type_key!r} do not match its JSON Schema"
+                    + (f" at {where}" if where else "")
+                    + f": {error.message}",
+                    field=where or None,
+                )
+
+
+def compile_settings(settings: TypeSettings) -> TypeRules:
+    """Check the settings (a JSON Schema must itself be valid) and compile them."""
+    if len(settings.params) > MAX_RULE_PARAMS:
+        raise InvalidQuery(f"at most {MAX_RULE_PARAMS} params, got {len(settings.params)}")
+    names = [rule.name.strip() for rule in settings.params]
+    if any(not name or len(name) > 100 for name in names):
+        raise InvalidQuery("every param rule needs a name of 1 to 100 characters")
+    if len(set(names)) != len(names):
+        raise InvalidQuery("a param is listed twice in params")
+    validator = None
+    if settings.jsonSchema is not None:
+        cls = validator_for(settings.jsonSchema)
+        try:
+            cls.check_schema(settings.jsonSchema)
+        except schema_errors.SchemaError as exc:
+            raise InvalidQuery(f"jsonSchema is not a valid JSON Schema: {exc.message}") from None
+        validator = cls(settings.jsonSchema, format_checker=cls.FORMAT_CHECKER)
+    return TypeRules(settings, validator)
+
+
+_settings_decoder = msgspec.json.Decoder(TypeSettings)
+
+
+def decode_settings(body: bytes | str) -> TypeSettings:
+    try:
+        return _settings_decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise InvalidQuery(f"invalid settings: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise InvalidQuery(f"the body is not valid JSON: {exc}") from None
+
+
+def encode_settings(settings: TypeSettings) -> str:
+    return _json.encode(settings).decode()
+
+
+# Looks up the rules of (workspace id, type key); None where the type has none.
+RuleLookup = Callable[[int, str], TypeRules | None]
