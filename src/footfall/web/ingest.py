@@ -192,7 +192,9 @@ def match(path: str) -> WriteRoute | None:
 async def _read_body(receive: Receive, headers: dict[bytes, bytes], limit: int) -> bytes:
     declared = headers.get(b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(f"the body is {int(declared)} bytes; the limit is {limit} bytes")
+        raise BodyTooLarge(
+            f"the body is {int(declared)} bytes; the limit is {limit} bytes", size=int(declared)
+        )
     chunks: list[bytes] = []
     size = 0
     while True:

@@ -1,0 +1,108 @@
+"""Type rules, naming conventions and JSON types, without a server."""
+
+from __future__ import annotations
+
+import pytest
+
+from footfall.eventtypes.naming import event_name_issues, param_name_issue
+from footfall.eventtypes.registry import rules_from_json
+from footfall.eventtypes.rules import ParamRule, TypeSettings, compile_settings
+from footfall.exceptions import InvalidQuery, ParamsMissing, SchemaViolation
+from footfall.ingest.events import json_type
+from footfall.ingest.models import Param
+
+
+def test_required_params_list_only_the_required_ones() -> None:
+    rules = compile_settings(
+        TypeSettings(validateParams=True, params=[ParamRule("a"), ParamRule("b", required=False)])
+    )
+    with pytest.raises(ParamsMissing) as refused:
+        rules.check("T", [Param("b", 1)])
+    assert str(refused.value) == (
+        'The event should have the following params: [{"name":"a","required":true}]'
+    )
+    assert refused.value.field == "a" and refused.value.reason == "params"
+    rules.check("T", [Param("a", None)])  # present, even if null
+
+
+def test_a_rule_list_is_ignored_while_validation_is_off() -> None:
+    rules = compile_settings(TypeSettings(validateParams=False, params=[ParamRule("a")]))
+    rules.check("T", [])
+    assert rules_from_json({"validateParams": False, "params": [{"name": "a"}]}) is None
+
+
+def test_the_json_schema_error_names_the_deepest_path() -> None:
+    schema = {"properties": {"items": {"items": {"properties": {"qty": {"type": "integer"}}}}}}
+    rules = compile_settings(TypeSettings(jsonSchema=schema))
+    with pytest.raises(SchemaViolation) as refused:
+        rules.check("T", [Param("items", [{"qty": 1}, {"qty": "two"}])])
+    assert refused.value.field == "items.1.qty"
+    assert "'two' is not of type 'integer'" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        TypeSettings(jsonSchema={"type": "nope"}),
+        TypeSettings(params=[ParamRule("a"), ParamRule("a")]),
+        TypeSettings(params=[ParamRule(" ")]),
+        TypeSettings(params=[ParamRule("x" * 101)]),
+    ],
+)
+def test_bad_settings_are_refused(settings: TypeSettings) -> None:
+    with pytest.raises(InvalidQuery):
+        compile_settings(settings)
+
+
+def test_formats_are_checked() -> None:
+    schema = {"properties": {"e": {"format": "email"}, "d": {"format": "date"}}}
+    rules = compile_settings(TypeSettings(jsonSchema=schema))
+    rules.check("T", [Param("e", "a@b.co"), Param("d", "2024-02-29")])
+    for bad in ([Param("e", "nope")], [Param("d", "2023-02-30")]):
+        with pytest.raises(SchemaViolation):
+            rules.check("T", bad)
+
+
+@pytest.mark.parametrize(
+    ("key", "ok"),
+    [
+        ("ProductViewed", True),
+        ("cartUpdated", True),
+        ("orderDELIVERED", True),
+        ("visit", False),
+        ("Visit", False),
+        ("page_viewed", False),
+        ("Page Viewed", False),
+    ],
+)
+def test_event_name_conventions(key: str, ok: bool) -> None:
+    assert (event_name_issues(key) == []) is ok
+
+
+@pytest.mark.parametrize(
+    ("name", "ok"),
+    [
+        ("imageUrl", True),
+        ("price", True),
+        ("EmailAddress", True),
+        ("ContactId", True),
+        ("Image_URL", False),
+        ("ImageUrl", False),
+        ("image-url", False),
+    ],
+)
+def test_param_name_conventions(name: str, ok: bool) -> None:
+    assert (param_name_issue(name) is None) is ok
+
+
+def test_json_types() -> None:
+    values = [None, True, 1, 1.5, "s", [1], {"a": 1}]
+    assert [json_type(v) for v in values] == [
+        "null",
+        "boolean",
+        "number",
+        "number",
+        "string",
+        "array",
+        "object",
+    ]
