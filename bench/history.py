@@ -20,6 +20,7 @@ on SQLite nothing is run after the load, because Footfall itself never runs ANAL
 from __future__ import annotations
 
 import argparse
+import base64
 import csv
 import os
 import random
@@ -234,17 +235,20 @@ class Scenario:
     latencies_ms: list[float] = field(default_factory=list)
     rows: int = 0
     non_200: int = 0
+    derived: bool = False  # a view of another scenario's requests: no rows or status of its own
 
     def line(self) -> str:
         n = len(self.latencies_ms)
         if not n:
-            return f"{self.name:<34} no requests"
+            return f"{self.name:<42} no requests"
         p50, p95, p99 = (percentile(self.latencies_ms, p) for p in (0.50, 0.95, 0.99))
-        return (
-            f"{self.name:<34} n={n:<5} p50 {p50:7.2f}  p95 {p95:7.2f}  p99 {p99:7.2f} ms  "
-            f"max {max(self.latencies_ms):7.2f}  rows/req {self.rows / n:6.1f}  "
-            f"non-200 {self.non_200}"
+        text = (
+            f"{self.name:<42} n={n:<5} p50 {p50:7.2f}  p95 {p95:7.2f}  p99 {p99:7.2f} ms  "
+            f"max {max(self.latencies_ms):7.2f}"
         )
+        if not self.derived:
+            text += f"  rows/req {self.rows / n:6.1f}  non-200 {self.non_200}"
+        return text
 
 
 class Client:
@@ -269,20 +273,48 @@ class Client:
         self.http.close()
 
 
+def walk_pages(client: Client, event_type: str, queries: int, rng: random.Random) -> list[Scenario]:
+    """Walks of PAGES pages of 100 by X-Next-Cursor, each from a random ``to``; N pages in all."""
+    pages = Scenario(f"e. {event_type}, pages 1-{PAGES} (each)")
+    last = Scenario(f"   of which page {PAGES}", derived=True)
+    walks = Scenario(f"   whole {PAGES}-page walk", derived=True)
+    for _ in range(max(1, queries // PAGES)):
+        params = {"eventTypeKey": event_type, "limit": "100"}
+        params["to"] = iso(START_US + rng.randrange(SPAN_US))
+        walk = 0.0
+        for page in range(1, PAGES + 1):
+            response = client.get(pages, "/api/v1/events", params)
+            walk += pages.latencies_ms[-1]
+            if page == PAGES:
+                last.latencies_ms.append(pages.latencies_ms[-1])
+            cursor = response.headers.get("x-next-cursor")
+            if not cursor:
+                break
+            params = {**params, "cursor": cursor}
+        walks.latencies_ms.append(walk)
+    return [pages, last, walks]
+
+
+def deep_cursor(occurred_us: int) -> str:
+    """The cursor a client holds after paging from the newest event down to ``occurred_us``."""
+    return base64.urlsafe_b64encode(f"{occurred_us}:{2**63 - 1}".encode()).decode()
+
+
 def measure(
     client: Client, samples: list[tuple[str, int]], queries: int, rng: random.Random
 ) -> list[Scenario]:
     lookup = Scenario("a. keyValue")
     ranged = Scenario("b. keyValue + type + 7 days")
     timeline = Scenario("c. contact timeline (limit 50)")
-    daily = Scenario("d. type + 1 day, first page")
-    paging = Scenario(f"e. type, pages 1-{PAGES} (each page)")
-    last_page = Scenario(f"   of which page {PAGES}")
-    walks = Scenario(f"   whole {PAGES}-page walk")
+    daily = Scenario(f"d. {CART} + 1 day, first page")
+    deep = Scenario(f"f. {VIEWED}, deep page (cursor only)")
     week = 7 * 86_400 * 1_000_000
 
     contacts: list[int] = []
-    for key, _ in rng.sample(samples, min(queries, len(samples))):
+    keys = (
+        rng.sample(samples, queries) if queries <= len(samples) else rng.choices(samples, k=queries)
+    )
+    for key, _ in keys:
         response = client.get(lookup, "/api/v1/events", {"keyValue": key})
         if response.status_code == 200 and response.json():
             contact = response.json()[0]["contactId"]
@@ -299,21 +331,12 @@ def measure(
         day = (START + timedelta(days=rng.randrange(DAYS))).strftime("%Y-%m-%d")
         params = {"eventTypeKey": CART, "from": day, "to": day, "limit": "100"}
         client.get(daily, "/api/v1/events", params)
-    for _ in range(max(1, queries // PAGES)):
-        params = {"eventTypeKey": VIEWED, "limit": "100"}
-        params["to"] = iso(START_US + rng.randrange(SPAN_US))
-        walk = 0.0
-        for page in range(1, PAGES + 1):
-            response = client.get(paging, "/api/v1/events", params)
-            walk += paging.latencies_ms[-1]
-            if page == PAGES:
-                last_page.latencies_ms.append(paging.latencies_ms[-1])
-            cursor = response.headers.get("x-next-cursor")
-            if not cursor:
-                break
-            params = {**params, "cursor": cursor}
-        walks.latencies_ms.append(walk)
-    return [lookup, ranged, timeline, daily, paging, last_page, walks]
+    paging = walk_pages(client, VIEWED, queries, rng) + walk_pages(client, CART, queries, rng)
+    for _ in range(queries):
+        cursor = deep_cursor(START_US + rng.randrange(SPAN_US))
+        params = {"eventTypeKey": VIEWED, "limit": "100", "cursor": cursor}
+        client.get(deep, "/api/v1/events", params)
+    return [lookup, ranged, timeline, daily, *paging, deep]
 
 
 # -- query plans -----------------------------------------------------------------------------
@@ -358,11 +381,16 @@ def explain(store: Store, workspace_id: int, samples: list[tuple[str, int]]) -> 
                 limit=101,
             ),
         ),
-        (
-            "e. type, page 5",
-            EventQuery(event_type_key=VIEWED, before=_page_start(store, workspace_id), limit=101),
-        ),
     ]
+    middle = START_US + SPAN_US // 2
+    for event_type in (VIEWED, CART):
+        position = _page_start(store, workspace_id, event_type, middle)
+        query = EventQuery(
+            event_type_key=event_type, occurred_to_us=middle, before=position, limit=101
+        )
+        cases.append((f"e. {event_type}, page {PAGES} (to + cursor)", query))
+    query = EventQuery(event_type_key=VIEWED, before=(middle, 2**63 - 1), limit=101)
+    cases.append((f"f. {VIEWED}, cursor only (middle of the range)", query))
     plans: list[str] = []
     original = store.cursor_class
     store.cursor_class = explain_cursor(store.dialect, plans)
@@ -379,13 +407,11 @@ def _contact_of(store: Store, workspace_id: int, key: str) -> int:
     return (rows[0].contact_id or 0) if rows else 0
 
 
-def _page_start(store: Store, workspace_id: int) -> tuple[int, int]:
-    """The cursor after four pages of 100 of ProductViewed from the middle of the range."""
-    middle = START_US + SPAN_US // 2
-    rows = store.list_events(
-        workspace_id, EventQuery(event_type_key=VIEWED, occurred_to_us=middle, limit=400)
-    )
-    return (rows[-1].occurred_us, rows[-1].id) if rows else (middle, 0)
+def _page_start(store: Store, workspace_id: int, event_type: str, to_us: int) -> tuple[int, int]:
+    """The cursor after PAGES - 1 pages of 100 of ``event_type`` up to ``to_us``."""
+    query = EventQuery(event_type_key=event_type, occurred_to_us=to_us, limit=100 * (PAGES - 1))
+    rows = store.list_events(workspace_id, query)
+    return (rows[-1].occurred_us, rows[-1].id) if rows else (to_us, 0)
 
 
 # -- one backend -----------------------------------------------------------------------------

@@ -344,10 +344,14 @@ class Store(ABC):
             where.append("occurred_us <= ?")
             args.append(query.occurred_to_us)
         if query.before is not None:
-            where.append("(occurred_us < ? OR (occurred_us = ? AND id < ?))")
-            args.extend([query.before[0], query.before[0], query.before[1]])
+            # The plain bound lets the index start at the cursor instead of filtering every
+            # newer row; the OR then breaks ties within one microsecond.
+            where.append("occurred_us <= ? AND (occurred_us < ? OR (occurred_us = ? AND id < ?))")
+            args.extend([query.before[0], query.before[0], query.before[0], query.before[1]])
+        by_contact = query.contact_id is not None or bool(query.contact_ids)
         sql = (
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE {' AND '.join(where)} "
+            f"SELECT {_EVENT_COLUMNS} FROM events{self.contact_index_hint if by_contact else ''} "
+            f"WHERE {' AND '.join(where)} "
             "ORDER BY occurred_us DESC, id DESC LIMIT ?"
         )
         with self.read() as tx:
@@ -499,6 +503,9 @@ class Store(ABC):
             return contacts.family(tx, workspace_id, contact)
 
     snapshot_sql = "BEGIN"  # a read transaction: every statement sees the same data
+    # Without statistics SQLite would walk the whole workspace by time to find one contact's
+    # events; PostgreSQL picks the contact index by itself.
+    contact_index_hint = ""
 
     def export_contact(self, workspace_id: int, contact_id: int) -> dict[str, Any]:
         with self.read() as tx:

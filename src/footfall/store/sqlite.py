@@ -23,6 +23,7 @@ class SqliteStore(Store):
     write_on_loop = True
     greatest = "max"
     lower_function = "footfall_lower"
+    contact_index_hint = " INDEXED BY ix_events_contact"
 
     def __init__(self, url: str, busy_timeout_ms: int = 5000) -> None:
         super().__init__(url)
