@@ -241,6 +241,8 @@ async def _log_failure(
         await services.committer.submit([entry])
     except StorageUnavailable as error:
         services.log.warning("failed event not logged", action="failure.unlogged", error=str(error))
+    except Exception:  # the client's answer is its 4xx whatever happens here
+        services.log.exception("failed event not logged", action="failure.unlogged")
 
 
 async def send_reply(
