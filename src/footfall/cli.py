@@ -148,7 +148,9 @@ def replay_failed_events(
             if workspace_id is None:
                 raise click.ClickException(f"no workspace named {workspace_name!r}")
         selection = ReplaySelection(type_key, workspace_id=workspace_id, since_us=since_us)
-        results = replay_failed(store, selection, access.now_us())
+        results = replay_failed(
+            store, selection, access.now_us(), settings.past_events_max_age_days
+        )
     except FootfallError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:

@@ -324,7 +324,7 @@ def test_replay_after_fixing_the_rules_stores_each_event_exactly_once(
     assert reply["replayed"] == 3 and reply["failed"] == 0
     assert stored(store, workspace.id, "Reviewed") == 3
     again = api.post("/api/v1/failed-events/replay", json={"eventTypeKey": "Reviewed"}).json()
-    assert again == {"replayed": 0, "failed": 0, "results": []}
+    assert again == {"replayed": 0, "failed": 0, "more": False, "results": []}
     assert stored(store, workspace.id, "Reviewed") == 3
     rows = failures(api, eventTypeKey="Reviewed")
     assert all(row["replayed"] is not None and row["attempts"] == 1 for row in rows)
@@ -456,3 +456,92 @@ def test_failures_mentioning_a_contact_are_erased_with_it(
 def test_an_invalid_type_key_in_the_path_is_400(api: httpx.Client, path: str) -> None:
     assert api.get(path).status_code == 400
     assert api.put(path, json={}).status_code == 400
+
+
+# -- hostile input found in review -------------------------------------------------------------
+
+
+def test_a_nul_in_a_type_key_is_refused_and_logged_without_a_500(api: httpx.Client) -> None:
+    body = {"eventTypeKey": "A\u0000", "keyValue": "k"}
+    assert api.post("/api/v2/event", json=body).status_code == 400
+    past = {
+        "events": [
+            {"eventTypeKey": "A\u0000", "keyValue": "k", "occurred": "2024-01-01"},
+            {"eventTypeKey": "Fine", "keyValue": "k", "occurred": "2024-01-01"},
+        ]
+    }
+    reply = api.post("/api/v2/past_events", json=past)
+    assert reply.status_code == 200, reply.text
+    assert [r["status"] for r in reply.json()["results"]] == ["INVALID_EVENT", "ACCEPTED"]
+    logged = failures(api, reason="invalid")
+    assert len(logged) == 2 and all(row["eventTypeKey"] is None for row in logged)
+    assert api.get("/api/v1/failed-events", params={"eventTypeKey": "A\u0000"}).status_code == 400
+    assert api.get("/api/v1/failed-events", params={"reason": "x\u0000"}).status_code == 400
+
+
+def test_a_lone_surrogate_in_a_schema_error_is_a_400(api: httpx.Client) -> None:
+    schema = {"properties": {"p": {"additionalProperties": {"type": "string"}}}}
+    put_rules(api, "Odd", jsonSchema=schema)
+    response = send(api, "Odd", 1, email="a@b.co", p='{"\\ud800": 1}')
+    assert response.status_code == 400, response.text
+    [row] = failures(api, eventTypeKey="Odd")
+    assert row["reason"] == "schema"
+
+
+def test_a_schema_that_cannot_be_applied_refuses_events_instead_of_failing(
+    api: httpx.Client,
+) -> None:
+    refused = api.put("/api/v1/event-types/Reffed", json={"jsonSchema": {"$ref": "#/nope"}})
+    assert refused.status_code == 400 and "cannot be applied" in refused.text
+    remote = {"properties": {"p": {"$ref": "https://example.invalid/s.json"}}}
+    put_rules(api, "Reffed", jsonSchema=remote)
+    assert send(api, "Reffed", email="a@b.co").status_code == 200  # p absent: not followed
+    response = send(api, "Reffed", email="a@b.co", p=1)
+    assert response.status_code == 400 and "could not be applied" in response.text
+    assert [row["reason"] for row in failures(api, eventTypeKey="Reffed")] == ["schema"]
+
+
+def test_replay_keeps_the_past_events_age_limit(make_server: Any, workspace: Workspace) -> None:
+    live = make_server(past_events_max_age_days=30)
+    with live.client(workspace.full_key) as api:
+        old = {"events": [{"eventTypeKey": "Aged", "keyValue": "k", "occurred": "2001-01-01"}]}
+        reply = api.post("/api/v2/past_events", json=old).json()
+        assert reply["results"][0]["status"] == "OCCURRED_TIME_TOO_DEPTH"
+        again = api.post("/api/v1/failed-events/replay", json={"eventTypeKey": "Aged"}).json()
+    assert again["replayed"] == 0 and again["failed"] == 1
+
+
+def test_an_odd_failed_event_does_not_block_the_replay_of_others(
+    api: httpx.Client, store: Store, workspace: Workspace
+) -> None:
+    _refuse_then_fix(api, "Mixed", 2)
+    with store.write() as tx:
+        tx.execute(
+            "INSERT INTO failed_events (workspace_id, event_type_key, route, reason, error, raw, "
+            "raw_bytes, received_us, attempts) VALUES (?, 'Mixed', 'v2/past_events', 'invalid', "
+            "'e', ?, 27, 1, 0)",
+            workspace.id,
+            '{"eventTypeKey":"Mixed"},{}',
+        )
+    reply = api.post("/api/v1/failed-events/replay", json={"eventTypeKey": "Mixed"}).json()
+    assert reply["replayed"] == 2 and reply["failed"] == 1
+    assert stored(store, workspace.id, "Mixed") == 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"eventTypeKey": "T", "ids": list(range(1, 1002))},
+        {"eventTypeKey": "T", "ids": [2**63]},
+        {"eventTypeKey": "T", "ids": [0]},
+        {"eventTypeKey": "T\u0000"},
+        {"ids": [1]},
+    ],
+)
+def test_replay_requests_are_bounded(api: httpx.Client, body: dict[str, Any]) -> None:
+    assert api.post("/api/v1/failed-events/replay", json=body).status_code == 400
+
+
+def test_rules_set_before_the_first_event_show_no_first_seen(api: httpx.Client) -> None:
+    view = put_rules(api, "NotYet", validateParams=True, params=[{"name": "a"}])
+    assert view["count"] == 0 and view["firstSeen"] is None and view["lastSeen"] is None

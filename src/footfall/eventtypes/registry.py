@@ -35,11 +35,19 @@ class TypeRulesCache:
         self._rules: dict[tuple[int, str], TypeRules] = {}
         self._sources: dict[tuple[int, str], object] = {}
         self._task: asyncio.Task[None] | None = None
+        # A refresh that read the database before a put() must not undo it.
+        self._generation = 0
+        self._put_at: dict[tuple[int, str], int] = {}
 
     def rules(self, workspace_id: int, key: str) -> TypeRules | None:
         return self._rules.get((workspace_id, key))
 
     def put(self, workspace_id: int, key: str, settings: object) -> None:
+        self._generation += 1
+        self._put_at[(workspace_id, key)] = self._generation
+        self._apply(workspace_id, key, settings)
+
+    def _apply(self, workspace_id: int, key: str, settings: object) -> None:
         self._sources[(workspace_id, key)] = settings
         compiled = rules_from_json(settings)
         if compiled is None:
@@ -49,15 +57,18 @@ class TypeRulesCache:
 
     def refresh(self) -> None:
         """Read every type's settings; compile only what changed."""
+        started = self._generation
         seen = set()
         for workspace_id, key, settings in self._store.all_type_settings():
             seen.add((workspace_id, key))
+            if self._put_at.get((workspace_id, key), 0) > started:
+                continue  # put() while we were reading: it is newer than what we read
             if self._sources.get((workspace_id, key)) != settings:
                 try:
-                    self.put(workspace_id, key, settings)
+                    self._apply(workspace_id, key, settings)
                 except (FootfallError, msgspec.ValidationError):
                     log.exception("unusable type settings", action="types.invalid", key=key)
-        for gone in set(self._sources) - seen:
+        for gone in {k for k in set(self._sources) - seen if self._put_at.get(k, 0) <= started}:
             self._sources.pop(gone, None)
             self._rules.pop(gone, None)
 

@@ -12,7 +12,7 @@ from footfall.store.base import Store
 from footfall.store.registry import Pending, Reparse, Replayed, ReplaySelection
 
 
-def _reparser(store: Store, type_key: str, now_us: int) -> Reparse:
+def _reparser(store: Store, type_key: str, now_us: int, max_age_days: int) -> Reparse:
     """Parse a failed event again under the type's current rules, read fresh from the database."""
     current: dict[tuple[int, str], TypeRules | None] = {}
     for workspace_id, key, settings in store.all_type_settings():
@@ -36,8 +36,11 @@ def _reparser(store: Store, type_key: str, now_us: int) -> Reparse:
                 version=version,
                 workspace_id=row.workspace_id,
                 now_us=now_us,
+                max_age_days=max_age_days,
                 rules=lookup,
             )
+            if len(batch.outcomes) != 1:
+                raise InvalidEvent("the kept body is not one event: it cannot be replayed")
             [outcome] = batch.outcomes
             if outcome.status != ACCEPTED:
                 raise InvalidEvent(outcome.error or outcome.status)
@@ -54,8 +57,12 @@ def _reparser(store: Store, type_key: str, now_us: int) -> Reparse:
     return reparse
 
 
-def replay_failed(store: Store, selection: ReplaySelection, now_us: int) -> list[Replayed]:
-    """Replay the failed events ``selection`` picks; each accepted one is stored exactly once."""
-    return store.replay_failures(
-        selection, _reparser(store, selection.event_type_key, now_us), now_us
-    )
+def replay_failed(
+    store: Store, selection: ReplaySelection, now_us: int, max_age_days: int = 0
+) -> list[Replayed]:
+    """Replay the failed events ``selection`` picks; each accepted one is stored exactly once.
+
+    ``max_age_days`` is FOOTFALL_PAST_EVENTS_MAX_AGE_DAYS: past events obey it on replay too.
+    """
+    reparse = _reparser(store, selection.event_type_key, now_us, max_age_days)
+    return store.replay_failures(selection, reparse, now_us)

@@ -56,7 +56,17 @@ class TypeRules:
                 )
         if self.validator is not None:
             instance = {param.name: param.value for param in params}
-            error = schema_errors.best_match(self.validator.iter_errors(instance))
+            try:
+                error = schema_errors.best_match(self.validator.iter_errors(instance))
+            except (RecursionError, ReferenceError, schema_errors.SchemaError) as exc:
+                raise SchemaViolation(
+                    f"the JSON Schema of {type_key!r} could not be applied: {exc}"[:500]
+                ) from None
+            except Exception as exc:  # unresolvable $ref and the like: the schema's fault
+                raise SchemaViolation(
+                    f"the JSON Schema of {type_key!r} could not be applied: "
+                    f"{type(exc).__name__}: {exc}"[:500]
+                ) from None
             if error is not None:
                 where = ".".join(str(part) for part in error.absolute_path)
                 raise SchemaViolation(
@@ -84,6 +94,12 @@ def compile_settings(settings: TypeSettings) -> TypeRules:
         except schema_errors.SchemaError as exc:
             raise InvalidQuery(f"jsonSchema is not a valid JSON Schema: {exc.message}") from None
         validator = cls(settings.jsonSchema, format_checker=cls.FORMAT_CHECKER)
+        try:  # a $ref that resolves nowhere only shows when it is followed
+            list(validator.iter_errors({}))
+        except Exception as exc:
+            raise InvalidQuery(
+                f"jsonSchema cannot be applied: {type(exc).__name__}: {exc}"[:500]
+            ) from None
     return TypeRules(settings, validator)
 
 

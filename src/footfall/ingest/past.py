@@ -114,7 +114,8 @@ def parse_past_events(
         except _Refused as refused:
             outcomes.append(Outcome(refused.status, None, raw, refused.status.lower()))
         except InvalidEvent as exc:
-            outcomes.append(Outcome(INVALID, str(exc), raw, exc.reason, exc.field))
+            error = str(exc).encode("utf-8", "replace").decode()  # no lone surrogate in JSON
+            outcomes.append(Outcome(INVALID, error, raw, exc.reason, exc.field))
         else:
             outcomes.append(_ACCEPTED)
     return PastBatch(outcomes, accepted)

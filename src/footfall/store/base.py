@@ -68,8 +68,10 @@ class Store(ABC):
         # failing once more on its own connection that the same outage cut.
         self._epoch = 0
         self.counter_shard = random.randrange(COUNTER_SHARDS) if self.has_arrays else 0
-        # (workspace, type, param, JSON type) -> when this process last recorded it.
+        # (workspace, type, param, JSON type) -> when this process last recorded it, and what
+        # the open write transaction recorded (added to the former once it has committed).
         self._observed: dict[Any, int] = {}
+        self._noted: dict[Any, int] = {}
 
     # -- what a backend provides -------------------------------------------------------------
     begin_sql = "BEGIN"
@@ -215,13 +217,22 @@ class Store(ABC):
                 sql=self.sql,
                 shard=self.counter_shard,
                 observed=self._observed,
+                noted=self._noted,
             )
+
+    def _remember_observed(self, noted: dict[Any, int]) -> None:
+        if len(self._observed) > 100_000:
+            self._observed.clear()
+        self._observed.update(noted)
+        noted.clear()
 
     def writer_commit(self) -> None:
         with self._guard(self._discard_writer):
             self._writer.execute("COMMIT")
+        self._remember_observed(self._noted)
 
     def writer_rollback(self) -> None:
+        self._noted.clear()
         with self._guard(self._discard_writer):
             if self._writer is not None:
                 self._writer.execute("ROLLBACK")
@@ -567,7 +578,7 @@ class Store(ABC):
         marked replayed in the same transaction, under a row lock: replayed exactly once, even
         by concurrent replays."""
         done: list[registry.Replayed] = []
-        while True:
+        while len(done) < selection.total:
             chunk = self.transact(
                 functools.partial(self._replay_chunk, selection=selection, reparse=reparse, now=now)
             )
@@ -575,6 +586,7 @@ class Store(ABC):
             if len(chunk) < selection.limit:
                 return done
             selection = dataclasses.replace(selection, after=chunk[-1].id)
+        return done
 
     skip_locked = ""
 
@@ -594,9 +606,14 @@ class Store(ABC):
                 events.append(reparse(row))
             except InvalidEvent as exc:
                 outcomes.append(registry.Replayed(row.id, False, str(exc)))
+            except Exception as exc:  # one odd row never blocks the replay of the others
+                error = f"cannot be replayed: {type(exc).__name__}: {exc}"
+                outcomes.append(registry.Replayed(row.id, False, error[:2000]))
             else:
                 outcomes.append(registry.Replayed(row.id, True))
         if events:
+            # Structure seen during replay is recorded, but not remembered as recorded: the
+            # next live batch writes it again, which is harmless if this transaction rolled back.
             write_items(
                 tx,
                 events,

@@ -152,6 +152,7 @@ class ReplaySelection:
     ids: tuple[int, ...] = ()
     limit: int = 500
     after: int = 0  # continue after this failed-event id
+    total: int = 2**62  # stop after about this many (whole chunks)
 
 
 def pending(tx: Cursor, selection: ReplaySelection, lock: str) -> list[Pending]:

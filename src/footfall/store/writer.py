@@ -522,10 +522,15 @@ def _count_hourly(tx: Cursor, counts: dict[tuple[int, str, int, str], int], shar
 
 
 def _observe(
-    tx: Cursor, events: Sequence[NewEvent], observed: dict[Any, int], greatest: str
+    tx: Cursor,
+    events: Sequence[NewEvent],
+    observed: dict[Any, int],
+    greatest: str,
+    noted: dict[Any, int],
 ) -> None:
     """Record each parameter name and JSON type seen per type; a process refreshes one it has
-    written already at most once a minute."""
+    written already at most once a minute. What is written goes to ``noted``, for the caller to
+    add to ``observed`` once the transaction has committed."""
     fresh: dict[tuple[int, str, str, str], int] = {}
     for event in events:
         for name, kind in event.shape:
@@ -534,9 +539,7 @@ def _observe(
                 fresh[key] = max(fresh.get(key, 0), event.received_us)
     if not fresh:
         return
-    if len(observed) > 100_000:
-        observed.clear()
-    observed.update(fresh)
+    noted.update(fresh)
     tx.executemany(
         "INSERT INTO event_type_params (workspace_id, key, name, json_type, first_seen_us, "
         "last_seen_us) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (workspace_id, key, name, json_type) "
@@ -583,6 +586,7 @@ def write_items(
     sql: Sql,
     shard: int = 0,
     observed: dict[Any, int] | None = None,
+    noted: dict[Any, int] | None = None,
 ) -> IdentityChanges:
     """Everything a batch stores, inside the caller's open transaction."""
     failures = [item for item in items if isinstance(item, NewFailure)]
@@ -623,5 +627,11 @@ def write_items(
             (e.workspace_id, e.event_type_key, e.received_us // HOUR_US * HOUR_US, ACCEPTED)
         ] += 1
     _count_hourly(tx, hourly, shard)
-    _observe(tx, events, {} if observed is None else observed, sql.greatest)
+    _observe(
+        tx,
+        events,
+        {} if observed is None else observed,
+        sql.greatest,
+        {} if noted is None else noted,
+    )
     return changes

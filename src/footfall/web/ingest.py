@@ -48,6 +48,11 @@ class _Peek(msgspec.Struct):
 _peek_decoder = msgspec.json.Decoder(_Peek)
 
 
+def storable(text: str) -> str:
+    """Text both backends can store: no NUL, no lone surrogate."""
+    return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+
+
 def _peek(raw: bytes) -> tuple[str, str | None]:
     """The type and key of a refused body, where it still has them."""
     try:
@@ -77,17 +82,17 @@ def failure(
 ) -> NewFailure:
     """A failed-event log entry; the raw body is kept up to ``limit`` bytes."""
     type_key, key_value = _peek(raw)
-    kept = raw[:limit].decode("utf-8", errors="ignore").replace("\x00", "\ufffd")
+    clean_key = storable(type_key)
     return NewFailure(
         workspace_id=key.workspace_id,
-        event_type_key=type_key,
-        key_value=None if key_value is None else key_value.replace("\x00", "\ufffd"),
+        event_type_key=clean_key if clean_key == type_key else "",
+        key_value=None if key_value is None else storable(key_value),
         route=route,
         reason=reason,
-        field=None if field is None else field.replace("\x00", "\ufffd")[:1000],
-        error=error.replace("\x00", "\ufffd")[:2000],
-        raw=kept,
-        raw_bytes=len(raw) if size is None else size,
+        field=None if field is None else storable(field)[:1000],
+        error=storable(error)[:2000],
+        raw=storable(raw[:limit].decode("utf-8", errors="ignore")),
+        raw_bytes=min(len(raw) if size is None else size, 2**62),
         received_us=received_us,
     )
 
@@ -135,9 +140,10 @@ async def _past(version: int, services: Any, key: ApiKey, body: bytes, m: RouteM
         for o in batch.outcomes
         if o.status != ACCEPTED
     ]
-    if batch.accepted or failures:
-        # The refused events go to the failed-event log in the same transaction.
-        await services.committer.submit([*batch.accepted, *failures])
+    if batch.accepted:
+        await services.committer.submit(batch.accepted)
+    if failures:
+        await _submit_failures(services, failures)
     m.accepted.inc(len(batch.accepted))
     errors = len(batch.outcomes) - len(batch.accepted)
     if errors:
@@ -237,8 +243,12 @@ async def _log_failure(
     limit = services.settings.failed_event_max_bytes
     field = exc.field if isinstance(exc, InvalidEvent) else None
     entry = failure(key, route.name, body, exc.reason, field, str(exc), now_us(), limit, size)
+    await _submit_failures(services, [entry])
+
+
+async def _submit_failures(services: Any, entries: list[NewFailure]) -> None:
     try:
-        await services.committer.submit([entry])
+        await services.committer.submit(entries)
     except StorageUnavailable as error:
         services.log.warning("failed event not logged", action="failure.unlogged", error=str(error))
     except Exception:  # the client's answer is its 4xx whatever happens here
@@ -291,7 +301,8 @@ async def handle(
             reason=reason,
             error=str(exc),
         )
-        await send_reply(send, status, str(exc).encode(), _TEXT, extra_headers(status))
+        message = str(exc).encode("utf-8", "replace")
+        await send_reply(send, status, message, _TEXT, extra_headers(status))
         return
     except Exception:
         m.rejected("error")

@@ -98,7 +98,7 @@ def _type_view(store: Any, workspace_id: int, type_key: str) -> dict[str, Any]:
         "settings": _settings_view(settings),
         "namingIssues": issues,
     }
-    if not found:
+    if stats.count == 0:  # rules set before the type's first event
         view["firstSeen"] = view["lastSeen"] = None
     return view
 
@@ -177,9 +177,13 @@ async def list_failures(request: Request) -> Response:
     assert limit is not None
     if not 1 <= limit <= MAX_FAILURES_PAGE:
         raise InvalidQuery(f"limit must be between 1 and {MAX_FAILURES_PAGE}, got {limit}")
+    type_key = params.get("eventTypeKey") or None
+    reason = params.get("reason") or None
+    if reason is not None and not (reason.replace("_", "").isalnum() and len(reason) <= 40):
+        raise InvalidQuery(f"reason {reason!r} is not a reason this log uses")
     query = FailureQuery(
-        event_type_key=params.get("eventTypeKey") or None,
-        reason=params.get("reason") or None,
+        event_type_key=None if type_key is None else _check_key(type_key, "eventTypeKey"),
+        reason=reason,
         from_us=_time(params, "from"),
         to_us=_time(params, "to"),
         replayed=_replayed_param(params),
@@ -195,10 +199,22 @@ async def list_failures(request: Request) -> Response:
     return JSONResponse([_failure_view(row) for row in rows], headers=headers)
 
 
+MAX_REPLAY_IDS = 1000
+MAX_REPLAY_PER_CALL = 10_000
+
+
 class ReplayBody(msgspec.Struct):
     eventTypeKey: str  # noqa: N815 - wire name
     since: str | None = None
     ids: list[int] = msgspec.field(default_factory=list)
+
+
+def _check_key(text: str, name: str) -> str:
+    try:
+        check_type_key(text)
+    except Exception as exc:
+        raise InvalidQuery(f"{name}: {exc}") from None
+    return text
 
 
 async def replay(request: Request) -> Response:
@@ -210,19 +226,26 @@ async def replay(request: Request) -> Response:
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise InvalidQuery(f"invalid replay request: {exc}") from None
     since = _time({"since": body.since}, "since")
+    if len(body.ids) > MAX_REPLAY_IDS:
+        raise InvalidQuery(f"at most {MAX_REPLAY_IDS} ids per call, got {len(body.ids)}")
+    if any(not 0 < i < 2**63 for i in body.ids):
+        raise InvalidQuery("ids are positive integers")
     selection = ReplaySelection(
-        event_type_key=body.eventTypeKey,
+        event_type_key=_check_key(body.eventTypeKey, "eventTypeKey"),
         workspace_id=key.workspace_id,
         since_us=since,
         ids=tuple(body.ids),
+        total=MAX_REPLAY_PER_CALL,
     )
-    store = request.app.state.services.store
-    results = await run_in_threadpool(replay_failed, store, selection, now_us())
+    services = request.app.state.services
+    max_age = services.settings.past_events_max_age_days
+    results = await run_in_threadpool(replay_failed, services.store, selection, now_us(), max_age)
     accepted = sum(1 for r in results if r.accepted)
     return JSONResponse(
         {
             "replayed": accepted,
             "failed": len(results) - accepted,
+            "more": len(results) >= MAX_REPLAY_PER_CALL,
             "results": [
                 {"id": r.id, "status": "ACCEPTED" if r.accepted else "FAILED", "error": r.error}
                 for r in results
