@@ -22,16 +22,10 @@ from __future__ import annotations
 import argparse
 import base64
 import csv
-import os
 import random
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -49,13 +43,7 @@ from footfall.store import Store, open_store
 from footfall.store.cursor import Cursor
 from footfall.store.migrate import upgrade
 from footfall.store.records import EventQuery
-
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-DATA = ROOT.parent / "shared" / "data" / "yoochoose-rsc15-100k" / "prepared"
-POSTGRES_ADMIN = os.environ.get(
-    "FOOTFALL_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
+from harness import DATA, backend_env, drop_database, percentile, start_footfall
 
 VIEWED, CART = "ProductViewed", "CartUpdated"
 CART_SHARE = 0.05
@@ -142,74 +130,7 @@ def load(store: Store, workspace_id: int, total: int, rng: random.Random) -> Loa
     return Loaded(stored, time.perf_counter() - started, carts, len(keys), samples)
 
 
-# -- servers and databases (as in bench/ingest.py) -------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_http(url: str, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up")
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    url: str
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
-def start_footfall(env: dict[str, str]) -> Server:
-    port = free_port()
-    process = subprocess.Popen(
-        [str(BIN / "footfall"), "serve", "--port", str(port), "--workers", "1"],
-        env=env,
-        cwd=ROOT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(url + "/health")
-    except BaseException:
-        process.kill()
-        process.wait()
-        raise
-    return Server(process, url)
-
-
-def backend_env(backend: str, workdir: Path) -> tuple[dict[str, str], str | None]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTFALL_")}
-    env["FOOTFALL_DATA_DIR"] = str(workdir / backend)
-    if backend == "sqlite":
-        return env, None
-    name = f"footfall_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    env["FOOTFALL_DATABASE_URL"] = POSTGRES_ADMIN.rsplit("/", 1)[0] + "/" + name
-    return env, name
-
-
-def drop_database(name: str | None) -> None:
-    if name:
-        with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
+# -- databases -------------------------------------------------------------------------------
 def database_mb(store: Store, settings: Settings) -> float:
     if store.dialect == "postgresql":
         with psycopg.connect(settings.resolved_database_url) as conn:
@@ -222,11 +143,6 @@ def database_mb(store: Store, settings: Settings) -> float:
 # -- queries ---------------------------------------------------------------------------------
 def iso(us: int) -> str:
     return (START + timedelta(microseconds=us - START_US)).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def percentile(values: Sequence[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
 
 
 @dataclass

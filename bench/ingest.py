@@ -18,11 +18,8 @@ import argparse
 import asyncio
 import csv
 import json
-import os
 import re
 import shutil
-import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -34,14 +31,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import psycopg
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-DATA = ROOT.parent / "shared" / "data" / "yoochoose-rsc15-100k" / "prepared"
-POSTGRES_ADMIN = os.environ.get(
-    "FOOTFALL_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+from harness import (
+    BIN,
+    DATA,
+    Server,
+    backend_env,
+    drop_database,
+    free_port,
+    percentile,
+    start_footfall,
+    start_server,
 )
 
 LUA = """
@@ -93,57 +94,9 @@ def write_bodies(directory: Path) -> tuple[Path, Path]:
     return singles, past
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_http(url: str, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up")
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    url: str
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-
-    def rss_mb(self) -> float:
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        match = re.search(r"VmRSS:\s+(\d+) kB", status)
-        return int(match.group(1)) / 1024 if match else float("nan")
-
-
-def start_footfall(env: dict[str, str], workers: int = 1) -> Server:
-    port = free_port()
-    process = subprocess.Popen(
-        [str(BIN / "footfall"), "serve", "--port", str(port), "--workers", str(workers)],
-        env=env,
-        cwd=ROOT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_http(url + "/health")
-    return Server(process, url)
-
-
 def start_bare() -> Server:
     port = free_port()
-    process = subprocess.Popen(
+    return start_server(
         [
             str(BIN / "uvicorn"),
             "bench.bare:app",
@@ -157,11 +110,9 @@ def start_bare() -> Server:
             "--http",
             "httptools",
         ],
-        cwd=ROOT,
+        port,
+        probe="/",
     )
-    url = f"http://127.0.0.1:{port}"
-    wait_http(url + "/")
-    return Server(process, url)
 
 
 @dataclass
@@ -252,11 +203,6 @@ async def _fixed_rate(
     return latencies
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
-
-
 def stored_events(env: dict[str, str]) -> int:
     url = env.get("FOOTFALL_DATABASE_URL")
     if url:
@@ -276,24 +222,6 @@ def create_key(env: dict[str, str]) -> str:
         check=True,
     ).stdout
     return str(json.loads(out.strip().splitlines()[-1])["api_key"])
-
-
-def backend_env(backend: str, workdir: Path) -> tuple[dict[str, str], str | None]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTFALL_")}
-    env["FOOTFALL_DATA_DIR"] = str(workdir / backend)
-    if backend == "sqlite":
-        return env, None
-    name = f"footfall_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    env["FOOTFALL_DATABASE_URL"] = POSTGRES_ADMIN.rsplit("/", 1)[0] + "/" + name
-    return env, name
-
-
-def drop_database(name: str | None) -> None:
-    if name:
-        with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def run_backend(
