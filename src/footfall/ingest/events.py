@@ -156,6 +156,11 @@ def _params_json(params: list[Param]) -> str:
     return encoded
 
 
+def storable(text: str) -> str:
+    """Text both backends can store and JSON can carry: no NUL, no lone surrogate."""
+    return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+
+
 def json_type(value: Any) -> str:
     """The JSON type name of a decoded value."""
     if value is None:

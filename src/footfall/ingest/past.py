@@ -9,7 +9,7 @@ import msgspec
 
 from footfall.exceptions import InvalidEvent
 from footfall.ingest.dates import parse_iso, to_us
-from footfall.ingest.events import build_event, decode
+from footfall.ingest.events import build_event, decode, storable
 from footfall.ingest.models import NewEvent, PastEventBody, PastEventsBody
 
 if TYPE_CHECKING:
@@ -114,8 +114,7 @@ def parse_past_events(
         except _Refused as refused:
             outcomes.append(Outcome(refused.status, None, raw, refused.status.lower()))
         except InvalidEvent as exc:
-            error = str(exc).encode("utf-8", "replace").decode()  # no lone surrogate in JSON
-            outcomes.append(Outcome(INVALID, error, raw, exc.reason, exc.field))
+            outcomes.append(Outcome(INVALID, storable(str(exc)), raw, exc.reason, exc.field))
         else:
             outcomes.append(_ACCEPTED)
     return PastBatch(outcomes, accepted)

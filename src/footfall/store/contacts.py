@@ -559,55 +559,68 @@ def _row(names: Sequence[str], row: Sequence[Any]) -> dict[str, Any]:
 # -- the identity audit ----------------------------------------------------------------------
 
 
-def merges(
-    tx: Cursor, ws: int, contact: int | None, before: int | None, limit: int
+# Table -> (its columns and their names in the API, the two columns naming contacts).
+_AUDIT: dict[str, tuple[dict[str, str], tuple[str, str]]] = {
+    "contact_merges": (
+        {
+            "id": "id",
+            "survivor_id": "survivorId",
+            "merged_id": "mergedId",
+            "reason": "reason",
+            "via": "via",
+            "key_id": "keyId",
+            "created_us": "createdAt",
+        },
+        ("survivor_id", "merged_id"),
+    ),
+    "identity_warnings": (
+        {
+            "id": "id",
+            "kind": "kind",
+            "contact_id": "contactId",
+            "other_contact_id": "otherContactId",
+            "detail": "detail",
+            "via": "via",
+            "key_id": "keyId",
+            "created_us": "createdAt",
+            "occurrences": "occurrences",
+            "last_seen_us": "lastSeenAt",
+        },
+        ("contact_id", "other_contact_id"),
+    ),
+}
+
+
+def _audit(
+    tx: Cursor, table: str, ws: int, contact: int | None, before: int | None, limit: int
 ) -> list[dict[str, Any]]:
-    where, args = ["workspace_id = ?"], [ws]
+    """Newest first; about a contact's family when ``contact`` is given."""
+    columns, (first, second) = _AUDIT[table]
+    where: list[str] = ["workspace_id = ?"]
+    args: list[Any] = [ws]
     if contact is not None:
         ids = family(tx, ws, contact)
-        where.append(f"(survivor_id IN ({_in(ids)}) OR merged_id IN ({_in(ids)}))")
+        where.append(f"({first} IN ({_in(ids)}) OR {second} IN ({_in(ids)}))")
         args += ids + ids
     if before is not None:
         where.append("id < ?")
         args.append(before)
     rows = tx.all(
-        "SELECT id, survivor_id, merged_id, reason, via, key_id, created_us FROM contact_merges "
-        f"WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",
+        f"SELECT {', '.join(columns)} FROM {table} WHERE {' AND '.join(where)} "
+        "ORDER BY id DESC LIMIT ?",
         *args,
         limit,
     )
-    keys = ("id", "survivorId", "mergedId", "reason", "via", "keyId", "createdAt")
-    return [dict(zip(keys, r, strict=True)) for r in rows]
+    return [dict(zip(columns.values(), row, strict=True)) for row in rows]
+
+
+def merges(
+    tx: Cursor, ws: int, contact: int | None, before: int | None, limit: int
+) -> list[dict[str, Any]]:
+    return _audit(tx, "contact_merges", ws, contact, before, limit)
 
 
 def warnings(
     tx: Cursor, ws: int, contact: int | None, before: int | None, limit: int
 ) -> list[dict[str, Any]]:
-    where, args = ["workspace_id = ?"], [ws]
-    if contact is not None:
-        ids = family(tx, ws, contact)
-        where.append(f"(contact_id IN ({_in(ids)}) OR other_contact_id IN ({_in(ids)}))")
-        args += ids + ids
-    if before is not None:
-        where.append("id < ?")
-        args.append(before)
-    rows = tx.all(
-        "SELECT id, kind, contact_id, other_contact_id, detail, via, key_id, created_us, "
-        f"occurrences, last_seen_us FROM identity_warnings WHERE {' AND '.join(where)} "
-        "ORDER BY id DESC LIMIT ?",
-        *args,
-        limit,
-    )
-    keys = (
-        "id",
-        "kind",
-        "contactId",
-        "otherContactId",
-        "detail",
-        "via",
-        "keyId",
-        "createdAt",
-        "occurrences",
-        "lastSeenAt",
-    )
-    return [dict(zip(keys, r, strict=True)) for r in rows]
+    return _audit(tx, "identity_warnings", ws, contact, before, limit)

@@ -8,7 +8,7 @@ and the later ones find it done.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,13 +84,19 @@ def _person(row: Any) -> Person:
     return Person(int(row[0]), row[2], bool(row[3]), row[4] is not None)
 
 
+def in_clause(column: str, values: Sequence[Any], arrays: bool) -> tuple[str, list[Any]]:
+    """``column IN (…)``; one array parameter where the backend has arrays (one plan for any size)."""
+    if arrays:
+        return f"{column} = ANY(?)", [list(values)]
+    return f"{column} IN ({', '.join('?' * len(values))})", list(values)
+
+
 def _contact_rows(tx: Cursor, ws: int, ids: Iterable[int], sql: Sql) -> list[Any]:
     ordered = sorted(ids)
     rows: list[Any] = []
     for start in range(0, len(ordered), _CHUNK):
         chunk = ordered[start : start + _CHUNK]
-        args: list[Any] = [chunk] if sql.arrays else list(chunk)
-        condition = "id = ANY(?)" if sql.arrays else f"id IN ({', '.join('?' * len(chunk))})"
+        condition, args = in_clause("id", chunk, sql.arrays)
         rows += tx.all(
             "SELECT id, merged_into, external_customer_id, anonymous, deleted_us FROM contacts "
             f"WHERE workspace_id = ? AND {condition}",

@@ -52,13 +52,6 @@ def _event_of(item: NewEvent | NewOrder) -> NewEvent:
     return item.event if isinstance(item, NewOrder) else item
 
 
-def _in(column: str, values: Sequence[Any], arrays: bool) -> tuple[str, list[Any]]:
-    """``column IN (…)``; one array parameter where the backend has arrays (one plan for any size)."""
-    if arrays:
-        return f"{column} = ANY(?)", [list(values)]
-    return f"{column} IN ({', '.join('?' * len(values))})", list(values)
-
-
 def _known_owners(tx: Cursor, keys: set[IdentifierKey], arrays: bool) -> dict[IdentifierKey, int]:
     by_kind: dict[tuple[int, str], list[str]] = defaultdict(list)
     for ws, kind, value in keys:

@@ -15,7 +15,6 @@ from starlette.routing import Route
 
 from footfall.access import now_us
 from footfall.exceptions import (
-    BodyTooLarge,
     InvalidContact,
     InvalidQuery,
     MalformedBody,
@@ -25,7 +24,7 @@ from footfall.identity.normalize import normalize_email, normalize_phone
 from footfall.store.contacts import DEDUPE_ON, ContactFilter
 from footfall.store.identity import Why
 from footfall.store.records import ApiKey
-from footfall.web.read import _encode_cursor, _full_key, _int, event_json, event_query
+from footfall.web.read import _full_key, _int, event_page, event_query, request_body
 
 MAX_ROWS = 500
 MAX_BULK = 3000
@@ -36,20 +35,6 @@ class BulkBody(msgspec.Struct):
     contacts: list[msgspec.Raw]
     dedupeOn: str | None = None  # noqa: N815 - wire name
     restoreDeleted: bool = False  # noqa: N815
-
-
-async def _body(request: Request) -> bytes:
-    limit = request.app.state.services.settings.max_batch_body_bytes
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(f"the body is {int(declared)} bytes; the limit is {limit} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(f"the body is over {limit} bytes; the limit is {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _contact_id(request: Request) -> int:
@@ -81,7 +66,7 @@ def _erase(request: Request) -> bool:
 async def create_contact(request: Request) -> Response:
     """``POST /contact``: create, or update the contact the document identifies."""
     key = await _full_key(request)
-    doc = decode_contact(await _body(request))
+    doc = decode_contact(await request_body(request))
     store = request.app.state.services.store
     why = _why(key, "one contacts API call carried identifiers of both contacts")
     saved = await run_in_threadpool(store.upsert_contact, key.workspace_id, doc, why)
@@ -95,7 +80,7 @@ async def create_contact(request: Request) -> Response:
 async def update_contact(request: Request) -> Response:
     key = await _full_key(request)
     contact_id = _contact_id(request)
-    doc = decode_contact(await _body(request))
+    doc = decode_contact(await request_body(request))
     store = request.app.state.services.store
     await run_in_threadpool(store.update_contact, key.workspace_id, contact_id, doc, now_us())
     return PlainTextResponse(f"Contact with id='{contact_id}' has been updated")
@@ -220,7 +205,7 @@ async def bulk_contacts(request: Request) -> Response:
     so ``failedContacts`` is already complete and ``asyncSessionId`` is only for compatibility.
     """
     key = await _full_key(request)
-    bulk = _bulk(await _body(request))
+    bulk = _bulk(await request_body(request))
     store = request.app.state.services.store
     failed, merged, warned = await run_in_threadpool(_save_all, store, key, bulk)
     _count_identity(request, merged, warned)
@@ -233,13 +218,7 @@ async def contact_events(request: Request) -> Response:
     store = request.app.state.services.store
     ids = await run_in_threadpool(store.contact_family, key.workspace_id, _contact_id(request))
     query = dataclasses.replace(event_query(request.query_params), contact_ids=tuple(ids))
-    wider = dataclasses.replace(query, limit=query.limit + 1)
-    rows = await run_in_threadpool(store.list_events, key.workspace_id, wider)
-    headers = {}
-    if len(rows) > query.limit:
-        rows = rows[: query.limit]
-        headers["X-Next-Cursor"] = _encode_cursor(rows[-1])
-    return JSONResponse([event_json(row) for row in rows], headers=headers)
+    return await event_page(request, key.workspace_id, query)
 
 
 async def export_contact(request: Request) -> Response:

@@ -18,7 +18,7 @@ from footfall.exceptions import (
     RateLimited,
     StorageUnavailable,
 )
-from footfall.ingest.events import parse_event
+from footfall.ingest.events import parse_event, storable
 from footfall.ingest.models import NewFailure
 from footfall.ingest.orders import parse_orders
 from footfall.ingest.past import ACCEPTED, parse_past_events
@@ -46,11 +46,6 @@ class _Peek(msgspec.Struct):
 
 
 _peek_decoder = msgspec.json.Decoder(_Peek)
-
-
-def storable(text: str) -> str:
-    """Text both backends can store: no NUL, no lone surrogate."""
-    return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
 
 
 def _peek(raw: bytes) -> tuple[str, str | None]:
@@ -195,7 +190,7 @@ def match(path: str) -> WriteRoute | None:
     return ROUTES.get(path[:-1] if path.endswith("/") else path)
 
 
-async def _read_body(receive: Receive, headers: dict[bytes, bytes], limit: int) -> bytes:
+async def read_body(receive: Receive, headers: dict[bytes, bytes], limit: int) -> bytes:
     declared = headers.get(b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge(
@@ -285,7 +280,7 @@ async def handle(
             )
         settings = services.settings
         limit = settings.max_batch_body_bytes if route.batch else settings.max_body_bytes
-        body = await _read_body(receive, headers, limit)
+        body = await read_body(receive, headers, limit)
         status, payload = await route.handler(services, key, body, m)
     except ClientDisconnected:
         return

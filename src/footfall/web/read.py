@@ -17,7 +17,7 @@ from footfall.access import require_scope
 from footfall.exceptions import FootfallError, InvalidQuery
 from footfall.ingest.dates import LATEST, from_us, parse_iso, to_us
 from footfall.store.records import ApiKey, EventQuery, StoredEvent
-from footfall.web.ingest import authenticate
+from footfall.web.ingest import authenticate, read_body
 
 MAX_LIMIT = 1000
 MAX_ID = 2**63 - 1
@@ -29,6 +29,12 @@ async def _full_key(request: Request) -> ApiKey:
     key = await authenticate(services, None if header is None else header.encode("latin-1"), False)
     require_scope(key, "full")
     return key
+
+
+async def request_body(request: Request) -> bytes:
+    """The body of a JSON API call, up to the batch body limit (413 beyond)."""
+    limit = request.app.state.services.settings.max_batch_body_bytes
+    return await read_body(request.receive, dict(request.scope["headers"]), limit)
 
 
 def _cursor(text: str) -> tuple[int, int]:
@@ -102,11 +108,15 @@ def event_json(event: StoredEvent) -> dict[str, Any]:
 
 async def list_events(request: Request) -> Response:
     key = await _full_key(request)
-    query = event_query(request.query_params)
+    return await event_page(request, key.workspace_id, event_query(request.query_params))
+
+
+async def event_page(request: Request, workspace_id: int, query: EventQuery) -> Response:
+    """One page of events, newest first; the next page's cursor in ``X-Next-Cursor``."""
     store = request.app.state.services.store
     # One row more than asked tells whether there is a next page.
     wider = dataclasses.replace(query, limit=query.limit + 1)
-    rows = await run_in_threadpool(store.list_events, key.workspace_id, wider)
+    rows = await run_in_threadpool(store.list_events, workspace_id, wider)
     headers = {}
     if len(rows) > query.limit:
         rows = rows[: query.limit]

@@ -26,20 +26,14 @@ from footfall.ingest.events import check_type_key
 from footfall.store.records import EventTypeStats
 from footfall.store.registry import FailureQuery, ReplaySelection
 from footfall.store.writer import ACCEPTED, HOUR_US
-from footfall.web.contacts import _body
-from footfall.web.read import _full_key, _int, _time
+from footfall.web.read import _full_key, _int, _time, request_body
 
 MAX_FAILURES_PAGE = 1000
 MAX_STATS_HOURS = 24 * 93
 
 
 def _key(request: Request) -> str:
-    key: str = request.path_params["key"]
-    try:
-        check_type_key(key)
-    except Exception as exc:
-        raise InvalidQuery(str(exc)) from None
-    return key
+    return _check_key(request.path_params["key"], "the event type in the path")
 
 
 def _settings_view(settings: Any) -> dict[str, Any]:
@@ -114,7 +108,7 @@ async def put_type(request: Request) -> Response:
     """Replace a type's rules: ``{validateParams, params: [{name, required}], jsonSchema}``."""
     key = await _full_key(request)
     type_key = _key(request)
-    settings = decode_settings(await _body(request))
+    settings = decode_settings(await request_body(request))
     compile_settings(settings)  # refuses an invalid JSON Schema before anything is stored
     services = request.app.state.services
     encoded = encode_settings(settings)
@@ -222,7 +216,7 @@ async def replay(request: Request) -> Response:
     rules. Each accepted one is stored exactly once, however often replay is called."""
     key = await _full_key(request)
     try:
-        body = msgspec.json.decode(await _body(request), type=ReplayBody)
+        body = msgspec.json.decode(await request_body(request), type=ReplayBody)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise InvalidQuery(f"invalid replay request: {exc}") from None
     since = _time({"since": body.since}, "since")
