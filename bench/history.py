@@ -38,7 +38,7 @@ import psycopg
 from footfall.access import create_workspace
 from footfall.config import Settings
 from footfall.ingest.events import parse_event
-from footfall.ingest.models import NewEvent
+from footfall.records import NewEvent
 from footfall.store import Store, open_store
 from footfall.store.cursor import Cursor
 from footfall.store.migrate import upgrade
@@ -122,7 +122,7 @@ def load(store: Store, workspace_id: int, total: int, rng: random.Random) -> Loa
         if i % SAMPLE_EVERY == 0:
             samples.append((event.key_value, event.occurred_us))
         if len(batch) == BATCH or i == total - 1:
-            store.commit_batch(batch)
+            store.events.commit_batch(batch)
             before, stored = stored, stored + len(batch)
             batch = []
             if stored // 100_000 > before // 100_000 or stored == total:
@@ -132,7 +132,7 @@ def load(store: Store, workspace_id: int, total: int, rng: random.Random) -> Loa
 
 # -- databases -------------------------------------------------------------------------------
 def database_mb(store: Store, settings: Settings) -> float:
-    if store.dialect == "postgresql":
+    if store.dialect.name == "postgresql":
         with psycopg.connect(settings.resolved_database_url) as conn:
             row = conn.execute("SELECT pg_database_size(current_database())").fetchone()
         return int(row[0]) / 2**20 if row else float("nan")
@@ -308,25 +308,25 @@ def explain(store: Store, workspace_id: int, samples: list[tuple[str, int]]) -> 
     query = EventQuery(event_type_key=VIEWED, before=(middle, 2**63 - 1), limit=101)
     cases.append((f"f. {VIEWED}, cursor only (middle of the range)", query))
     plans: list[str] = []
-    original = store.cursor_class
-    store.cursor_class = explain_cursor(store.dialect, plans)
+    original = store.dialect.cursor_class
+    store.dialect.cursor_class = explain_cursor(store.dialect.name, plans)
     try:
         for name, query in cases:
-            store.list_events(workspace_id, query)
+            store.events.list_events(workspace_id, query)
             print(f"    {name}:\n{plans[-1]}")
     finally:
-        store.cursor_class = original
+        store.dialect.cursor_class = original
 
 
 def _contact_of(store: Store, workspace_id: int, key: str) -> int:
-    rows = store.list_events(workspace_id, EventQuery(key_value=key, limit=1))
+    rows = store.events.list_events(workspace_id, EventQuery(key_value=key, limit=1))
     return (rows[0].contact_id or 0) if rows else 0
 
 
 def _page_start(store: Store, workspace_id: int, event_type: str, to_us: int) -> tuple[int, int]:
     """The cursor after PAGES - 1 pages of 100 of ``event_type`` up to ``to_us``."""
     query = EventQuery(event_type_key=event_type, occurred_to_us=to_us, limit=100 * (PAGES - 1))
-    rows = store.list_events(workspace_id, query)
+    rows = store.events.list_events(workspace_id, query)
     return (rows[-1].occurred_us, rows[-1].id) if rows else (to_us, 0)
 
 
@@ -344,8 +344,8 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> list[s
         upgrade(settings.resolved_database_url)
         store = open_store(settings)
         try:
-            issued = create_workspace(store, "bench-history")
-            workspace_id = store.workspace_id("bench-history")
+            issued = create_workspace(store.access, "bench-history")
+            workspace_id = store.access.workspace_id("bench-history")
             assert workspace_id is not None
             print(f"\n== {backend}: loading {args.events:,} events ==")
             loaded = load(store, workspace_id, args.events, rng)

@@ -148,7 +148,7 @@ def start_server(settings: Settings) -> LiveServer:
 @pytest.fixture(scope="session")
 def _servers(
     database_urls: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, LiveServer]]:
+) -> Iterator[Callable[[str], LiveServer]]:
     servers: dict[str, LiveServer] = {}
 
     def get(backend: str) -> LiveServer:
@@ -159,16 +159,15 @@ def _servers(
             servers[backend] = start_server(settings)
         return servers[backend]
 
-    yield servers.setdefault("__get__", get)  # type: ignore[arg-type]
-    for name, server in servers.items():
-        if name != "__get__":
-            server.stop()
+    yield get
+    for server in servers.values():
+        server.stop()
 
 
 @pytest.fixture
-def server(backend: str, _servers: Any) -> LiveServer:
+def server(backend: str, _servers: Callable[[str], LiveServer]) -> LiveServer:
     """The shared server of this backend (each test isolates itself in its own workspace)."""
-    return _servers(backend)  # type: ignore[no-any-return]
+    return _servers(backend)
 
 
 @pytest.fixture
@@ -196,9 +195,9 @@ class Workspace:
 
 def new_workspace(store: Store, prefix: str) -> Workspace:
     name = f"{prefix}-{uuid.uuid4().hex[:10]}"
-    full = access.create_workspace(store, name)
-    events = access.create_key(store, name, "events")
-    workspace_id = store.workspace_id(name)
+    full = access.create_workspace(store.access, name)
+    events = access.create_key(store.access, name, "events")
+    workspace_id = store.access.workspace_id(name)
     assert workspace_id is not None
     return Workspace(name, full.api_key, events.api_key, workspace_id)
 

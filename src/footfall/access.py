@@ -11,13 +11,26 @@ import hashlib
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 from footfall.exceptions import Forbidden, Unauthorized, UnknownWorkspace
-from footfall.store.base import Store
 from footfall.store.records import ApiKey
 
 SCOPES = ("events", "full")
 KEY_PREFIX = "ff_"
+
+
+class KeyStore(Protocol):
+    """What access needs of the store (``Store.access``)."""
+
+    def create_workspace(self, name: str, now_us: int) -> int: ...
+    def workspace_id(self, name: str) -> int | None: ...
+    def create_api_key(
+        self, workspace_id: int, key_hash: str, prefix: str, scope: str, now_us: int
+    ) -> int: ...
+    def find_api_key(self, key_hash: str) -> ApiKey | None: ...
+    def create_token(self, token_hash: str, key_id: int, expires_us: int, now_us: int) -> None: ...
+    def find_token(self, token_hash: str, now_us: int) -> ApiKey | None: ...
 
 
 def now_us() -> int:
@@ -35,7 +48,7 @@ class IssuedKey:
     scope: str
 
 
-def create_workspace(store: Store, name: str) -> IssuedKey:
+def create_workspace(store: KeyStore, name: str) -> IssuedKey:
     """A new workspace with its first, full-access key."""
     if not name.strip() or len(name) > 200:
         raise UnknownWorkspace("a workspace name must be 1 to 200 characters")
@@ -43,7 +56,7 @@ def create_workspace(store: Store, name: str) -> IssuedKey:
     return create_key(store, name, "full")
 
 
-def create_key(store: Store, workspace: str, scope: str) -> IssuedKey:
+def create_key(store: KeyStore, workspace: str, scope: str) -> IssuedKey:
     if scope not in SCOPES:
         raise Forbidden(f"scope must be one of {', '.join(SCOPES)}, got {scope!r}")
     workspace_id = store.workspace_id(workspace)
@@ -67,7 +80,9 @@ def basic_password(header: str) -> str | None:
 class Authenticator:
     """Turns an Authorization header into an ApiKey, with a short cache in front of the store."""
 
-    def __init__(self, store: Store, cache_seconds: float = 10.0, token_ttl: int = 86_400) -> None:
+    def __init__(
+        self, store: KeyStore, cache_seconds: float = 10.0, token_ttl: int = 86_400
+    ) -> None:
         self._store = store
         self._cache_seconds = cache_seconds
         self._token_ttl = token_ttl

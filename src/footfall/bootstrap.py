@@ -17,8 +17,8 @@ from footfall.eventtypes.registry import TypeRulesCache
 from footfall.exceptions import FootfallError
 from footfall.ingest.committer import GroupCommitter
 from footfall.metrics import Metrics, RouteMetrics
+from footfall.records import IdentityChanges
 from footfall.store import Store, open_store
-from footfall.store.writer import IdentityChanges
 
 
 @dataclass
@@ -36,7 +36,7 @@ class Services:
 
         self.log = logs.get("footfall")
         self.route_metrics = {r.name: RouteMetrics(self.metrics, r.name) for r in ROUTES.values()}
-        self.type_rules = TypeRulesCache(self.store, self.settings.type_rules_refresh_seconds)
+        self.type_rules = TypeRulesCache(self.store.types, self.settings.type_rules_refresh_seconds)
         self._pruner: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -47,12 +47,12 @@ class Services:
         # each request allocates a few dozen short-lived objects.
         gc.freeze()
         gc.set_threshold(20_000, 20, 20)
-        self.committer = GroupCommitter(self.store, self.settings.group_commit_max_events)
+        self.committer = GroupCommitter(self.store.events, self.settings.group_commit_max_events)
         self.committer.on_commit = self._committed
         await self.committer.start()
         await self.type_rules.start()
         self._pruner = asyncio.get_running_loop().create_task(self._prune_failures())
-        self.log.info("service started", action="service.started", dialect=self.store.dialect)
+        self.log.info("service started", action="service.started", dialect=self.store.dialect.name)
 
     async def _prune_failures(self) -> None:
         """Drop failed events older than the retention, at start and then hourly."""
@@ -60,7 +60,7 @@ class Services:
             days = self.settings.failed_events_retention_days
             try:
                 removed = await run_in_threadpool(
-                    self.store.prune_failures, now_us() - days * 86_400_000_000
+                    self.store.types.prune_failures, now_us() - days * 86_400_000_000
                 )
             except FootfallError as exc:
                 self.log.warning(
@@ -88,7 +88,7 @@ def build_services(settings: Settings) -> Services:
     return Services(
         settings=settings,
         store=store,
-        auth=Authenticator(store, settings.key_cache_seconds, settings.token_ttl_seconds),
+        auth=Authenticator(store.access, settings.key_cache_seconds, settings.token_ttl_seconds),
         limiter=RateLimiter(settings.rate_limit_per_second),
     )
 

@@ -89,7 +89,7 @@ def workspace_create(name: str, as_json: bool) -> None:
     store = open_store(settings)
     try:
         migrate_store(settings)
-        _print_key(access.create_workspace(store, name), as_json)
+        _print_key(access.create_workspace(store.access, name), as_json)
     except FootfallError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
@@ -111,7 +111,7 @@ def key_create(workspace_name: str, scope: str, as_json: bool) -> None:
     store = open_store(settings)
     try:
         migrate_store(settings)
-        _print_key(access.create_key(store, workspace_name, scope), as_json)
+        _print_key(access.create_key(store.access, workspace_name, scope), as_json)
     except FootfallError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
@@ -144,12 +144,12 @@ def replay_failed_events(
             since_us = to_us(moment)
         workspace_id = None
         if workspace_name is not None:
-            workspace_id = store.workspace_id(workspace_name)
+            workspace_id = store.access.workspace_id(workspace_name)
             if workspace_id is None:
                 raise click.ClickException(f"no workspace named {workspace_name!r}")
         selection = ReplaySelection(type_key, workspace_id=workspace_id, since_us=since_us)
         results = replay_failed(
-            store, selection, access.now_us(), settings.past_events_max_age_days
+            store.types, selection, access.now_us(), settings.past_events_max_age_days
         )
     except FootfallError as exc:
         raise click.ClickException(str(exc)) from exc

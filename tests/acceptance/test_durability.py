@@ -263,9 +263,9 @@ def test_commits_wait_for_the_disk(fresh_settings: Settings) -> None:
             assert plain.execute("SHOW synchronous_commit").fetchone() == ("off",)
     store = open_store(fresh_settings)
     try:
-        connection = store._connect()
+        connection = store.dialect.connect()
         try:
-            if store.dialect == "sqlite":
+            if store.dialect.name == "sqlite":
                 assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
                 assert connection.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
             else:
@@ -273,25 +273,25 @@ def test_commits_wait_for_the_disk(fresh_settings: Settings) -> None:
         finally:
             connection.close()
         # The group committer's connection, the one events are written on.
-        store.writer_begin()
+        store.events.begin()
         try:
-            writer = store._writer
-            if store.dialect == "sqlite":
-                assert writer.execute("PRAGMA synchronous").fetchone() == (2,)
-                assert writer.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+            writer = store.events.batch.cursor()
+            if store.dialect.name == "sqlite":
+                assert writer.one("PRAGMA synchronous") == (2,)
+                assert writer.one("PRAGMA journal_mode") == ("wal",)
             else:
-                assert writer.execute("SHOW synchronous_commit").fetchone() == ("on",)
+                assert writer.one("SHOW synchronous_commit") == ("on",)
         finally:
-            store.writer_rollback()
+            store.events.rollback()
         # The per-thread connection used by the other writes (workspaces, keys, tokens).
-        with store.write() as tx:
-            if store.dialect == "sqlite":
+        with store.db.write() as tx:
+            if store.dialect.name == "sqlite":
                 assert tx.one("PRAGMA synchronous") == (2,)
             else:
                 assert tx.one("SHOW synchronous_commit") == ("on",)
     finally:
         store.close()
-    if store.dialect == "sqlite":
+    if store.dialect.name == "sqlite":
         # WAL is a property of the file: any later connection sees it.
         path = url.removeprefix("sqlite:///")
         with sqlite3.connect(path) as plain:

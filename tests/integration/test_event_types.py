@@ -159,7 +159,7 @@ def test_a_json_schema_checks_types_and_formats(api: httpx.Client) -> None:
         items=[{"sku": "s1"}],
     )
     assert ok.status_code == 200, ok.text
-    cases = [
+    cases: list[tuple[dict[str, Any], str | None, str]] = [
         ({"price": "12"}, "price", "is not of type 'number'"),
         ({"price": -1}, "price", "minimum"),
         ({"price": 1, "when": "yesterday"}, "when", "date-time"),
@@ -290,7 +290,7 @@ def test_raw_bodies_are_kept_up_to_the_configured_size(
 def test_old_failures_are_pruned_at_start(
     make_server: Any, store: Store, workspace: Workspace
 ) -> None:
-    with store.write() as tx:
+    with store.db.write() as tx:
         for received in (1_000_000, 2**52):
             tx.execute(
                 "INSERT INTO failed_events (workspace_id, event_type_key, route, reason, error, "
@@ -515,7 +515,7 @@ def test_an_odd_failed_event_does_not_block_the_replay_of_others(
     api: httpx.Client, store: Store, workspace: Workspace
 ) -> None:
     _refuse_then_fix(api, "Mixed", 2)
-    with store.write() as tx:
+    with store.db.write() as tx:
         tx.execute(
             "INSERT INTO failed_events (workspace_id, event_type_key, route, reason, error, raw, "
             "raw_bytes, received_us, attempts) VALUES (?, 'Mixed', 'v2/past_events', 'invalid', "

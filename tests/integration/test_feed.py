@@ -9,7 +9,7 @@ import pytest
 
 from footfall.config import Settings
 from footfall.identity.locators import Locators
-from footfall.ingest.models import NewEvent
+from footfall.records import NewEvent
 from footfall.store import Store, open_store
 from footfall.store.records import FeedPosition
 
@@ -33,7 +33,7 @@ def drain(
     store: Store, position: FeedPosition, workspace_id: int
 ) -> tuple[list[str], FeedPosition]:
     keys: list[str] = []
-    while page := store.read_feed(position, limit=7):
+    while page := store.feed.read_feed(position, limit=7):
         position = page[-1].position
         keys += [item.event.key_value for item in page if item.workspace_id == workspace_id]
     return keys, position
@@ -43,17 +43,17 @@ def test_consumer_resumes_after_a_crash_without_gaps_or_repeats(
     store: Store, settings: Settings, workspace: object
 ) -> None:
     ws = workspace.id  # type: ignore[attr-defined]
-    start = store.read_feed(FeedPosition(), limit=1_000_000)
+    start = store.feed.read_feed(FeedPosition(), limit=1_000_000)
     origin = start[-1].position if start else FeedPosition()
     keys = [f"feed-{i}" for i in range(30)]
-    store.commit_batch([new_event(ws, k) for k in keys[:20]])
+    store.events.commit_batch([new_event(ws, k) for k in keys[:20]])
     first, position = drain(store, origin, ws)
-    store.save_offset(f"consumer-{ws}", position, time.time_ns() // 1000)
-    store.commit_batch([new_event(ws, k) for k in keys[20:]])
+    store.feed.save_offset(f"consumer-{ws}", position, time.time_ns() // 1000)
+    store.events.commit_batch([new_event(ws, k) for k in keys[20:]])
 
     restarted = open_store(settings)  # a new process: only the saved offset survives
     try:
-        resumed_at = restarted.load_offset(f"consumer-{ws}")
+        resumed_at = restarted.feed.load_offset(f"consumer-{ws}")
         assert resumed_at == position
         rest, _ = drain(restarted, resumed_at, ws)
     finally:
@@ -69,17 +69,17 @@ def test_feed_never_passes_a_transaction_that_is_still_open(
         pytest.skip("SQLite has one writer at a time, so commits are always in id order")
     ws = workspace.id  # type: ignore[attr-defined]
     origin = FeedPosition()
-    while page := store.read_feed(origin, limit=10_000):
+    while page := store.feed.read_feed(origin, limit=10_000):
         origin = page[-1].position
     slow, fast = open_store(settings), open_store(settings)
     try:
-        slow.writer_begin()
+        slow.events.begin()
         # Different types: the per-type counter row would otherwise make "fast" wait for "slow".
-        slow.writer_write([new_event(ws, "slow", "slowType")])  # lower id, commits last
-        fast.commit_batch([new_event(ws, "fast", "fastType")])
+        slow.events.write_batch([new_event(ws, "slow", "slowType")])  # lower id, commits last
+        fast.events.commit_batch([new_event(ws, "fast", "fastType")])
         seen, position = drain(store, origin, ws)
         assert seen == []  # "fast" is held back: "slow" could still commit before it
-        slow.writer_commit()
+        slow.events.commit()
         seen, _ = drain(store, position, ws)
         assert seen == ["slow", "fast"]
     finally:

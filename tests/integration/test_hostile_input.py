@@ -73,7 +73,10 @@ def test_an_order_with_an_out_of_range_number_fails_alone(api: httpx.Client) -> 
 def test_non_ascii_basic_credentials_are_401(server: LiveServer) -> None:
     for path, method in (("/api/v2/event", "POST"), ("/api/v1/events", "GET")):
         response = httpx.request(
-            method, server.url + path, headers={"Authorization": "Basic é".encode()}, content=b"{}"
+            method,
+            server.url + path,
+            headers=[(b"Authorization", "Basic é".encode())],
+            content=b"{}",
         )
         assert response.status_code == 401, path
 

@@ -203,13 +203,13 @@ def test_upgrade_keeps_the_data(new_database: Callable[[], str], tmp_path: Path)
     migrate(settings)
     store = open_store(settings)
     try:
-        workspace_id = store.create_workspace("kept", 1)
+        workspace_id = store.access.create_workspace("kept", 1)
     finally:
         store.close()
     migrate(settings)
     store = open_store(settings)
     try:
-        assert store.workspace_id("kept") == workspace_id
+        assert store.access.workspace_id("kept") == workspace_id
     finally:
         store.close()
 

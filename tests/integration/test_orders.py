@@ -56,7 +56,7 @@ def test_a_valid_order_is_stored_and_answered_with_no_failures(
     sent = order()
     assert post_orders(api, [sent]) == []
 
-    saved = store.get_order(workspace.id, sent["externalOrderId"])
+    saved = store.events.get_order(workspace.id, sent["externalOrderId"])
     assert saved is not None
     assert saved["status"] == "INITIALIZED"
     assert saved["totalCost"] == 125.5
@@ -83,8 +83,8 @@ def test_a_missing_required_field_fails_only_that_order(
     assert len(failed) == 1
     assert failed[0]["order"] == bad
     assert missing in failed[0]["error"]
-    assert store.get_order(workspace.id, good_before["externalOrderId"]) is not None
-    assert store.get_order(workspace.id, good_after["externalOrderId"]) is not None
+    assert store.events.get_order(workspace.id, good_before["externalOrderId"]) is not None
+    assert store.events.get_order(workspace.id, good_after["externalOrderId"]) is not None
     assert order_count(store, workspace.id) == 2
     assert len(events(api)) == 2
 
@@ -123,7 +123,7 @@ def test_an_unknown_status_fails_the_order(
     failed = post_orders(api, [bad])
     assert [f["order"] for f in failed] == [bad]
     assert "status" in failed[0]["error"]
-    assert store.get_order(workspace.id, bad["externalOrderId"]) is None
+    assert store.events.get_order(workspace.id, bad["externalOrderId"]) is None
     assert events(api) == []
 
 
@@ -173,7 +173,7 @@ def test_status_enum_and_date_forms_that_are_accepted(
     sent.append(order(externalOrderId=123456, totalCost=10))
     assert post_orders(api, sent) == []
     for one in sent:
-        saved = store.get_order(workspace.id, str(one["externalOrderId"]))
+        saved = store.events.get_order(workspace.id, str(one["externalOrderId"]))
         assert saved is not None
         assert saved["status"] == one["status"]
     types = {t["eventTypeKey"]: t["count"] for t in api.get("/api/v1/event-types").json()}
@@ -237,13 +237,13 @@ def test_a_second_post_of_the_same_order_updates_it(
 ) -> None:
     first = order(status="INITIALIZED", totalCost=100)
     assert post_orders(api, [first]) == []
-    created = store.get_order(workspace.id, first["externalOrderId"])
+    created = store.events.get_order(workspace.id, first["externalOrderId"])
     assert created is not None
 
     second = dict(first, status="DELIVERED", totalCost=90.25, statusDescription="handed over")
     assert post_orders(api, [second]) == []
 
-    updated = store.get_order(workspace.id, first["externalOrderId"])
+    updated = store.events.get_order(workspace.id, first["externalOrderId"])
     assert updated is not None
     assert updated["status"] == "DELIVERED"
     assert updated["totalCost"] == 90.25
@@ -261,7 +261,7 @@ def test_the_same_order_twice_in_one_request_ends_with_the_last(
     first = order(status="INITIALIZED")
     last = dict(first, status="CANCELLED")
     assert post_orders(api, [first, last]) == []
-    saved = store.get_order(workspace.id, first["externalOrderId"])
+    saved = store.events.get_order(workspace.id, first["externalOrderId"])
     assert saved is not None and saved["status"] == "CANCELLED"
     assert order_count(store, workspace.id) == 1
     assert sorted(e["eventTypeKey"] for e in events(api)) == ["orderCANCELLED", "orderINITIALIZED"]
@@ -302,7 +302,7 @@ def test_the_order_event_belongs_to_the_contact_of_earlier_events(
     [emitted] = events(api, eventTypeKey="orderINITIALIZED")
     assert emitted["keyValue"] == by_email["externalOrderId"]
     assert emitted["contactId"] == contact
-    saved = store.get_order(workspace.id, by_email["externalOrderId"])
+    saved = store.events.get_order(workspace.id, by_email["externalOrderId"])
     assert saved is not None and saved["contactId"] == contact
 
 
@@ -325,7 +325,7 @@ def test_an_order_by_external_customer_id_finds_that_contact(
     emitted = events(api, eventTypeKey="orderDELIVERED")
     assert [e["contactId"] for e in emitted] == [login["contactId"]]
     for sent in (delivered, by_phone_and_id):
-        saved = store.get_order(workspace.id, sent["externalOrderId"])
+        saved = store.events.get_order(workspace.id, sent["externalOrderId"])
         assert saved is not None and saved["contactId"] == login["contactId"]
 
 
@@ -352,9 +352,9 @@ def test_orders_of_two_workspaces_do_not_touch(
     with server.client(other_workspace.full_key) as other:
         assert post_orders(other, [theirs]) == []
         assert [e["eventTypeKey"] for e in events(other)] == ["orderDELIVERED"]
-    saved = store.get_order(workspace.id, "shared-id")
+    saved = store.events.get_order(workspace.id, "shared-id")
     assert saved is not None and saved["status"] == "INITIALIZED"
-    their_order = store.get_order(other_workspace.id, "shared-id")
+    their_order = store.events.get_order(other_workspace.id, "shared-id")
     assert their_order is not None and their_order["status"] == "DELIVERED"
     assert saved["contactId"] != their_order["contactId"]
     assert [e["eventTypeKey"] for e in events(api)] == ["orderINITIALIZED"]

@@ -71,7 +71,7 @@ def make_live(database: str, tmp_path: Path) -> Iterator[Callable[..., tuple[Liv
         )
         store = open_store(settings)
         try:
-            key = access.create_workspace(store, f"ws-{uuid.uuid4().hex[:8]}").api_key
+            key = access.create_workspace(store.access, f"ws-{uuid.uuid4().hex[:8]}").api_key
         finally:
             store.close()
         server = start_server(settings)
@@ -210,7 +210,7 @@ def test_storage_down_at_startup_is_503_not_a_crash(tmp_path: Path, database: st
     settings = Settings(data_dir=tmp_path, database_url=database, busy_timeout_ms=200)
     store = open_store(settings)
     try:
-        key = access.create_workspace(store, f"ws-{uuid.uuid4().hex[:8]}").api_key
+        key = access.create_workspace(store.access, f"ws-{uuid.uuid4().hex[:8]}").api_key
     finally:
         store.close()
     server: LiveServer | None = None

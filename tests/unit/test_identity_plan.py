@@ -4,9 +4,8 @@ contacts it merges, and when it records a warning instead."""
 from __future__ import annotations
 
 from footfall.identity.locators import Locators
-from footfall.ingest.models import NewEvent
-from footfall.store.identity import Person, may_merge, survivor_first
-from footfall.store.writer import _plan
+from footfall.identity.merging import Person, may_merge, plan_batch, survivor_first
+from footfall.records import NewEvent
 
 WS = 1
 
@@ -37,7 +36,7 @@ def test_two_different_external_ids_may_not_merge() -> None:
 
 def test_an_event_naming_two_contacts_plans_one_merge() -> None:
     owners = {(WS, "email", "a@b.co"): 1, (WS, "phone", "+380501234567"): 2}
-    plan = _plan(
+    plan = plan_batch(
         [event(email="a@b.co", phone="+380501234567")],
         owners,
         people(Person(1, None, False), Person(2, None, False)),
@@ -50,7 +49,7 @@ def test_an_event_naming_two_contacts_plans_one_merge() -> None:
 
 def test_later_events_of_the_batch_see_the_merge() -> None:
     owners = {(WS, "email", "a@b.co"): 1, (WS, "phone", "+380501234567"): 2}
-    plan = _plan(
+    plan = plan_batch(
         [event(email="a@b.co", phone="+380501234567"), event(phone="+380501234567")],
         owners,
         people(Person(1, None, False), Person(2, None, False)),
@@ -62,7 +61,7 @@ def test_later_events_of_the_batch_see_the_merge() -> None:
 
 def test_conflicting_external_ids_give_a_warning_and_no_merge() -> None:
     owners = {(WS, "externalCustomerId", "b"): 2, (WS, "email", "a@b.co"): 1}
-    plan = _plan(
+    plan = plan_batch(
         [event(external_id="b", email="a@b.co")],
         owners,
         people(Person(1, "a", False), Person(2, "b", False)),
@@ -76,7 +75,7 @@ def test_conflicting_external_ids_give_a_warning_and_no_merge() -> None:
 
 def test_a_new_external_id_skips_another_customers_email() -> None:
     owners = {(WS, "email", "a@b.co"): 1}
-    plan = _plan(
+    plan = plan_batch(
         [event(external_id="new", email="a@b.co")], owners, people(Person(1, "a", False)), {}
     )
     assert plan.contacts == [-1]  # a new contact for the new customer
@@ -87,7 +86,7 @@ def test_a_new_external_id_skips_another_customers_email() -> None:
 
 def test_an_anonymous_visitor_is_merged_into_the_known_contact() -> None:
     owners = {(WS, "anonymousId", "cookie"): 7, (WS, "email", "a@b.co"): 1}
-    plan = _plan(
+    plan = plan_batch(
         [event(anonymous_id="cookie", email="a@b.co")],
         owners,
         people(Person(1, None, False), Person(7, None, True)),
@@ -98,16 +97,16 @@ def test_an_anonymous_visitor_is_merged_into_the_known_contact() -> None:
 
 
 def test_a_visitor_id_alone_creates_an_anonymous_contact() -> None:
-    plan = _plan([event(anonymous_id="cookie")], {}, {}, {})
+    plan = plan_batch([event(anonymous_id="cookie")], {}, {}, {})
     assert plan.contacts == [-1]
     assert plan.people[(WS, -1)].anonymous is True
-    plan = _plan([event(anonymous_id="cookie", email="a@b.co")], {}, {}, {})
+    plan = plan_batch([event(anonymous_id="cookie", email="a@b.co")], {}, {}, {})
     assert plan.people[(WS, -1)].anonymous is False
 
 
 def test_a_shared_device_does_not_merge_known_contacts() -> None:
     owners = {(WS, "anonymousId", "pc"): 1, (WS, "email", "b@b.co"): 2}
-    plan = _plan(
+    plan = plan_batch(
         [event(anonymous_id="pc", email="b@b.co")],
         owners,
         people(Person(1, None, False), Person(2, None, False)),
@@ -119,7 +118,7 @@ def test_a_shared_device_does_not_merge_known_contacts() -> None:
 
 def test_contact_id_wins_and_merges_the_owner_of_another_identifier() -> None:
     owners = {(WS, "email", "a@b.co"): 2}
-    plan = _plan(
+    plan = plan_batch(
         [event(contact_id=5, email="a@b.co")],
         owners,
         people(Person(5, None, False), Person(2, None, False)),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any, Protocol
 
 import msgspec
 from starlette.concurrency import run_in_threadpool
@@ -15,9 +16,14 @@ from starlette.concurrency import run_in_threadpool
 from footfall import logs
 from footfall.eventtypes.rules import TypeRules, TypeSettings, compile_settings
 from footfall.exceptions import FootfallError
-from footfall.store.base import Store
 
 log = logs.get("footfall.types")
+
+
+class SettingsSource(Protocol):
+    """What the rules cache needs of the store (``Store.types``)."""
+
+    def all_type_settings(self) -> list[tuple[int, str, Any]]: ...
 
 
 def rules_from_json(settings: object) -> TypeRules | None:
@@ -29,7 +35,7 @@ def rules_from_json(settings: object) -> TypeRules | None:
 
 
 class TypeRulesCache:
-    def __init__(self, store: Store, refresh_seconds: float) -> None:
+    def __init__(self, store: SettingsSource, refresh_seconds: float) -> None:
         self._store = store
         self._refresh_seconds = refresh_seconds
         self._rules: dict[tuple[int, str], TypeRules] = {}

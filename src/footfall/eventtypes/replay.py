@@ -6,13 +6,12 @@ from footfall.eventtypes.registry import rules_from_json
 from footfall.eventtypes.rules import TypeRules
 from footfall.exceptions import InvalidEvent
 from footfall.ingest.events import parse_event
-from footfall.ingest.models import NewEvent
 from footfall.ingest.past import ACCEPTED, parse_past_events
-from footfall.store.base import Store
-from footfall.store.registry import Pending, Reparse, Replayed, ReplaySelection
+from footfall.records import NewEvent
+from footfall.store.registry import Pending, Reparse, Replayed, ReplaySelection, TypeStore
 
 
-def _reparser(store: Store, type_key: str, now_us: int, max_age_days: int) -> Reparse:
+def _reparser(store: TypeStore, type_key: str, now_us: int, max_age_days: int) -> Reparse:
     """Parse a failed event again under the type's current rules, read fresh from the database."""
     current: dict[tuple[int, str], TypeRules | None] = {}
     for workspace_id, key, settings in store.all_type_settings():
@@ -58,7 +57,7 @@ def _reparser(store: Store, type_key: str, now_us: int, max_age_days: int) -> Re
 
 
 def replay_failed(
-    store: Store, selection: ReplaySelection, now_us: int, max_age_days: int = 0
+    store: TypeStore, selection: ReplaySelection, now_us: int, max_age_days: int = 0
 ) -> list[Replayed]:
     """Replay the failed events ``selection`` picks; each accepted one is stored exactly once.
 

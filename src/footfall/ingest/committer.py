@@ -9,19 +9,34 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
 
 from footfall import logs
 from footfall.exceptions import StorageUnavailable
-from footfall.store.base import Store, Write
-from footfall.store.writer import IdentityChanges
+from footfall.records import IdentityChanges, NewEvent, NewFailure, NewOrder
 
 log = logs.get("footfall.commit")
+Write = NewEvent | NewOrder | NewFailure
+
+
+class BatchWriter(Protocol):
+    """What group commit needs of the store (``Store.events``)."""
+
+    write_on_loop: bool  # the Python side of a batch may run on the event loop thread
+
+    def commit_batch(self, items: Sequence[Write]) -> IdentityChanges: ...
+    def try_begin(self) -> bool: ...
+    def begin(self) -> None: ...
+    def write_batch(self, items: Sequence[Write]) -> IdentityChanges: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+
 
 Submission = tuple[Sequence[Write], "asyncio.Future[None]"]
 
 
 class GroupCommitter:
-    def __init__(self, store: Store, max_events: int = 2000) -> None:
+    def __init__(self, store: BatchWriter, max_events: int = 2000) -> None:
         self._store = store
         self._max_events = max_events
         self._pending: list[Submission] = []
@@ -90,14 +105,14 @@ class GroupCommitter:
         store = self._store
         if not store.write_on_loop:
             return await loop.run_in_executor(self._executor, store.commit_batch, items)
-        if not store.writer_try_begin():
-            await loop.run_in_executor(self._executor, store.writer_begin)
+        if not store.try_begin():
+            await loop.run_in_executor(self._executor, store.begin)
         try:
-            changes = store.writer_write(items)
+            changes = store.write_batch(items)
         except BaseException:
-            await loop.run_in_executor(self._executor, store.writer_rollback)
+            await loop.run_in_executor(self._executor, store.rollback)
             raise
-        await loop.run_in_executor(self._executor, store.writer_commit)
+        await loop.run_in_executor(self._executor, store.commit)
         return changes
 
     async def _one_by_one(self, batch: list[Submission]) -> None:

@@ -9,8 +9,9 @@ import msgspec
 
 from footfall.exceptions import InvalidEvent, MalformedBody, NoLocator
 from footfall.identity.locators import locate
-from footfall.ingest.models import EventBody, NewEvent, Param
+from footfall.ingest.models import EventBody, Param
 from footfall.ingest.standard import RULES, validate_standard
+from footfall.records import NewEvent
 
 if TYPE_CHECKING:
     from footfall.eventtypes.rules import RuleLookup

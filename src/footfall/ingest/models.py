@@ -1,13 +1,10 @@
-"""Wire shapes (msgspec structs: unknown fields are ignored) and the records handed to the store."""
+"""Wire shapes of the event API (msgspec structs: unknown fields are ignored)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-
-from footfall.identity.locators import Locators
 
 
 class Param(msgspec.Struct):
@@ -33,50 +30,3 @@ class PastEventsBody(msgspec.Struct):
 
 class OrdersBody(msgspec.Struct):
     orders: list[msgspec.Raw]
-
-
-@dataclass(slots=True)
-class NewEvent:
-    """A validated event, ready to be tied to a contact and stored."""
-
-    workspace_id: int
-    event_type_key: str
-    key_value: str
-    params_json: str
-    raw: str
-    source: str  # "live", "past" or "order"
-    occurred_us: int
-    received_us: int
-    locators: Locators
-    key_id: int = 0  # the API key that sent it: the "who" of any merge it causes
-    shape: tuple[tuple[str, str], ...] = ()  # (param name, JSON type): the type's structure
-
-
-@dataclass(slots=True)
-class NewOrder:
-    """A validated order to upsert by external id; its event is stored in the same transaction."""
-
-    workspace_id: int
-    external_order_id: str
-    status: str
-    total_cost: float
-    currency: str
-    order_date: str
-    data_json: str
-    event: NewEvent
-
-
-@dataclass(slots=True)
-class NewFailure:
-    """A refused event for the failed-event log, committed with the next batch of events."""
-
-    workspace_id: int
-    event_type_key: str  # "" when the body named no type
-    key_value: str | None
-    route: str
-    reason: str
-    field: str | None
-    error: str
-    raw: str  # at most the configured number of bytes
-    raw_bytes: int  # the size of the whole body
-    received_us: int

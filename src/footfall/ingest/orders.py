@@ -12,7 +12,8 @@ from footfall.exceptions import InvalidEvent
 from footfall.identity.locators import locate
 from footfall.ingest.dates import parse_iso
 from footfall.ingest.events import check_key_value, decode, refuse_nul
-from footfall.ingest.models import NewEvent, NewOrder, OrdersBody
+from footfall.ingest.models import OrdersBody
+from footfall.records import NewEvent, NewOrder
 
 MAX_ORDERS = 1000
 STATUSES = frozenset(

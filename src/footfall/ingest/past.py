@@ -10,7 +10,8 @@ import msgspec
 from footfall.exceptions import InvalidEvent
 from footfall.ingest.dates import parse_iso, to_us
 from footfall.ingest.events import build_event, decode, storable
-from footfall.ingest.models import NewEvent, PastEventBody, PastEventsBody
+from footfall.ingest.models import PastEventBody, PastEventsBody
+from footfall.records import NewEvent
 
 if TYPE_CHECKING:
     from footfall.eventtypes.rules import RuleLookup

@@ -1,31 +1,78 @@
-"""The only package that knows SQL: schema, migrations and named operations on SQLite and PostgreSQL."""
+"""The only package that knows SQL: schema, migrations and named operations on SQLite and PostgreSQL.
+
+``Store`` is a small core (connections, transactions, error translation, retries) on a dialect,
+with the operations of each capability on their own object: ``access``, ``events``, ``feed``,
+``contacts`` and ``types``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import TypeVar
+
 from footfall.config import Settings
-from footfall.store.base import Store
+from footfall.exceptions import StorageUnavailable
+from footfall.store.access import AccessStore
+from footfall.store.contacts import ContactStore
+from footfall.store.core import Database
+from footfall.store.cursor import Cursor
+from footfall.store.dialect import Dialect
+from footfall.store.events import EventStore
+from footfall.store.feed import FeedStore
 from footfall.store.migrate import upgrade
+from footfall.store.registry import TypeStore
+
+T = TypeVar("T")
+
+
+class Store:
+    """The database of one deployment, by capability."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        self.db = Database(dialect)
+        self.access = AccessStore(self.db)
+        self.events = EventStore(self.db)
+        self.feed = FeedStore(self.db)
+        self.contacts = ContactStore(self.db)
+        self.types = TypeStore(self.db, self.events)
+
+    def read(self) -> AbstractContextManager[Cursor]:
+        """Statements in autocommit on this thread's connection."""
+        return self.db.read()
+
+    def transact(self, work: Callable[[Cursor], T]) -> T:
+        """Run ``work`` in a write transaction, again from the start if the database aborted it."""
+        return self.db.transact(work)
+
+    def ping(self) -> None:
+        """Read a page of the database itself, so a vanished or unreadable file shows too."""
+        with self.db.read() as tx:
+            tx.one("SELECT count(*) FROM workspaces")
+
+    def close(self) -> None:
+        """Close every connection this store opened, on any thread."""
+        self.events.close()
+        self.db.close()
 
 
 def open_store(settings: Settings) -> Store:
     """The store for FOOTFALL_DATABASE_URL (a SQLite file in the data directory by default)."""
     url = settings.resolved_database_url
     if url.startswith("sqlite:///"):
-        from footfall.store.sqlite import SqliteStore
+        from footfall.store.sqlite import SqliteDialect
 
-        return SqliteStore(url, busy_timeout_ms=settings.busy_timeout_ms)
-    from footfall.store.postgres import PostgresStore
+        return Store(SqliteDialect(url, busy_timeout_ms=settings.busy_timeout_ms))
+    from footfall.store.postgres import PostgresDialect
 
-    return PostgresStore(url)
+    return Store(PostgresDialect(url))
 
 
 def migrate(settings: Settings) -> None:
     url = settings.resolved_database_url
     if url.startswith("sqlite:///"):
-        from pathlib import Path
-
-        from footfall.exceptions import StorageUnavailable
-
         try:
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -20,9 +20,13 @@ from footfall.identity.contacts import (
     channel_type,
 )
 from footfall.identity.locators import ANONYMOUS_ID, EMAIL, EXTERNAL_ID, PHONE, PUSH_TOKEN
+from footfall.identity.merging import Person
+from footfall.store import erasure, identity
+from footfall.store.core import Database, RunAgain
 from footfall.store.cursor import Cursor
-from footfall.store.identity import Person, Sql, Why, load_people, merge
-from footfall.store.schema import contact_references, metadata
+from footfall.store.dialect import Dialect
+from footfall.store.identity import Why, family, load_people, merge
+from footfall.store.sql import Where, dumps, loads, marks
 
 _CHANNEL_TYPES = frozenset(CHANNEL_KINDS)
 # Identifier kinds in the order a document's owners are looked at for the default upsert.
@@ -36,7 +40,7 @@ _DEDUPE_KINDS = {
 }
 
 
-class ClaimLost(IdentityConflict):
+class ClaimLost(IdentityConflict, RunAgain):
     """A concurrent request claimed an identifier first; the transaction is run again."""
 
 
@@ -46,14 +50,6 @@ class Saved:
     created: bool
     notes: tuple[str, ...] = ()
     merges: int = 0
-
-
-def _json(value: Any) -> Any:
-    return msgspec.json.decode(value) if isinstance(value, str | bytes) else value
-
-
-def _dump(value: Any) -> str | None:
-    return None if value is None else msgspec.json.encode(value).decode()
 
 
 def canonical(tx: Cursor, ws: int, contact_id: int) -> int | None:
@@ -70,14 +66,12 @@ def canonical(tx: Cursor, ws: int, contact_id: int) -> int | None:
     return None
 
 
-def family(tx: Cursor, ws: int, contact_id: int) -> list[int]:
-    """The contact and every contact merged into it."""
-    rows = tx.all(
-        "SELECT id FROM contacts WHERE workspace_id = ? AND merged_into = ? ORDER BY id",
-        ws,
-        contact_id,
-    )
-    return [contact_id, *(int(r[0]) for r in rows)]
+def live(tx: Cursor, ws: int, contact_id: int, deleted_ok: bool) -> int:
+    """The contact ``contact_id`` is now; ContactNotFound if unknown (or deleted, unless ok)."""
+    contact = canonical(tx, ws, contact_id)
+    if contact is None or (not deleted_ok and is_deleted(tx, ws, contact)):
+        raise ContactNotFound(f"no contact with id={contact_id}")
+    return contact
 
 
 def is_deleted(tx: Cursor, ws: int, contact_id: int) -> bool:
@@ -137,7 +131,7 @@ def _primary(
 
 def upsert(
     tx: Cursor,
-    sql: Sql,
+    sql: Dialect,
     ws: int,
     doc: ContactInput,
     why: Why,
@@ -201,7 +195,7 @@ class Bulk:
 
 def upsert_many(
     tx: Cursor,
-    sql: Sql,
+    sql: Dialect,
     ws: int,
     docs: Sequence[tuple[int, ContactInput]],
     why: Why,
@@ -272,7 +266,7 @@ def _apply(
         ws,
         contact,
     )
-    current_ext, current_fields = row[0], _json(row[1]) or {}
+    current_ext, current_fields = row[0], loads(row[1]) or {}
     sets: dict[str, Any] = {"anonymous": False, "deleted_us": None, "updated_us": now_us}
     for column, value in (
         ("first_name", doc.first_name),
@@ -283,10 +277,10 @@ def _apply(
         if value is not msgspec.UNSET:
             sets[column] = value
     if doc.address is not msgspec.UNSET:
-        sets["address"] = _dump(doc.address)
+        sets["address"] = dumps(doc.address)
     if doc.fields is not msgspec.UNSET:
         fields = None if doc.fields is None else {**current_fields, **doc.fields}
-        sets["fields"] = _dump(fields or None)
+        sets["fields"] = dumps(fields or None)
     if doc.external_id is not msgspec.UNSET:
         ext = doc.external_id
         if ext is not None and current_ext not in (None, ext) and not replace_external_id:
@@ -372,11 +366,10 @@ def documents(tx: Cursor, ws: int, ids: Sequence[int]) -> list[dict[str, Any]]:
     """Contacts in the API's shape, in the order of ``ids``."""
     if not ids:
         return []
-    marks = ", ".join("?" * len(ids))
     rows = {
         int(r[0]): r
         for r in tx.all(
-            f"SELECT {_CONTACT_COLUMNS} FROM contacts WHERE workspace_id = ? AND id IN ({marks})",
+            f"SELECT {_CONTACT_COLUMNS} FROM contacts WHERE workspace_id = ? AND id IN ({marks(ids)})",
             ws,
             *ids,
         )
@@ -384,7 +377,7 @@ def documents(tx: Cursor, ws: int, ids: Sequence[int]) -> list[dict[str, Any]]:
     channels: dict[int, list[dict[str, str]]] = {i: [] for i in ids}
     for contact, kind, value, channel in tx.all(
         "SELECT contact_id, kind, value, channel FROM contact_identifiers WHERE workspace_id = ? "
-        f"AND contact_id IN ({marks}) ORDER BY created_us, kind, value",
+        f"AND contact_id IN ({marks(ids)}) ORDER BY created_us, kind, value",
         ws,
         *ids,
     ):
@@ -394,14 +387,14 @@ def documents(tx: Cursor, ws: int, ids: Sequence[int]) -> list[dict[str, Any]]:
 
 
 def _document(row: Any, channels: list[dict[str, str]]) -> dict[str, Any]:
-    fields = _json(row[4]) or {}
+    fields = loads(row[4]) or {}
     return {
         "id": int(row[0]),
         "externalCustomerId": row[1],
         "firstName": row[2],
         "lastName": row[3],
         "channels": channels,
-        "address": _json(row[5]),
+        "address": loads(row[5]),
         "fields": [{"id": name, "value": value} for name, value in fields.items()],
         "languageCode": row[6],
         "timeZone": row[7],
@@ -422,38 +415,33 @@ class ContactFilter:
 
 
 def search(
-    tx: Cursor, sql: Sql, ws: int, where: ContactFilter, offset: int, limit: int
+    tx: Cursor, sql: Dialect, ws: int, filters: ContactFilter, offset: int, limit: int
 ) -> tuple[list[dict[str, Any]], int]:
     """Live, known contacts matching every filter given, by id; and how many match in all."""
-    conditions = [
-        "workspace_id = ?",
-        "merged_into IS NULL",
-        "deleted_us IS NULL",
-        "NOT anonymous",
-    ]
-    args: list[Any] = [ws]
+    where = Where("workspace_id = ?", ws).add("merged_into IS NULL AND deleted_us IS NULL")
+    where.add("NOT anonymous")
     for kind, value in (
-        (EXTERNAL_ID, where.external_id),
-        (EMAIL, where.email),
-        (PHONE, where.phone),
+        (EXTERNAL_ID, filters.external_id),
+        (EMAIL, filters.email),
+        (PHONE, filters.phone),
     ):
         if value is not None:
-            conditions.append(
+            where.add(
                 "id IN (SELECT contact_id FROM contact_identifiers WHERE workspace_id = ? "
-                "AND kind = ? AND value = ?)"
+                "AND kind = ? AND value = ?)",
+                ws,
+                kind,
+                value,
             )
-            args += [ws, kind, value]
-    for column, value in (("first_name", where.first_name), ("last_name", where.last_name)):
+    for column, value in (("first_name", filters.first_name), ("last_name", filters.last_name)):
         if value is not None:
-            conditions.append(f"{sql.lower}({column}) = {sql.lower}(?)")
-            args.append(value)
-    clause = " AND ".join(conditions)
-    total = int(tx.one(f"SELECT count(*) FROM contacts WHERE {clause}", *args)[0])
+            where.add(f"{sql.lower}({column}) = {sql.lower}(?)", value)
+    total = int(tx.one(f"SELECT count(*) FROM contacts WHERE {where.sql}", *where.args)[0])
     ids = [
         int(r[0])
         for r in tx.all(
-            f"SELECT id FROM contacts WHERE {clause} ORDER BY id LIMIT ? OFFSET ?",
-            *args,
+            f"SELECT id FROM contacts WHERE {where.sql} ORDER BY id LIMIT ? OFFSET ?",
+            *where.args,
             limit,
             offset,
         )
@@ -461,7 +449,7 @@ def search(
     return documents(tx, ws, ids), total
 
 
-# -- deleting, erasing, exporting ------------------------------------------------------------
+# -- deleting ------------------------------------------------------------------------------
 
 
 def soft_delete(tx: Cursor, ws: int, contact: int, now_us: int) -> None:
@@ -475,152 +463,108 @@ def soft_delete(tx: Cursor, ws: int, contact: int, now_us: int) -> None:
     )
 
 
-def _in(ids: Sequence[Any]) -> str:
-    return ", ".join("?" * len(ids))
+class ContactStore:
+    """The contacts API's operations, each in its own transaction."""
 
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._sql = db.dialect
 
-def _identifier_values(tx: Cursor, ids: Sequence[int]) -> list[str]:
-    rows = tx.all(f"SELECT value FROM contact_identifiers WHERE contact_id IN ({_in(ids)})", *ids)
-    return sorted({r[0] for r in rows})
-
-
-def _like(value: str) -> str:
-    escaped = value.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f'%"{escaped}"%'
-
-
-def _mentioning(values: Sequence[str], lower: str) -> tuple[str, list[Any]]:
-    """Events not tied to the contact that are keyed by one of its identifiers, or carry one as
-    a JSON string anywhere in their body (another contact's event that named this person)."""
-    if not values:
-        return "1 = 0", []
-    keyed = f"key_value IN ({_in(values)})"
-    quoted = " OR ".join(f"{lower}(raw) LIKE ? ESCAPE '\\'" for _ in values)
-    return f"({keyed} OR {quoted})", [*values, *(_like(v) for v in values)]
-
-
-def erase(tx: Cursor, sql: Sql, ws: int, contact: int) -> list[int]:
-    """Delete the contact, everything merged into it and every record that points at any of
-    them, and the events of others that name one of its identifiers."""
-    ids = family(tx, ws, contact)
-    condition, args = _mentioning(_identifier_values(tx, ids), sql.lower)
-    for table, column in contact_references():
-        if table == "contacts":
-            continue
-        tx.execute(f"DELETE FROM {table} WHERE {column} IN ({_in(ids)})", *ids)
-    tx.execute(f"DELETE FROM events WHERE workspace_id = ? AND {condition}", ws, *args)
-    # The failed-event log keeps raw bodies too: those naming the person go.
-    tx.execute(f"DELETE FROM failed_events WHERE workspace_id = ? AND {condition}", ws, *args)
-    tx.execute(f"UPDATE contacts SET merged_into = NULL WHERE id IN ({_in(ids)})", *ids)
-    tx.execute(f"DELETE FROM contacts WHERE workspace_id = ? AND id IN ({_in(ids)})", ws, *ids)
-    return ids
-
-
-def export(tx: Cursor, sql: Sql, ws: int, contact: int) -> dict[str, Any]:
-    """Everything stored about a contact, table by table (the right of access)."""
-    ids = family(tx, ws, contact)
-    condition, args = _mentioning(_identifier_values(tx, ids), sql.lower)
-    records: dict[str, list[dict[str, Any]]] = {}
-    queries = [(table, column) for table, column in contact_references()]
-    queries.insert(0, ("contacts", "id"))
-    for table, column in queries:
-        names = [c.name for c in metadata.tables[table].columns]
-        rows = tx.all(
-            f"SELECT {', '.join(names)} FROM {table} WHERE {column} IN ({_in(ids)})", *ids
+    def upsert_contact(
+        self,
+        workspace_id: int,
+        doc: ContactInput,
+        why: Why,
+        *,
+        dedupe: str | None = None,
+        restore: bool = True,
+    ) -> Saved:
+        return self._db.transact(
+            lambda tx: upsert(tx, self._sql, workspace_id, doc, why, dedupe=dedupe, restore=restore)
         )
-        records.setdefault(table, []).extend(_row(names, r) for r in rows)
-    names = [c.name for c in metadata.tables["events"].columns]
-    rows = tx.all(
-        f"SELECT {', '.join(names)} FROM events WHERE workspace_id = ? AND {condition}", ws, *args
-    )
-    records.setdefault("events", []).extend(_row(names, r) for r in rows)
-    names = [c.name for c in metadata.tables["failed_events"].columns]
-    rows = tx.all(
-        f"SELECT {', '.join(names)} FROM failed_events WHERE workspace_id = ? AND {condition}",
-        ws,
-        *args,
-    )
-    records["failed_events"] = [_row(names, r) for r in rows]
-    for table, rows_of in records.items():
-        unique = {msgspec.json.encode(r): r for r in rows_of}
-        records[table] = list(unique.values())
-    return {"contact": documents(tx, ws, [contact])[0], "records": records}
 
+    def upsert_contacts(
+        self,
+        workspace_id: int,
+        docs: Sequence[tuple[int, ContactInput]],
+        why: Why,
+        *,
+        dedupe: str | None,
+        restore: bool,
+    ) -> Bulk:
+        return self._db.transact(
+            lambda tx: upsert_many(
+                tx, self._sql, workspace_id, docs, why, dedupe=dedupe, restore=restore
+            )
+        )
 
-def _row(names: Sequence[str], row: Sequence[Any]) -> dict[str, Any]:
-    out = {}
-    for name, value in zip(names, row, strict=True):
-        if name in ("params", "data", "fields", "address") and isinstance(value, str):
-            value = _json(value)
-        out[name] = value
-    return out
+    def update_contact(
+        self, workspace_id: int, contact_id: int, doc: ContactInput, now: int
+    ) -> int:
+        return self._db.transact(lambda tx: update(tx, workspace_id, contact_id, doc, now))
 
+    def get_contact(self, workspace_id: int, contact_id: int) -> dict[str, Any]:
+        with self._db.read() as tx:
+            contact = live(tx, workspace_id, contact_id, deleted_ok=False)
+            return documents(tx, workspace_id, [contact])[0]
 
-# -- the identity audit ----------------------------------------------------------------------
+    def find_contacts(
+        self, workspace_id: int, filters: ContactFilter, offset: int, limit: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        with self._db.read() as tx:
+            return search(tx, self._sql, workspace_id, filters, offset, limit)
 
+    def contact_by_external_id(self, workspace_id: int, external_id: str) -> int:
+        with self._db.read() as tx:
+            contact = find_by_external_id(tx, workspace_id, external_id)
+        if contact is None:
+            raise ContactNotFound(f"no contact with externalCustomerId={external_id!r}")
+        return contact
 
-# Table -> (its columns and their names in the API, the two columns naming contacts).
-_AUDIT: dict[str, tuple[dict[str, str], tuple[str, str]]] = {
-    "contact_merges": (
-        {
-            "id": "id",
-            "survivor_id": "survivorId",
-            "merged_id": "mergedId",
-            "reason": "reason",
-            "via": "via",
-            "key_id": "keyId",
-            "created_us": "createdAt",
-        },
-        ("survivor_id", "merged_id"),
-    ),
-    "identity_warnings": (
-        {
-            "id": "id",
-            "kind": "kind",
-            "contact_id": "contactId",
-            "other_contact_id": "otherContactId",
-            "detail": "detail",
-            "via": "via",
-            "key_id": "keyId",
-            "created_us": "createdAt",
-            "occurrences": "occurrences",
-            "last_seen_us": "lastSeenAt",
-        },
-        ("contact_id", "other_contact_id"),
-    ),
-}
+    def delete_contact(self, workspace_id: int, contact_id: int, erase: bool, now: int) -> int:
+        """Mark the contact deleted, or erase it and everything derived from it."""
 
+        def work(tx: Cursor) -> int:
+            contact = live(tx, workspace_id, contact_id, deleted_ok=True)
+            if erase:
+                erasure.erase(tx, self._sql, workspace_id, family(tx, workspace_id, contact))
+            else:
+                soft_delete(tx, workspace_id, contact, now)
+            return contact
 
-def _audit(
-    tx: Cursor, table: str, ws: int, contact: int | None, before: int | None, limit: int
-) -> list[dict[str, Any]]:
-    """Newest first; about a contact's family when ``contact`` is given."""
-    columns, (first, second) = _AUDIT[table]
-    where: list[str] = ["workspace_id = ?"]
-    args: list[Any] = [ws]
-    if contact is not None:
-        ids = family(tx, ws, contact)
-        where.append(f"({first} IN ({_in(ids)}) OR {second} IN ({_in(ids)}))")
-        args += ids + ids
-    if before is not None:
-        where.append("id < ?")
-        args.append(before)
-    rows = tx.all(
-        f"SELECT {', '.join(columns)} FROM {table} WHERE {' AND '.join(where)} "
-        "ORDER BY id DESC LIMIT ?",
-        *args,
-        limit,
-    )
-    return [dict(zip(columns.values(), row, strict=True)) for row in rows]
+        contact = self._db.transact(work)
+        if erase:
+            self._db.scrub()
+        return contact
 
+    def contact_family(self, workspace_id: int, contact_id: int) -> list[int]:
+        """A live contact and every contact merged into it."""
+        with self._db.read() as tx:
+            contact = live(tx, workspace_id, contact_id, deleted_ok=False)
+            return family(tx, workspace_id, contact)
 
-def merges(
-    tx: Cursor, ws: int, contact: int | None, before: int | None, limit: int
-) -> list[dict[str, Any]]:
-    return _audit(tx, "contact_merges", ws, contact, before, limit)
+    def export_contact(self, workspace_id: int, contact_id: int) -> dict[str, Any]:
+        with self._db.snapshot() as tx:
+            contact = live(tx, workspace_id, contact_id, deleted_ok=True)
+            records = erasure.export(tx, self._sql, workspace_id, family(tx, workspace_id, contact))
+            return {"contact": documents(tx, workspace_id, [contact])[0], "records": records}
 
+    def list_merges(
+        self, workspace_id: int, contact_id: int | None, before: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        with self._db.read() as tx:
+            ids = self._family_of(tx, workspace_id, contact_id)
+            return identity.merges(tx, workspace_id, ids, before, limit)
 
-def warnings(
-    tx: Cursor, ws: int, contact: int | None, before: int | None, limit: int
-) -> list[dict[str, Any]]:
-    return _audit(tx, "identity_warnings", ws, contact, before, limit)
+    def list_identity_warnings(
+        self, workspace_id: int, contact_id: int | None, before: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        with self._db.read() as tx:
+            ids = self._family_of(tx, workspace_id, contact_id)
+            return identity.warnings(tx, workspace_id, ids, before, limit)
+
+    @staticmethod
+    def _family_of(tx: Cursor, workspace_id: int, contact_id: int | None) -> list[int]:
+        if contact_id is None:
+            return []
+        return family(tx, workspace_id, live(tx, workspace_id, contact_id, deleted_ok=True))

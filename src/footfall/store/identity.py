@@ -12,10 +12,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
-
+from footfall.identity.merging import Person, may_merge, survivor_first
 from footfall.store.cursor import Cursor
+from footfall.store.dialect import Dialect
 from footfall.store.schema import contact_references
+from footfall.store.sql import Where, dumps, in_clause, loads, marks
 
 # Tables that record identity history: a merge leaves their rows pointing at the contacts named.
 AUDIT_TABLES = frozenset({"contact_merges", "identity_warnings"})
@@ -23,44 +24,8 @@ EXTERNAL_ID_CONFLICT = "conflicting-external-ids"
 _CHUNK = 500
 
 
-@dataclass(frozen=True, slots=True)
-class Sql:
-    """What differs between the backends in the statements written here."""
-
-    greatest: str
-    arrays: bool  # array parameters (``= ANY(?)``) instead of IN lists
-    for_update: str  # row locks; empty where writers are serial
-    lower: str = "lower"  # a lower() that folds every alphabet (SQLite's folds ASCII only)
-
-
-@dataclass(slots=True)
-class Person:
-    """What the write path knows of a contact: enough to decide on a merge."""
-
-    id: int  # negative for a contact the current batch creates
-    ext: str | None
-    anonymous: bool
-    deleted: bool = False
-
-
-def survivor_first(a: Person, b: Person) -> tuple[Person, Person]:
-    """(survivor, merged): a known contact over an anonymous one, one with an externalCustomerId
-    over one without, an existing one over one being created, then the older. The same pair
-    always gives the same answer."""
-
-    def rank(p: Person) -> tuple[bool, bool, bool, int]:
-        return (p.anonymous, p.ext is None, p.id < 0, abs(p.id))
-
-    return (a, b) if rank(a) <= rank(b) else (b, a)
-
-
-def may_merge(a: Person, b: Person) -> bool:
-    """Never merge two contacts that each have a different externalCustomerId."""
-    return a.ext is None or b.ext is None or a.ext == b.ext
-
-
 def load_people(
-    tx: Cursor, wanted: dict[int, set[int]], sql: Sql
+    tx: Cursor, wanted: dict[int, set[int]], sql: Dialect
 ) -> tuple[dict[tuple[int, int], Person], dict[tuple[int, int], int]]:
     """The contacts asked for, by (workspace, id), and where each one was merged to, if anywhere."""
     people: dict[tuple[int, int], Person] = {}
@@ -84,14 +49,7 @@ def _person(row: Any) -> Person:
     return Person(int(row[0]), row[2], bool(row[3]), row[4] is not None)
 
 
-def in_clause(column: str, values: Sequence[Any], arrays: bool) -> tuple[str, list[Any]]:
-    """``column IN (…)``; one array parameter where the backend has arrays (one plan for any size)."""
-    if arrays:
-        return f"{column} = ANY(?)", [list(values)]
-    return f"{column} IN ({', '.join('?' * len(values))})", list(values)
-
-
-def _contact_rows(tx: Cursor, ws: int, ids: Iterable[int], sql: Sql) -> list[Any]:
+def _contact_rows(tx: Cursor, ws: int, ids: Iterable[int], sql: Dialect) -> list[Any]:
     ordered = sorted(ids)
     rows: list[Any] = []
     for start in range(0, len(ordered), _CHUNK):
@@ -106,7 +64,7 @@ def _contact_rows(tx: Cursor, ws: int, ids: Iterable[int], sql: Sql) -> list[Any
     return rows
 
 
-def _lock(tx: Cursor, sql: Sql, ws: int, contact_id: int) -> Person | None:
+def _lock(tx: Cursor, sql: Dialect, ws: int, contact_id: int) -> Person | None:
     """The contact ``contact_id`` ended up as, row-locked; None if it no longer exists."""
     for _ in range(8):  # chains are one hop; a concurrent merge may add one
         row = tx.one(
@@ -133,7 +91,7 @@ class Why:
     now_us: int
 
 
-def merge(tx: Cursor, sql: Sql, ws: int, a: int, b: int, why: Why) -> int | None:
+def merge(tx: Cursor, sql: Dialect, ws: int, a: int, b: int, why: Why) -> int | None:
     """Merge contacts ``a`` and ``b``; the survivor's id, or None when the rule refuses the merge
     (an identity warning is recorded then) or a contact is gone."""
     first, second = sorted((a, b))
@@ -169,10 +127,6 @@ def merge(tx: Cursor, sql: Sql, ws: int, a: int, b: int, why: Why) -> int | None
 _DOCUMENT = ("external_customer_id", "first_name", "last_name", "language_code", "time_zone")
 
 
-def _json(value: Any) -> Any:
-    return msgspec.json.decode(value) if isinstance(value, str | bytes) else value
-
-
 def _fold_document(tx: Cursor, keep: int, drop: int, now_us: int) -> None:
     """The survivor keeps its values and takes the merged contact's where it has none; the merged
     contact keeps no personal data."""
@@ -187,8 +141,8 @@ def _fold_document(tx: Cursor, keep: int, drop: int, now_us: int) -> None:
     values: list[Any] = [
         m if m is not None else t for m, t in zip(mine[:5], theirs[:5], strict=True)
     ]
-    fields = {**(_json(theirs[5]) or {}), **(_json(mine[5]) or {})}
-    address = _json(mine[6]) or _json(theirs[6])
+    fields = {**(loads(theirs[5]) or {}), **(loads(mine[5]) or {})}
+    address = loads(mine[6]) or loads(theirs[6])
     deleted = mine[7] if theirs[7] is not None else None
     anonymous = bool(mine[8]) and bool(theirs[8])
     sets = ", ".join(f"{c} = ?" for c in _DOCUMENT)
@@ -205,8 +159,8 @@ def _fold_document(tx: Cursor, keep: int, drop: int, now_us: int) -> None:
         f"UPDATE contacts SET {sets}, fields = ?, address = ?, deleted_us = ?, anonymous = ?, "
         "updated_us = ? WHERE id = ?",
         *values,
-        None if not fields else msgspec.json.encode(fields).decode(),
-        None if address is None else msgspec.json.encode(address).decode(),
+        dumps(fields or None),
+        dumps(address),
         deleted,
         anonymous,
         now_us,
@@ -247,3 +201,78 @@ def warn(
         times,
         why.now_us,
     )
+
+
+def family(tx: Cursor, ws: int, contact_id: int) -> list[int]:
+    """The contact and every contact merged into it."""
+    rows = tx.all(
+        "SELECT id FROM contacts WHERE workspace_id = ? AND merged_into = ? ORDER BY id",
+        ws,
+        contact_id,
+    )
+    return [contact_id, *(int(r[0]) for r in rows)]
+
+
+# -- the identity audit ----------------------------------------------------------------------
+
+
+# Table -> (its columns and their names in the API, the two columns naming contacts).
+_AUDIT: dict[str, tuple[dict[str, str], tuple[str, str]]] = {
+    "contact_merges": (
+        {
+            "id": "id",
+            "survivor_id": "survivorId",
+            "merged_id": "mergedId",
+            "reason": "reason",
+            "via": "via",
+            "key_id": "keyId",
+            "created_us": "createdAt",
+        },
+        ("survivor_id", "merged_id"),
+    ),
+    "identity_warnings": (
+        {
+            "id": "id",
+            "kind": "kind",
+            "contact_id": "contactId",
+            "other_contact_id": "otherContactId",
+            "detail": "detail",
+            "via": "via",
+            "key_id": "keyId",
+            "created_us": "createdAt",
+            "occurrences": "occurrences",
+            "last_seen_us": "lastSeenAt",
+        },
+        ("contact_id", "other_contact_id"),
+    ),
+}
+
+
+def _audit(
+    tx: Cursor, table: str, ws: int, family: Sequence[int], before: int | None, limit: int
+) -> list[dict[str, Any]]:
+    """Newest first; about a contact's family (itself and those merged into it) when given."""
+    columns, (first, second) = _AUDIT[table]
+    where = Where("workspace_id = ?", ws).below("id", before)
+    if family:
+        where.add(
+            f"({first} IN ({marks(family)}) OR {second} IN ({marks(family)}))", *family, *family
+        )
+    rows = tx.all(
+        f"SELECT {', '.join(columns)} FROM {table} WHERE {where.sql} ORDER BY id DESC LIMIT ?",
+        *where.args,
+        limit,
+    )
+    return [dict(zip(columns.values(), row, strict=True)) for row in rows]
+
+
+def merges(
+    tx: Cursor, ws: int, family: Sequence[int], before: int | None, limit: int
+) -> list[dict[str, Any]]:
+    return _audit(tx, "contact_merges", ws, family, before, limit)
+
+
+def warnings(
+    tx: Cursor, ws: int, family: Sequence[int], before: int | None, limit: int
+) -> list[dict[str, Any]]:
+    return _audit(tx, "identity_warnings", ws, family, before, limit)

@@ -2,28 +2,29 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
-
-from footfall.ingest.models import NewEvent
+from footfall.exceptions import InvalidEvent
+from footfall.records import NewEvent
+from footfall.store.core import Database
 from footfall.store.cursor import Cursor
-
-
-def _json(value: Any) -> Any:
-    return msgspec.json.decode(value) if isinstance(value, str | bytes) else value
+from footfall.store.events import EventStore
+from footfall.store.records import EventTypeStats
+from footfall.store.sql import Where, loads
 
 
 def all_settings(tx: Cursor) -> list[tuple[int, str, Any]]:
     rows = tx.all("SELECT workspace_id, key, settings FROM event_types WHERE settings IS NOT NULL")
-    return [(int(ws), key, _json(settings)) for ws, key, settings in rows]
+    return [(int(ws), key, loads(settings)) for ws, key, settings in rows]
 
 
 def settings_of(tx: Cursor, ws: int, key: str) -> Any:
     row = tx.one("SELECT settings FROM event_types WHERE workspace_id = ? AND key = ?", ws, key)
-    return None if row is None else _json(row[0])
+    return None if row is None else loads(row[0])
 
 
 def set_settings(tx: Cursor, ws: int, key: str, settings_json: str, now_us: int) -> None:
@@ -105,27 +106,15 @@ class FailureQuery:
 
 
 def failures(tx: Cursor, ws: int, query: FailureQuery) -> list[dict[str, Any]]:
-    where: list[str] = ["workspace_id = ?"]
-    args: list[Any] = [ws]
-    for column, value in (("event_type_key", query.event_type_key), ("reason", query.reason)):
-        if value is not None:
-            where.append(f"{column} = ?")
-            args.append(value)
-    if query.from_us is not None:
-        where.append("received_us >= ?")
-        args.append(query.from_us)
-    if query.to_us is not None:
-        where.append("received_us <= ?")
-        args.append(query.to_us)
+    where = Where("workspace_id = ?", ws)
+    where.equals("event_type_key", query.event_type_key).equals("reason", query.reason)
+    where.at_least("received_us", query.from_us).at_most("received_us", query.to_us)
     if query.replayed is not None:
-        where.append("replayed_us IS NOT NULL" if query.replayed else "replayed_us IS NULL")
-    if query.before is not None:
-        where.append("id < ?")
-        args.append(query.before)
+        where.add("replayed_us IS NOT NULL" if query.replayed else "replayed_us IS NULL")
+    where.below("id", query.before)
     rows = tx.all(
-        f"SELECT {_FAILURE_COLUMNS} FROM failed_events WHERE {' AND '.join(where)} "
-        "ORDER BY id DESC LIMIT ?",
-        *args,
+        f"SELECT {_FAILURE_COLUMNS} FROM failed_events WHERE {where.sql} ORDER BY id DESC LIMIT ?",
+        *where.args,
         query.limit,
     )
     return [dict(zip(_FAILURE_KEYS, row, strict=True)) for row in rows]
@@ -157,21 +146,17 @@ class ReplaySelection:
 
 def pending(tx: Cursor, selection: ReplaySelection, lock: str) -> list[Pending]:
     """Failed events not replayed yet, oldest first, row-locked (concurrent replays skip them)."""
-    where = ["replayed_us IS NULL", "event_type_key = ?", "id > ?"]
-    args: list[Any] = [selection.event_type_key, selection.after]
-    if selection.workspace_id is not None:
-        where.append("workspace_id = ?")
-        args.append(selection.workspace_id)
-    if selection.since_us is not None:
-        where.append("received_us >= ?")
-        args.append(selection.since_us)
-    if selection.ids:
-        where.append(f"id IN ({', '.join('?' * len(selection.ids))})")
-        args.extend(selection.ids)
+    where = Where(
+        "replayed_us IS NULL AND event_type_key = ? AND id > ?",
+        selection.event_type_key,
+        selection.after,
+    )
+    where.equals("workspace_id", selection.workspace_id)
+    where.at_least("received_us", selection.since_us).among("id", selection.ids)
     rows = tx.all(
         "SELECT id, workspace_id, event_type_key, route, raw, raw_bytes, received_us "
-        f"FROM failed_events WHERE {' AND '.join(where)} ORDER BY id LIMIT ?{lock}",
-        *args,
+        f"FROM failed_events WHERE {where.sql} ORDER BY id LIMIT ?{lock}",
+        *where.args,
         selection.limit,
     )
     return [Pending(int(r[0]), int(r[1]), r[2], r[3], r[4], int(r[5]), int(r[6])) for r in rows]
@@ -204,3 +189,89 @@ def prune(tx: Cursor, older_than_us: int) -> int:
     row = tx.one("SELECT count(*) FROM failed_events WHERE received_us < ?", older_than_us)
     tx.execute("DELETE FROM failed_events WHERE received_us < ?", older_than_us)
     return int(row[0])
+
+
+class TypeStore:
+    """The event-type registry and the failed-event log, each operation in its own transaction."""
+
+    def __init__(self, db: Database, events: EventStore) -> None:
+        self._db = db
+        self._events = events
+
+    def list_event_types(self, workspace_id: int) -> list[EventTypeStats]:
+        with self._db.read() as tx:
+            rows = tx.all(
+                "SELECT t.key, COALESCE(SUM(c.event_count), 0), t.first_seen_us, "
+                "COALESCE(MAX(c.last_seen_us), t.first_seen_us) FROM event_types t "
+                "LEFT JOIN event_type_counts c ON c.workspace_id = t.workspace_id AND c.key = t.key "
+                "WHERE t.workspace_id = ? GROUP BY t.key, t.first_seen_us ORDER BY t.key",
+                workspace_id,
+            )
+        return [EventTypeStats(r[0], int(r[1]), int(r[2]), int(r[3])) for r in rows]
+
+    def all_type_settings(self) -> list[tuple[int, str, Any]]:
+        with self._db.read() as tx:
+            return all_settings(tx)
+
+    def type_settings(self, workspace_id: int, key: str) -> Any:
+        with self._db.read() as tx:
+            return settings_of(tx, workspace_id, key)
+
+    def set_type_settings(self, workspace_id: int, key: str, settings_json: str, now: int) -> None:
+        self._db.transact(lambda tx: set_settings(tx, workspace_id, key, settings_json, now))
+
+    def type_params(self, workspace_id: int, key: str) -> list[ObservedParam]:
+        with self._db.read() as tx:
+            return observed_params(tx, workspace_id, key)
+
+    def type_hourly(
+        self, workspace_id: int, key: str, from_us: int, to_us: int
+    ) -> list[tuple[int, str, int]]:
+        with self._db.read() as tx:
+            return hourly(tx, workspace_id, key, from_us, to_us)
+
+    def list_failures(self, workspace_id: int, query: FailureQuery) -> list[dict[str, Any]]:
+        with self._db.read() as tx:
+            return failures(tx, workspace_id, query)
+
+    def replay_failures(
+        self, selection: ReplaySelection, reparse: Reparse, now: int
+    ) -> list[Replayed]:
+        """Re-submit failed events, a chunk per transaction. An accepted one is stored and
+        marked replayed in the same transaction, under a row lock: replayed exactly once, even
+        by concurrent replays."""
+        done: list[Replayed] = []
+        while len(done) < selection.total:
+            chunk = self._db.transact(
+                functools.partial(self._replay_chunk, selection=selection, reparse=reparse, now=now)
+            )
+            done += chunk
+            if len(chunk) < selection.limit:
+                return done
+            selection = dataclasses.replace(selection, after=chunk[-1].id)
+        return done
+
+    def _replay_chunk(
+        self, tx: Cursor, *, selection: ReplaySelection, reparse: Reparse, now: int
+    ) -> list[Replayed]:
+        events: list[NewEvent] = []
+        outcomes: list[Replayed] = []
+        for row in pending(tx, selection, self._db.dialect.skip_locked):
+            try:
+                events.append(reparse(row))
+            except InvalidEvent as exc:
+                outcomes.append(Replayed(row.id, False, str(exc)))
+            except Exception as exc:  # one odd row never blocks the replay of the others
+                error = f"cannot be replayed: {type(exc).__name__}: {exc}"
+                outcomes.append(Replayed(row.id, False, error[:2000]))
+            else:
+                outcomes.append(Replayed(row.id, True))
+        if events:
+            # Structure seen during replay is recorded, but not remembered as recorded: the
+            # next live batch writes it again, which is harmless if this transaction rolled back.
+            self._events.write(tx, events)
+        mark(tx, outcomes, now)
+        return outcomes
+
+    def prune_failures(self, older_than_us: int) -> int:
+        return self._db.transact(lambda tx: prune(tx, older_than_us))

@@ -1,4 +1,4 @@
-"""SQLite backend: WAL with synchronous=FULL, so a commit survives an OS crash, not only a process crash."""
+"""SQLite: WAL with synchronous=FULL, so a commit survives an OS crash, not only a process crash."""
 
 from __future__ import annotations
 
@@ -8,29 +8,29 @@ from pathlib import Path
 from typing import Any
 
 from footfall.exceptions import StorageUnavailable
-from footfall.store.base import Store
+from footfall.store.cursor import Cursor
+from footfall.store.dialect import Dialect
 
 
 def _lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
 
 
-class SqliteStore(Store):
-    dialect = "sqlite"
+class SqliteDialect(Dialect):
+    name = "sqlite"
     begin_sql = "BEGIN IMMEDIATE"
-    # Batches are written on the event loop thread and only BEGIN/COMMIT (lock wait, fsync) run in
-    # a thread: the GIL is then never fought over, which is what makes group commit pay off.
-    write_on_loop = True
-    greatest = "max"
-    lower_function = "footfall_lower"
+    lower = "footfall_lower"
     contact_index_hint = " INDEXED BY ix_events_contact"
+    # Batches are written on the event loop thread and only BEGIN/COMMIT (lock wait, fsync) run
+    # in a thread: the GIL is then never fought over, which is what makes group commit pay off.
+    write_on_loop = True
 
     def __init__(self, url: str, busy_timeout_ms: int = 5000) -> None:
-        super().__init__(url)
+        self.url = url
         self.path = Path(url.removeprefix("sqlite:///"))
         self.busy_timeout_ms = busy_timeout_ms
 
-    def _connect(self) -> sqlite3.Connection:
+    def connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         connection = sqlite3.connect(
             self.path,
@@ -47,51 +47,39 @@ class SqliteStore(Store):
         connection.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
         return connection
 
-    def writer_try_begin(self) -> bool:
-        if self._writer is None:
-            return False
-        writer = self._writer
-        with self._guard(self._discard_writer):
-            writer.execute("PRAGMA busy_timeout=0")
-            try:
-                writer.execute(self.begin_sql)
-            except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
-                    raise
-                return False  # another process holds the write lock
-            finally:
-                writer.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
+    def translate(self, sql: str) -> str:
+        return sql
+
+    def is_unavailable(self, exc: BaseException) -> bool:
+        return isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError) and not isinstance(
+            exc, sqlite3.IntegrityError
+        )
+
+    def try_begin(self, connection: Any) -> bool:
+        connection.execute("PRAGMA busy_timeout=0")
+        try:
+            connection.execute(self.begin_sql)
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                raise
+            return False  # another process holds the write lock
+        finally:
+            connection.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
         return True
 
-    def writer_begin(self) -> None:
+    def begin(self, connection: Any) -> None:
         """Wait for the write lock by polling every 0.2 ms, up to the busy timeout.
 
         SQLite's own busy handler sleeps up to 100 ms at a time, which starves a process that
         shares the database with another one committing a batch every few milliseconds.
         """
-        with self._guard(self._discard_writer):
-            if self._writer is None:
-                self._writer = self._connect()
         deadline = time.monotonic() + self.busy_timeout_ms / 1000
-        while not self.writer_try_begin():
+        while not self.try_begin(connection):
             if time.monotonic() >= deadline:
                 raise StorageUnavailable("storage unavailable: the database is locked")
             time.sleep(0.0002)
 
-    def scrub(self) -> None:
-        """Copy the log into the database and truncate it, so erased rows leave the -wal file;
-        best effort (a checkpoint cannot complete while a reader needs older frames)."""
-        for _ in range(20):
-            with self.read() as tx:
-                busy = tx.one("PRAGMA wal_checkpoint(TRUNCATE)")[0]
-            if not busy:
-                return
-            time.sleep(0.05)
-
-    def _translate(self, sql: str) -> str:
-        return sql
-
-    def _is_unavailable(self, exc: BaseException) -> bool:
-        return isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError) and not isinstance(
-            exc, sqlite3.IntegrityError
-        )
+    def scrub(self, tx: Cursor) -> bool:
+        """Copy the log into the database and truncate it, so erased rows leave the -wal file
+        (a checkpoint cannot complete while a reader needs older frames)."""
+        return not tx.one("PRAGMA wal_checkpoint(TRUNCATE)")[0]

@@ -1,6 +1,6 @@
 """The write path of a group-commit batch: tie each event to its contact, then store everything.
 
-An event whose locators belong to two contacts merges them (see ``store.identity``), unless both
+An event whose locators belong to two contacts merges them (the rules: ``identity.merging``), unless both
 carry different externalCustomerIds: then it goes to the contact its first locator names and an
 identity warning is recorded. An anonymous visitor id alone makes an anonymous contact, whose
 history moves to the known contact once an event ties the two.
@@ -14,26 +14,22 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from footfall.identity.locators import ANONYMOUS_ID, EXTERNAL_ID
-from footfall.ingest.models import NewEvent, NewFailure, NewOrder
-from footfall.store.cursor import Cursor
-from footfall.store.identity import (
-    EXTERNAL_ID_CONFLICT,
-    Person,
-    Sql,
-    Why,
-    load_people,
-    may_merge,
-    merge,
-    survivor_first,
-    warn,
+from footfall.identity.merging import (
+    IdentifierKey,
+    MergePlan,
+    identifier_keys,
+    plan_batch,
+    undecided,
 )
+from footfall.records import IdentityChanges, NewEvent, NewFailure, NewOrder
+from footfall.store.cursor import Cursor
+from footfall.store.dialect import Dialect
+from footfall.store.identity import EXTERNAL_ID_CONFLICT, Why, load_people, merge, warn
 
-IdentifierKey = tuple[int, str, str]  # (workspace_id, kind, value)
-EVENT_COLUMNS = (
+INSERT_COLUMNS = (
     "workspace_id",
     "event_type_key",
     "key_value",
@@ -84,151 +80,7 @@ def _known_owners(tx: Cursor, keys: set[IdentifierKey], arrays: bool) -> dict[Id
     return owners
 
 
-@dataclass(frozen=True, slots=True)
-class _Merge:
-    workspace_id: int
-    merged: int
-    survivor: int
-    reason: str
-    key_id: int
-
-
-@dataclass
-class _Plan:
-    """Who each event of a batch is about. New contacts have no id yet: they are numbered -1, -2…
-
-    Merges and conflicts are decided here on what was read at the start of the batch, and made
-    in SQL afterwards, where ``identity.merge`` checks its rule again under row locks.
-    """
-
-    owners: dict[IdentifierKey, int]
-    people: dict[tuple[int, int], Person]
-    alias: dict[tuple[int, int], int] = field(default_factory=dict)
-    new_contacts: dict[int, NewEvent] = field(default_factory=dict)
-    claims: dict[IdentifierKey, int] = field(default_factory=dict)
-    contacts: list[int | None] = field(default_factory=list)
-    merges: list[_Merge] = field(default_factory=list)
-    warnings: dict[tuple[int, int, int | None], tuple[str, int, int]] = field(default_factory=dict)
-
-    def canon(self, ws: int, contact: int) -> int:
-        while (ws, contact) in self.alias:
-            contact = self.alias[(ws, contact)]
-        return contact
-
-    def person(self, ws: int, contact: int) -> Person:
-        contact = self.canon(ws, contact)
-        person = self.people.get((ws, contact))
-        if person is None:
-            # Not read (see _undecided): the event names only this contact, nothing to decide.
-            person = self.people[(ws, contact)] = Person(contact, None, anonymous=False)
-        return person
-
-    def warn(self, ws: int, contact: int, other: int | None, event: NewEvent) -> None:
-        key = (ws, contact, other)
-        _, _, seen = self.warnings.get(key, ("", 0, 0))
-        reason = (
-            f"an event of type {event.event_type_key!r} carried identifiers of two contacts "
-            "with different externalCustomerIds"
-        )
-        self.warnings[key] = (reason, event.key_id, seen + 1)
-
-    def primary(self, event: NewEvent, keys: list[IdentifierKey], live: dict[Any, int]) -> int:
-        """contactId wins, then the first identifier in priority order that has an owner, skipping
-        owners that are another customer; else a contact is created."""
-        ws = event.workspace_id
-        contact_id = event.locators.contact_id
-        if contact_id is not None and (ws, contact_id) in live:
-            return self.canon(ws, live[(ws, contact_id)])
-        ext = event.locators.external_id
-        for key in keys:
-            owner = self.owners.get(key)
-            if owner is None:
-                continue
-            person = self.person(ws, owner)
-            if ext is not None and key[1] != EXTERNAL_ID and person.ext not in (None, ext):
-                continue
-            return person.id
-        new = -(len(self.new_contacts) + 1)
-        self.new_contacts[new] = event
-        self.people[(ws, new)] = Person(new, None, anonymous=True)
-        return new
-
-    def join(self, event: NewEvent, owner: int, contact: int, kind: str) -> int:
-        """The contact an event about both ``owner`` and ``contact`` belongs to."""
-        ws = event.workspace_id
-        a, b = self.person(ws, owner), self.person(ws, contact)
-        if not a.anonymous and not b.anonymous:
-            if kind == ANONYMOUS_ID:
-                return b.id  # a shared device: the visitor id stays with its first contact
-            if not may_merge(a, b):
-                self.warn(ws, min(a.id, b.id), max(a.id, b.id), event)
-                return b.id
-        keep, drop = survivor_first(a, b)
-        self.alias[(ws, drop.id)] = keep.id
-        keep.ext = keep.ext or drop.ext
-        keep.anonymous = keep.anonymous and drop.anonymous
-        reason = (
-            f"an event of type {event.event_type_key!r} carried the {kind} of one contact "
-            "and identifiers of the other"
-        )
-        self.merges.append(_Merge(ws, drop.id, keep.id, reason, event.key_id))
-        return keep.id
-
-
-def _sole_owner(keys: list[IdentifierKey], owners: dict[IdentifierKey, int]) -> int | None:
-    """The contact that owns every one of ``keys``, if one does (the common case)."""
-    sole = None
-    for key in keys:
-        owner = owners.get(key)
-        if owner is None or (sole is not None and owner != sole):
-            return None
-        sole = owner
-    return sole
-
-
-def _plan(
-    events: Sequence[NewEvent],
-    owners: dict[IdentifierKey, int],
-    people: dict[tuple[int, int], Person],
-    live: dict[Any, int],
-    all_keys: Sequence[list[IdentifierKey]] | None = None,
-) -> _Plan:
-    plan = _Plan(owners, people)
-    if all_keys is None:
-        all_keys = [_keys(event) for event in events]
-    for event, keys in zip(events, all_keys, strict=True):
-        ws = event.workspace_id
-        if event.locators.contact_id is None:
-            if not keys:
-                plan.contacts.append(None)
-                continue
-            sole = _sole_owner(keys, owners)
-            if sole is not None:
-                plan.contacts.append(plan.canon(ws, sole) if plan.alias else sole)
-                continue
-        elif not keys and (ws, event.locators.contact_id) not in live:
-            plan.contacts.append(None)
-            continue
-        contact = plan.primary(event, keys, live)
-        for key in keys:
-            owner = owners.get(key)
-            person = plan.person(ws, contact)
-            if owner is None:
-                if key[1] == EXTERNAL_ID and person.ext not in (None, key[2]):
-                    plan.warn(ws, person.id, None, event)
-                    continue
-                owners[key] = plan.claims[key] = person.id
-                if key[1] == EXTERNAL_ID:
-                    person.ext = key[2]
-                if key[1] != ANONYMOUS_ID:
-                    person.anonymous = False
-            elif plan.canon(ws, owner) != person.id:
-                contact = plan.join(event, owner, person.id, key[1])
-        plan.contacts.append(contact)
-    return plan
-
-
-def _create_contacts(tx: Cursor, plan: _Plan, sql: Sql) -> dict[int, int]:
+def _create_contacts(tx: Cursor, plan: MergePlan, sql: Dialect) -> dict[int, int]:
     """Create the batch's new contacts that survived planning; their planned id -> real id."""
     planned = [
         (new, event)
@@ -326,57 +178,13 @@ def _note_claims(
     )
 
 
-def _keys(event: NewEvent) -> list[IdentifierKey]:
-    ws = event.workspace_id
-    return [(ws, kind, value) for kind, value in event.locators.identifiers()]
-
-
-def _undecided(
-    events: Sequence[NewEvent],
-    all_keys: Sequence[list[IdentifierKey]],
-    owners: dict[IdentifierKey, int],
-) -> dict[int, set[int]]:
-    """The contacts the planner must know about: those of events with a contactId, or whose
-    identifiers are not all owned by one contact already (a merge, a conflict or a claim).
-
-    Most events name one known contact, or nobody: they need no read of the contacts table.
-    (An identifier claimed for a contact while a concurrent merge moved that contact away keeps
-    pointing at the merged contact; timelines, exports and erasure cover merged contacts too.)
-    """
-    wanted: dict[int, set[int]] = defaultdict(set)
-    for event, keys in zip(events, all_keys, strict=True):
-        ws = event.workspace_id
-        found = set()
-        unowned = False
-        for key in keys:
-            owner = owners.get(key)
-            if owner is None:
-                unowned = True
-            else:
-                found.add(owner)
-        if event.locators.contact_id is not None:
-            wanted[ws].add(event.locators.contact_id)
-            wanted[ws].update(found)
-        elif found and (unowned or len(found) > 1):
-            wanted[ws].update(found)
-    return wanted
-
-
-@dataclass(frozen=True, slots=True)
-class IdentityChanges:
-    """What a batch changed in identity, for the metrics."""
-
-    merges: int = 0
-    warnings: int = 0
-
-
 def _resolve_all(
-    tx: Cursor, events: Sequence[NewEvent], sql: Sql
+    tx: Cursor, events: Sequence[NewEvent], sql: Dialect
 ) -> tuple[list[int | None], IdentityChanges]:
     """The contact id of each event, creating, claiming and merging in bulk."""
-    all_keys = [_keys(event) for event in events]
+    all_keys = [identifier_keys(event) for event in events]
     owners = _known_owners(tx, {key for keys in all_keys for key in keys}, sql.arrays)
-    people, merged = load_people(tx, _undecided(events, all_keys, owners), sql)
+    people, merged = load_people(tx, undecided(events, all_keys, owners), sql)
     # As read, before planning changes them: who was anonymous or unnamed at the start.
     unnamed = {key for key, p in people.items() if p.ext is None}
     anonymous = {key for key, p in people.items() if p.anonymous}
@@ -390,7 +198,7 @@ def _resolve_all(
         final = merged.get((ws, asked), asked)
         if (ws, final) in people and not people[(ws, final)].deleted:
             live[(ws, asked)] = final
-    plan = _plan(events, owners, people, live, all_keys)
+    plan = plan_batch(events, owners, people, live, all_keys)
     created = _create_contacts(tx, plan, sql)
 
     def real(ws: int, contact: int) -> int:
@@ -576,7 +384,7 @@ def write_items(
     items: Sequence[NewEvent | NewOrder | NewFailure],
     *,
     txid: int,
-    sql: Sql,
+    sql: Dialect,
     shard: int = 0,
     observed: dict[Any, int] | None = None,
     noted: dict[Any, int] | None = None,
@@ -596,7 +404,7 @@ def write_items(
             _upsert_order(tx, item, contact)
     tx.copy_rows(
         "events",
-        EVENT_COLUMNS,
+        INSERT_COLUMNS,
         [
             (
                 e.workspace_id,

@@ -69,7 +69,7 @@ async def create_contact(request: Request) -> Response:
     doc = decode_contact(await request_body(request))
     store = request.app.state.services.store
     why = _why(key, "one contacts API call carried identifiers of both contacts")
-    saved = await run_in_threadpool(store.upsert_contact, key.workspace_id, doc, why)
+    saved = await run_in_threadpool(store.contacts.upsert_contact, key.workspace_id, doc, why)
     _count_identity(request, saved.merges, len(saved.notes))
     reply: dict[str, Any] = {"id": saved.id}
     if saved.notes:
@@ -82,14 +82,18 @@ async def update_contact(request: Request) -> Response:
     contact_id = _contact_id(request)
     doc = decode_contact(await request_body(request))
     store = request.app.state.services.store
-    await run_in_threadpool(store.update_contact, key.workspace_id, contact_id, doc, now_us())
+    await run_in_threadpool(
+        store.contacts.update_contact, key.workspace_id, contact_id, doc, now_us()
+    )
     return PlainTextResponse(f"Contact with id='{contact_id}' has been updated")
 
 
 async def get_contact(request: Request) -> Response:
     key = await _full_key(request)
     store = request.app.state.services.store
-    document = await run_in_threadpool(store.get_contact, key.workspace_id, _contact_id(request))
+    document = await run_in_threadpool(
+        store.contacts.get_contact, key.workspace_id, _contact_id(request)
+    )
     return JSONResponse(document)
 
 
@@ -99,7 +103,7 @@ async def delete_contact(request: Request) -> Response:
     contact_id = _contact_id(request)
     store = request.app.state.services.store
     await run_in_threadpool(
-        store.delete_contact, key.workspace_id, contact_id, _erase(request), now_us()
+        store.contacts.delete_contact, key.workspace_id, contact_id, _erase(request), now_us()
     )
     return PlainTextResponse(f"Contact with id='{contact_id}' has been deleted")
 
@@ -111,8 +115,12 @@ async def delete_contact_by_external_id(request: Request) -> Response:
         raise InvalidQuery("externalCustomerId is required")
     store = request.app.state.services.store
     erase = _erase(request)
-    contact = await run_in_threadpool(store.contact_by_external_id, key.workspace_id, external_id)
-    await run_in_threadpool(store.delete_contact, key.workspace_id, contact, erase, now_us())
+    contact = await run_in_threadpool(
+        store.contacts.contact_by_external_id, key.workspace_id, external_id
+    )
+    await run_in_threadpool(
+        store.contacts.delete_contact, key.workspace_id, contact, erase, now_us()
+    )
     return PlainTextResponse(f"Contact with id='{contact}' has been deleted")
 
 
@@ -149,7 +157,7 @@ async def search_contacts(request: Request) -> Response:
         raise InvalidQuery(f"maxrows must be between 1 and {MAX_ROWS}, got {rows}")
     store = request.app.state.services.store
     found, total = await run_in_threadpool(
-        store.find_contacts, key.workspace_id, _filter(params), start - 1, rows
+        store.contacts.find_contacts, key.workspace_id, _filter(params), start - 1, rows
     )
     return JSONResponse(found, headers={"TotalCount": str(total)})
 
@@ -188,7 +196,7 @@ def _save_all(store: Any, key: ApiKey, bulk: BulkBody) -> tuple[list[dict[str, A
         except InvalidContact as exc:
             failed.append({"index": index, "errors": str(exc)})
     why = _why(key, "one contacts API call carried identifiers of both contacts")
-    result = store.upsert_contacts(
+    result = store.contacts.upsert_contacts(
         key.workspace_id, docs, why, dedupe=bulk.dedupeOn, restore=bulk.restoreDeleted
     )
     failed += [{"index": index, "errors": error} for index, error in result.failed]
@@ -216,7 +224,9 @@ async def contact_events(request: Request) -> Response:
     """The contact's timeline, newest first, merged contacts included; pages by ``cursor``."""
     key = await _full_key(request)
     store = request.app.state.services.store
-    ids = await run_in_threadpool(store.contact_family, key.workspace_id, _contact_id(request))
+    ids = await run_in_threadpool(
+        store.contacts.contact_family, key.workspace_id, _contact_id(request)
+    )
     query = dataclasses.replace(event_query(request.query_params), contact_ids=tuple(ids))
     return await event_page(request, key.workspace_id, query)
 
@@ -224,7 +234,9 @@ async def contact_events(request: Request) -> Response:
 async def export_contact(request: Request) -> Response:
     key = await _full_key(request)
     store = request.app.state.services.store
-    exported = await run_in_threadpool(store.export_contact, key.workspace_id, _contact_id(request))
+    exported = await run_in_threadpool(
+        store.contacts.export_contact, key.workspace_id, _contact_id(request)
+    )
     return Response(
         msgspec.json.encode(exported),
         media_type="application/json",
@@ -246,7 +258,7 @@ async def _audit(request: Request, reader: str) -> Response:
     contact, before, limit = _audit_page(request)
     store = request.app.state.services.store
     rows = await run_in_threadpool(
-        getattr(store, reader), key.workspace_id, contact, before, limit + 1
+        getattr(store.contacts, reader), key.workspace_id, contact, before, limit + 1
     )
     headers = {}
     if len(rows) > limit:

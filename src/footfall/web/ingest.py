@@ -19,10 +19,10 @@ from footfall.exceptions import (
     StorageUnavailable,
 )
 from footfall.ingest.events import parse_event, storable
-from footfall.ingest.models import NewFailure
 from footfall.ingest.orders import parse_orders
 from footfall.ingest.past import ACCEPTED, parse_past_events
 from footfall.metrics import RouteMetrics
+from footfall.records import NewFailure
 from footfall.store.records import ApiKey
 from footfall.web.errors import extra_headers, status_for
 

@@ -116,7 +116,7 @@ async def event_page(request: Request, workspace_id: int, query: EventQuery) -> 
     store = request.app.state.services.store
     # One row more than asked tells whether there is a next page.
     wider = dataclasses.replace(query, limit=query.limit + 1)
-    rows = await run_in_threadpool(store.list_events, workspace_id, wider)
+    rows = await run_in_threadpool(store.events.list_events, workspace_id, wider)
     headers = {}
     if len(rows) > query.limit:
         rows = rows[: query.limit]

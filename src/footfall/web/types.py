@@ -57,23 +57,23 @@ def _summary(stats: EventTypeStats, settings: Any) -> dict[str, Any]:
 async def list_types(request: Request) -> Response:
     key = await _full_key(request)
     store = request.app.state.services.store
-    types = await run_in_threadpool(store.list_event_types, key.workspace_id)
+    types = await run_in_threadpool(store.types.list_event_types, key.workspace_id)
     settings = {
         type_key: value
-        for ws, type_key, value in await run_in_threadpool(store.all_type_settings)
+        for ws, type_key, value in await run_in_threadpool(store.types.all_type_settings)
         if ws == key.workspace_id
     }
     return JSONResponse([_summary(t, settings.get(t.key)) for t in types])
 
 
 def _type_view(store: Any, workspace_id: int, type_key: str) -> dict[str, Any]:
-    found = [t for t in store.list_event_types(workspace_id) if t.key == type_key]
-    settings = store.type_settings(workspace_id, type_key)
+    found = [t for t in store.types.list_event_types(workspace_id) if t.key == type_key]
+    settings = store.types.type_settings(workspace_id, type_key)
     if not found and settings is None:
         raise UnknownEventType(f"no event type {type_key!r} in this workspace")
     stats = found[0] if found else EventTypeStats(type_key, 0, 0, 0)
     params: dict[str, dict[str, Any]] = {}
-    for seen in store.type_params(workspace_id, type_key):
+    for seen in store.types.type_params(workspace_id, type_key):
         entry = params.setdefault(
             seen.name,
             {"name": seen.name, "types": [], "firstSeen": seen.first_seen_us, "lastSeen": 0},
@@ -113,7 +113,7 @@ async def put_type(request: Request) -> Response:
     services = request.app.state.services
     encoded = encode_settings(settings)
     await run_in_threadpool(
-        services.store.set_type_settings, key.workspace_id, type_key, encoded, now_us()
+        services.store.types.set_type_settings, key.workspace_id, type_key, encoded, now_us()
     )
     services.type_rules.put(key.workspace_id, type_key, msgspec.json.decode(encoded))
     view = await run_in_threadpool(_type_view, services.store, key.workspace_id, type_key)
@@ -133,7 +133,9 @@ async def type_stats(request: Request) -> Response:
     if (to_us - start) // HOUR_US > MAX_STATS_HOURS:
         raise InvalidQuery(f"at most {MAX_STATS_HOURS} hours per request")
     store = request.app.state.services.store
-    rows = await run_in_threadpool(store.type_hourly, key.workspace_id, type_key, start, to_us)
+    rows = await run_in_threadpool(
+        store.types.type_hourly, key.workspace_id, type_key, start, to_us
+    )
     hours: dict[int, dict[str, Any]] = {}
     for hour, outcome, count in rows:
         entry = hours.setdefault(hour, {"hour": from_us(hour), "accepted": 0, "rejected": {}})
@@ -185,7 +187,7 @@ async def list_failures(request: Request) -> Response:
         limit=limit + 1,
     )
     store = request.app.state.services.store
-    rows = await run_in_threadpool(store.list_failures, key.workspace_id, query)
+    rows = await run_in_threadpool(store.types.list_failures, key.workspace_id, query)
     headers = {}
     if len(rows) > limit:
         rows = rows[:limit]
@@ -233,7 +235,9 @@ async def replay(request: Request) -> Response:
     )
     services = request.app.state.services
     max_age = services.settings.past_events_max_age_days
-    results = await run_in_threadpool(replay_failed, services.store, selection, now_us(), max_age)
+    results = await run_in_threadpool(
+        replay_failed, services.store.types, selection, now_us(), max_age
+    )
     accepted = sum(1 for r in results if r.accepted)
     return JSONResponse(
         {

@@ -1,0 +1,72 @@
+"""What differs between SQLite and PostgreSQL: connecting, SQL spellings, error classes.
+
+Everything else in the store is written once, with ``?`` placeholders, against these few facts.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any
+
+from footfall.store.cursor import Cursor
+
+if TYPE_CHECKING:
+    from footfall.store.records import FeedPosition
+
+
+class Dialect(ABC):
+    name: str
+    begin_sql = "BEGIN"
+    # A read transaction in which every statement sees the same data.
+    snapshot_sql = "BEGIN"
+    greatest = "max"
+    lower = "lower"  # a lower() that folds every alphabet (SQLite's own folds ASCII only)
+    arrays = False  # array parameters (``= ANY(?)``) instead of IN lists
+    for_update = ""  # row locks; empty where writers are serial
+    skip_locked = ""  # row locks that concurrent readers skip
+    # Without statistics SQLite would walk a whole workspace by time to find one contact's
+    # events; PostgreSQL picks the contact index by itself.
+    contact_index_hint = ""
+    # True when the Python side of a group-commit batch may run on the event loop thread.
+    write_on_loop = False
+    cursor_class: type[Cursor] = Cursor
+
+    @abstractmethod
+    def connect(self) -> Any:
+        """A new connection in autocommit mode (transactions are begun explicitly)."""
+
+    @abstractmethod
+    def translate(self, sql: str) -> str:
+        """The driver's spelling of a statement written with ``?`` placeholders."""
+
+    @abstractmethod
+    def is_unavailable(self, exc: BaseException) -> bool:
+        """True when ``exc`` means the database cannot be reached or used (answered with 503)."""
+
+    def is_retryable(self, exc: BaseException) -> bool:
+        """True for a transaction the database aborted to break a deadlock or a conflict."""
+        return False
+
+    def cursor(self, connection: Any) -> Cursor:
+        return self.cursor_class(connection.cursor(), self.translate)
+
+    def try_begin(self, connection: Any) -> bool:
+        """Begin a write transaction without waiting; False when it would have to wait."""
+        return False
+
+    def begin(self, connection: Any) -> None:
+        """Begin a write transaction, waiting for the lock as long as the backend allows."""
+        connection.execute(self.begin_sql)
+
+    def current_txid(self, tx: Cursor) -> int:
+        """The id of the open transaction, where the feed needs it to keep commit order."""
+        return 0
+
+    def feed_window(self, after: FeedPosition) -> tuple[str, list[Any], str]:
+        """WHERE, its arguments and ORDER BY of a feed after ``after`` (serial writers: by id)."""
+        return "id > ?", [after.id], "id"
+
+    def scrub(self, tx: Cursor) -> bool:
+        """After an erasure: push deleted rows out of the database's files; False if it must be
+        tried again later (PostgreSQL: autovacuum removes dead rows)."""
+        return True
