@@ -1,4 +1,4 @@
-"""The command line: ``footfall serve|migrate|workspace create|key create|events replay-failed``."""
+"""The command line: ``footfall serve|worker|migrate|workspace create|key create|events replay-failed``."""
 
 from __future__ import annotations
 
@@ -41,8 +41,15 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=int, help="Service processes.")
-def serve(host: str, port: int, workers: int) -> None:
-    """Migrate the database, then serve the HTTP API."""
+@click.option(
+    "--no-worker",
+    "no_worker",
+    is_flag=True,
+    help="Leave background jobs to `footfall worker` processes.",
+)
+def serve(host: str, port: int, workers: int, no_worker: bool) -> None:
+    """Migrate the database, then serve the HTTP API (and run the background jobs, once per
+    deployment, unless --no-worker)."""
     import uvicorn
 
     settings = _settings()
@@ -52,7 +59,7 @@ def serve(host: str, port: int, workers: int) -> None:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"footfall: database {settings.resolved_database_url.split('@')[-1]}", err=True)
     uvicorn.run(
-        "footfall.bootstrap:create_app",
+        "footfall.bootstrap:create_api_app" if no_worker else "footfall.bootstrap:create_app",
         factory=True,
         host=host,
         port=port,
@@ -62,6 +69,24 @@ def serve(host: str, port: int, workers: int) -> None:
         loop="uvloop",
         http="httptools",
     )
+
+
+@main.command()
+def worker() -> None:
+    """Migrate the database, then run the background jobs until SIGTERM or SIGINT."""
+    from footfall import logs
+    from footfall.background.worker import run_worker
+
+    settings = _settings()
+    try:
+        migrate_store(settings)
+    except FootfallError as exc:
+        raise click.ClickException(str(exc)) from exc
+    logs.configure(settings.log_level)
+    click.echo(
+        f"footfall worker: database {settings.resolved_database_url.split('@')[-1]}", err=True
+    )
+    run_worker(settings)
 
 
 @main.command()

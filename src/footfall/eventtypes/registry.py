@@ -1,7 +1,9 @@
 """Each process keeps the operator's type rules in memory, so ingestion never waits on a read.
 
 Rules changed through this process apply at once; those changed through another process apply
-within ``FOOTFALL_TYPE_RULES_REFRESH_SECONDS``.
+within ``FOOTFALL_TYPE_RULES_REFRESH_SECONDS``. The cache belongs to each API process, so its
+refresh stays there (it is not a deployment-wide job for footfall.background); the periodic check
+is one small query, and every type's settings are read only when it shows a change.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import contextlib
 from typing import Any, Protocol
 
 import msgspec
-from starlette.concurrency import run_in_threadpool
 
 from footfall import logs
 from footfall.eventtypes.rules import TypeRules, TypeSettings, compile_settings
@@ -24,6 +25,8 @@ class SettingsSource(Protocol):
     """What the rules cache needs of the store (``Store.types``)."""
 
     def all_type_settings(self) -> list[tuple[int, str, Any]]: ...
+
+    def type_settings_version(self) -> tuple[int, int, int]: ...
 
 
 def rules_from_json(settings: object) -> TypeRules | None:
@@ -44,6 +47,9 @@ class TypeRulesCache:
         # A refresh that read the database before a put() must not undo it.
         self._generation = 0
         self._put_at: dict[tuple[int, str], int] = {}
+        # What the settings looked like at the last full read: the periodic check compares this
+        # one small query and reads every type's settings only when it changed.
+        self._version: tuple[int, int, int] | None = None
 
     def rules(self, workspace_id: int, key: str) -> TypeRules | None:
         return self._rules.get((workspace_id, key))
@@ -62,7 +68,14 @@ class TypeRulesCache:
             self._rules[(workspace_id, key)] = compiled
 
     def refresh(self) -> None:
-        """Read every type's settings; compile only what changed."""
+        """Read every type's settings if any changed since the last read; compile only those."""
+        version = self._store.type_settings_version()  # before the read: a later change shows
+        if version == self._version:
+            return
+        self._reload()
+        self._version = version
+
+    def _reload(self) -> None:
         started = self._generation
         seen = set()
         for workspace_id, key, settings in self._store.all_type_settings():
@@ -80,7 +93,7 @@ class TypeRulesCache:
 
     async def start(self) -> None:
         try:
-            await run_in_threadpool(self.refresh)
+            await asyncio.to_thread(self.refresh)
         except FootfallError as exc:  # storage down at start: events get 503 until it is back
             log.warning("type rules not loaded yet", action="types.stale", error=str(exc))
         if self._refresh_seconds > 0:
@@ -90,7 +103,7 @@ class TypeRulesCache:
         while True:
             await asyncio.sleep(self._refresh_seconds)
             try:
-                await run_in_threadpool(self.refresh)
+                await asyncio.to_thread(self.refresh)
             except FootfallError as exc:  # storage down: keep the rules we have
                 log.warning("type rules not refreshed", action="types.stale", error=str(exc))
 

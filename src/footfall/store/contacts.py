@@ -26,6 +26,7 @@ from footfall.store.core import Database, RunAgain
 from footfall.store.cursor import Cursor
 from footfall.store.dialect import Dialect
 from footfall.store.identity import Why, family, load_people, merge
+from footfall.store.identity_feed import record_erasure
 from footfall.store.sql import Where, dumps, loads, marks
 
 _CHANNEL_TYPES = frozenset(CHANNEL_KINDS)
@@ -527,7 +528,9 @@ class ContactStore:
         def work(tx: Cursor) -> int:
             contact = live(tx, workspace_id, contact_id, deleted_ok=True)
             if erase:
-                erasure.erase(tx, self._sql, workspace_id, family(tx, workspace_id, contact))
+                ids = family(tx, workspace_id, contact)
+                erasure.erase(tx, self._sql, workspace_id, ids)
+                record_erasure(tx, self._sql, workspace_id, ids, now)
             else:
                 soft_delete(tx, workspace_id, contact, now)
             return contact

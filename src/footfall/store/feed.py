@@ -1,45 +1,172 @@
-"""The ordered feed of accepted events (ported as-is from the old store/base.py by the lead;
-the feed helper owns this module and extends it)."""
+"""The ordered feeds consumers build on: accepted events, and identity changes beside them.
+
+Both are read in commit order, so a consumer never skips a row: on PostgreSQL by (txid, id) and
+never past a transaction still running (the dialect's feed window); on SQLite, where writes are
+serial, by id, which AUTOINCREMENT keeps from being handed out twice (migration 0004).
+
+A consumer is named; one process at a time owns it under the lease ``feed:<name>``
+(store/leases.py), and ``consume`` reads a page after the saved position, lets the handler write
+its effects and saves the new position in one transaction, under the lease: each page is handled
+exactly once, or not at all. The identity feed (merges and erasures, ids only;
+store/identity_feed.py) is consumed the same way under a name of its own: a consumer following
+both uses two names.
+"""
 
 from __future__ import annotations
 
-from footfall.store.core import Database
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from footfall.store import leases
+from footfall.store.cursor import Cursor
+from footfall.store.dialect import Dialect
 from footfall.store.events import EVENT_COLUMNS, stored_event
+from footfall.store.identity_feed import IdentityChange, position_of, read_identity, rows_after
+from footfall.store.leases import Transactions, micros, now_us
 from footfall.store.records import FeedEvent, FeedPosition
+
+DEFAULT_TTL_SECONDS = 5.0
+
+
+class Positioned(Protocol):
+    @property
+    def position(self) -> FeedPosition: ...
+
+
+P = TypeVar("P", bound=Positioned)
+Source = Callable[[Cursor, Dialect, FeedPosition, int], list[P]]
+Handler = Callable[[Cursor, list[P]], object]
+
+
+def read_events(tx: Cursor, dialect: Dialect, after: FeedPosition, limit: int) -> list[FeedEvent]:
+    """Events committed after ``after``, in an order no later commit can insert into."""
+    rows = rows_after(tx, dialect, "events", f"{EVENT_COLUMNS}, workspace_id", after, limit)
+    return [FeedEvent(position_of(r), int(r[8]), stored_event(r)) for r in rows]
+
+
+def load_offset(tx: Cursor, consumer: str) -> FeedPosition:
+    row = tx.one("SELECT last_txid, last_id FROM feed_offsets WHERE consumer = ?", consumer)
+    return FeedPosition() if row is None else FeedPosition(int(row[0]), int(row[1]))
+
+
+def save_offset(tx: Cursor, consumer: str, position: FeedPosition, now_us: int) -> None:
+    tx.execute(
+        "INSERT INTO feed_offsets (consumer, last_txid, last_id, updated_us) "
+        "VALUES (?, ?, ?, ?) ON CONFLICT (consumer) DO UPDATE SET "
+        "last_txid = excluded.last_txid, last_id = excluded.last_id, "
+        "updated_us = excluded.updated_us",
+        consumer,
+        position.txid,
+        position.id,
+        now_us,
+    )
+
+
+def lease_name(consumer: str) -> str:
+    return f"feed:{consumer}"
+
+
+@dataclass(frozen=True, slots=True)
+class Consumption:
+    """What one ``consume`` call needs besides the transaction."""
+
+    consumer: str
+    owner: str
+    limit: int
+    ttl_us: int
+    now_us: int
+
+
+def consume_page(
+    tx: Cursor, dialect: Dialect, job: Consumption, source: Source[P], handle: Handler[P]
+) -> int:
+    """Under the consumer's lease: the next page after the saved position, handled and the
+    position advanced, in the caller's transaction; the lease is renewed too. Raises LeaseLost
+    (the transaction then rolls back) when ``job.owner`` does not hold the lease."""
+    leases.hold(tx, dialect, lease_name(job.consumer), job.owner, job.now_us)
+    page = source(tx, dialect, load_offset(tx, job.consumer), job.limit)
+    if page:
+        handle(tx, page)
+        save_offset(tx, job.consumer, page[-1].position, job.now_us)
+    leases.renew(tx, lease_name(job.consumer), job.owner, job.ttl_us, job.now_us)
+    return len(page)
 
 
 class FeedStore:
-    def __init__(self, db: Database) -> None:
-        self._db = db
+    """The feeds, offsets and consumer leases, each operation in a transaction of its own."""
 
-    def read_feed(self, after: FeedPosition, limit: int) -> list[FeedEvent]:
-        """Events committed after ``after``, in an order no later commit can insert into."""
-        where, args, order = self._db.dialect.feed_window(after)
+    def __init__(self, db: Transactions, clock: Callable[[], int] = now_us) -> None:
+        self._db = db
+        self._clock = clock
+
+    def read_events(self, after: FeedPosition, limit: int) -> list[FeedEvent]:
         with self._db.read() as tx:
-            rows = tx.all(
-                f"SELECT {EVENT_COLUMNS}, txid, workspace_id FROM events WHERE {where} "
-                f"ORDER BY {order} LIMIT ?",
-                *args,
-                limit,
-            )
-        return [
-            FeedEvent(FeedPosition(int(r[8]), int(r[0])), int(r[9]), stored_event(r)) for r in rows
-        ]
+            return read_events(tx, self._db.dialect, after, limit)
+
+    def read_identity(self, after: FeedPosition, limit: int) -> list[IdentityChange]:
+        with self._db.read() as tx:
+            return read_identity(tx, self._db.dialect, after, limit)
 
     def load_offset(self, consumer: str) -> FeedPosition:
         with self._db.read() as tx:
-            row = tx.one("SELECT last_txid, last_id FROM feed_offsets WHERE consumer = ?", consumer)
-        return FeedPosition() if row is None else FeedPosition(int(row[0]), int(row[1]))
+            return load_offset(tx, consumer)
 
-    def save_offset(self, consumer: str, position: FeedPosition, now_us: int) -> None:
-        with self._db.write() as tx:
-            tx.execute(
-                "INSERT INTO feed_offsets (consumer, last_txid, last_id, updated_us) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (consumer) DO UPDATE SET "
-                "last_txid = excluded.last_txid, last_id = excluded.last_id, "
-                "updated_us = excluded.updated_us",
-                consumer,
-                position.txid,
-                position.id,
-                now_us,
-            )
+    def save_offset(self, consumer: str, position: FeedPosition) -> None:
+        """Set a consumer's position outside ``consume`` (an operator rewinding it, a test)."""
+        self._db.transact(lambda tx: save_offset(tx, consumer, position, self._clock()))
+
+    def acquire(self, consumer: str, owner: str, ttl: float = DEFAULT_TTL_SECONDS) -> bool:
+        """Own ``consumer`` for ``ttl`` seconds if nobody else does (or their lease expired)."""
+        name = lease_name(consumer)
+        return self._db.transact(
+            lambda tx: leases.acquire(tx, name, owner, micros(ttl), self._clock())
+        )
+
+    def renew(self, consumer: str, owner: str, ttl: float = DEFAULT_TTL_SECONDS) -> bool:
+        name = lease_name(consumer)
+        return self._db.transact(
+            lambda tx: leases.renew(tx, name, owner, micros(ttl), self._clock())
+        )
+
+    def release(self, consumer: str, owner: str) -> None:
+        self._db.transact(lambda tx: leases.release(tx, lease_name(consumer), owner))
+
+    def consume(
+        self,
+        consumer: str,
+        owner: str,
+        handle: Handler[FeedEvent],
+        limit: int = 100,
+        ttl: float = DEFAULT_TTL_SECONDS,
+    ) -> int:
+        """Handle the next page of events in one transaction with the new position (and the
+        lease renewed for ``ttl``); how many were handled. Raises LeaseLost, with no effect,
+        unless ``owner`` holds the consumer's lease."""
+        return self._consume(consumer, owner, handle, limit, ttl, read_events)
+
+    def consume_identity(
+        self,
+        consumer: str,
+        owner: str,
+        handle: Handler[IdentityChange],
+        limit: int = 100,
+        ttl: float = DEFAULT_TTL_SECONDS,
+    ) -> int:
+        """``consume`` for the identity feed."""
+        return self._consume(consumer, owner, handle, limit, ttl, read_identity)
+
+    def _consume(
+        self,
+        consumer: str,
+        owner: str,
+        handle: Handler[P],
+        limit: int,
+        ttl: float,
+        source: Source[P],
+    ) -> int:
+        def work(tx: Cursor) -> int:
+            job = Consumption(consumer, owner, limit, micros(ttl), self._clock())
+            return consume_page(tx, self._db.dialect, job, source, handle)
+
+        return self._db.transact(work)

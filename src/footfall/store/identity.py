@@ -15,6 +15,7 @@ from typing import Any
 from footfall.identity.merging import Person, may_merge, survivor_first
 from footfall.store.cursor import Cursor
 from footfall.store.dialect import Dialect
+from footfall.store.identity_feed import record_merge
 from footfall.store.schema import contact_references
 from footfall.store.sql import Where, dumps, in_clause, loads, marks
 
@@ -121,6 +122,7 @@ def merge(tx: Cursor, sql: Dialect, ws: int, a: int, b: int, why: Why) -> int | 
         why.key_id,
         why.now_us,
     )
+    record_merge(tx, sql, ws, keep.id, drop.id, why.now_us)
     return keep.id
 
 

@@ -22,6 +22,18 @@ def all_settings(tx: Cursor) -> list[tuple[int, str, Any]]:
     return [(int(ws), key, loads(settings)) for ws, key, settings in rows]
 
 
+def settings_version(tx: Cursor) -> tuple[int, int, int]:
+    """A fingerprint of every type's settings that changes whenever one of them does (each PUT
+    sets updated_us): one small read for the rules cache of each process to compare. The sum
+    (of milliseconds, so SQLite's integer sum cannot overflow) sees a change that leaves the max
+    alone: a PUT through a host whose clock is behind."""
+    row = tx.one(
+        "SELECT count(*), COALESCE(max(updated_us), 0), COALESCE(sum(updated_us / 1000), 0) "
+        "FROM event_types WHERE updated_us IS NOT NULL"
+    )
+    return int(row[0]), int(row[1]), int(row[2])
+
+
 def settings_of(tx: Cursor, ws: int, key: str) -> Any:
     row = tx.one("SELECT settings FROM event_types WHERE workspace_id = ? AND key = ?", ws, key)
     return None if row is None else loads(row[0])
@@ -212,6 +224,10 @@ class TypeStore:
     def all_type_settings(self) -> list[tuple[int, str, Any]]:
         with self._db.read() as tx:
             return all_settings(tx)
+
+    def type_settings_version(self) -> tuple[int, int, int]:
+        with self._db.read() as tx:
+            return settings_version(tx)
 
     def type_settings(self, workspace_id: int, key: str) -> Any:
         with self._db.read() as tx:

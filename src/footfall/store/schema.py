@@ -207,6 +207,8 @@ event_type_counts = sa.Table(
 
 # ``txid`` is the PostgreSQL transaction id (xid8) that wrote the row; the ordered feed uses it to
 # never pass a row whose transaction is still open. On SQLite writes are serial and it stays 0.
+# AUTOINCREMENT: without it SQLite hands the id of an erased newest event to the next one, which
+# a feed consumer positioned past that id would never see (PostgreSQL sequences never go back).
 events = sa.Table(
     "events",
     metadata,
@@ -225,11 +227,35 @@ events = sa.Table(
     sa.Index("ix_events_workspace_key", "workspace_id", "key_value", "occurred_us"),
     sa.Index("ix_events_workspace_type", "workspace_id", "event_type_key", "occurred_us"),
     sa.Index("ix_events_contact", "contact_id", "occurred_us"),
+    sqlite_autoincrement=True,
 )
-# The feed reads in (txid, id) order. Only PostgreSQL needs the index: on SQLite txid is always 0
+
+# The companion feed of identity changes, read in commit order like events: "contactMerged"
+# (contact_id survived, merged_id was folded into it) and "contactErased" (contact_id is gone).
+# Ids only, and no foreign key to contacts on purpose: an erased contact's id must outlive it so
+# that consumers can erase what they derived from it.
+identity_changes = sa.Table(
+    "identity_changes",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", Id, sa.ForeignKey("workspaces.id"), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("contact_id", Id, nullable=False),
+    sa.Column("merged_id", Id, nullable=True),
+    sa.Column("txid", sa.BigInteger, nullable=True),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sqlite_autoincrement=True,
+)
+# Columns that name a contact without a foreign key, so erasure leaves them (ids, never values).
+ERASED_IDS_KEPT = frozenset({("identity_changes", "contact_id"), ("identity_changes", "merged_id")})
+
+# The feeds read in (txid, id) order. Only PostgreSQL needs the index: on SQLite txid is always 0
 # and the feed walks the rowid.
-POSTGRESQL_ONLY = frozenset({"ix_events_feed"})
+POSTGRESQL_ONLY = frozenset({"ix_events_feed", "ix_identity_changes_feed"})
 sa.Index("ix_events_feed", events.c.txid, events.c.id).ddl_if(dialect="postgresql")
+sa.Index("ix_identity_changes_feed", identity_changes.c.txid, identity_changes.c.id).ddl_if(
+    dialect="postgresql"
+)
 
 
 def include_object(dialect: str) -> Callable[..., bool]:
@@ -266,6 +292,16 @@ feed_offsets = sa.Table(
     sa.Column("last_txid", sa.BigInteger, nullable=False),
     sa.Column("last_id", sa.BigInteger, nullable=False),
     sa.Column("updated_us", sa.BigInteger, nullable=False),
+)
+
+# Who may run something that must run in one process at a time: a feed consumer, a periodic job.
+# A lease is held until ``until_us``; a process that died loses it then (see store/leases.py).
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("owner", sa.String(200), nullable=False),
+    sa.Column("until_us", sa.BigInteger, nullable=False),
 )
 
 
