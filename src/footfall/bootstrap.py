@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
-from starlette.concurrency import run_in_threadpool
+import structlog
 
 from footfall import logs
-from footfall.access import Authenticator, RateLimiter, now_us
+from footfall.access import Authenticator, RateLimiter
+from footfall.background import Runner, default_jobs
 from footfall.config import Settings
 from footfall.eventtypes.registry import TypeRulesCache
-from footfall.exceptions import FootfallError
 from footfall.ingest.committer import GroupCommitter
-from footfall.metrics import Metrics, RouteMetrics
+from footfall.ingest.service import Ingestion
+from footfall.metrics import Metrics
 from footfall.records import IdentityChanges
 from footfall.store import Store, open_store
+from footfall.store.leases import JobLeases
+
+if TYPE_CHECKING:
+    from footfall.web.app import FootfallApp
 
 
 @dataclass
@@ -28,16 +32,15 @@ class Services:
     auth: Authenticator
     limiter: RateLimiter
     metrics: Metrics = field(default_factory=Metrics)
-    log: Any = None
+    log: structlog.stdlib.BoundLogger = field(default_factory=lambda: logs.get("footfall"))
     committer: GroupCommitter = field(init=False)
+    ingestion: Ingestion = field(init=False)  # needs the committer: made in start()
+    type_rules: TypeRulesCache = field(init=False)
+    background: bool = True  # run the periodic jobs (footfall.background) in this process
 
     def __post_init__(self) -> None:
-        from footfall.web.ingest import ROUTES
-
-        self.log = logs.get("footfall")
-        self.route_metrics = {r.name: RouteMetrics(self.metrics, r.name) for r in ROUTES.values()}
         self.type_rules = TypeRulesCache(self.store.types, self.settings.type_rules_refresh_seconds)
-        self._pruner: asyncio.Task[None] | None = None
+        self.runner: Runner | None = None
 
     async def start(self) -> None:
         # The commit thread waits on the disk or the network, and each time it must win the GIL
@@ -49,43 +52,32 @@ class Services:
         gc.set_threshold(20_000, 20, 20)
         self.committer = GroupCommitter(self.store.events, self.settings.group_commit_max_events)
         self.committer.on_commit = self._committed
+        self.ingestion = Ingestion(self.settings, self.committer, self.type_rules.rules, self.log)
         await self.committer.start()
         await self.type_rules.start()
-        self._pruner = asyncio.get_running_loop().create_task(self._prune_failures())
+        if self.background:
+            # Each API process runs one; leases keep each job to one run per deployment.
+            jobs = default_jobs(self.store.types, self.settings)
+            self.runner = Runner(JobLeases(self.store), jobs)
+            await self.runner.start()
         self.log.info("service started", action="service.started", dialect=self.store.dialect.name)
-
-    async def _prune_failures(self) -> None:
-        """Drop failed events older than the retention, at start and then hourly."""
-        while True:
-            days = self.settings.failed_events_retention_days
-            try:
-                removed = await run_in_threadpool(
-                    self.store.types.prune_failures, now_us() - days * 86_400_000_000
-                )
-            except FootfallError as exc:
-                self.log.warning(
-                    "failed events not pruned", action="failures.prune", error=str(exc)
-                )
-            else:
-                if removed:
-                    self.log.info("failed events pruned", action="failures.pruned", count=removed)
-            await asyncio.sleep(3600)
 
     def _committed(self, changes: IdentityChanges) -> None:
         self.metrics.batches.inc()
         self.metrics.count_identity(changes.merges, changes.warnings)
 
     async def stop(self) -> None:
-        if self._pruner is not None:
-            self._pruner.cancel()
+        if self.runner is not None:
+            await self.runner.stop()
         await self.type_rules.stop()
         await self.committer.stop()
         self.store.close()
 
 
-def build_services(settings: Settings) -> Services:
+def build_services(settings: Settings, background: bool = True) -> Services:
     store = open_store(settings)
     return Services(
+        background=background,
         settings=settings,
         store=store,
         auth=Authenticator(store.access, settings.key_cache_seconds, settings.token_ttl_seconds),
@@ -93,9 +85,15 @@ def build_services(settings: Settings) -> Services:
     )
 
 
-def create_app(settings: Settings | None = None) -> Any:
+def create_app(settings: Settings | None = None, background: bool = True) -> FootfallApp:
     from footfall.web.app import FootfallApp
 
     settings = settings or Settings.from_env()
     logs.configure(settings.log_level)
-    return FootfallApp(build_services(settings))
+    return FootfallApp(build_services(settings, background))
+
+
+def create_api_app() -> FootfallApp:
+    """The app without background jobs (``footfall serve --no-worker``): ``footfall worker``
+    processes run them instead."""
+    return create_app(background=False)

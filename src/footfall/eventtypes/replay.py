@@ -5,8 +5,7 @@ from __future__ import annotations
 from footfall.eventtypes.registry import rules_from_json
 from footfall.eventtypes.rules import TypeRules
 from footfall.exceptions import InvalidEvent
-from footfall.ingest.events import parse_event
-from footfall.ingest.past import ACCEPTED, parse_past_events
+from footfall.ingest.service import reparse
 from footfall.records import NewEvent
 from footfall.store.registry import Pending, Reparse, Replayed, ReplaySelection, TypeStore
 
@@ -21,39 +20,24 @@ def _reparser(store: TypeStore, type_key: str, now_us: int, max_age_days: int) -
     def lookup(workspace_id: int, key: str) -> TypeRules | None:
         return current.get((workspace_id, key))
 
-    def reparse(row: Pending) -> NewEvent:
+    def again(row: Pending) -> NewEvent:
         raw = row.raw.encode()
         if len(raw) < row.raw_bytes:
             raise InvalidEvent(
                 f"only {len(raw)} of the body's {row.raw_bytes} bytes were kept: it cannot be "
                 "replayed"
             )
-        version = 1 if row.route.startswith("v1/") else 2
-        if row.route.endswith("past_events"):
-            batch = parse_past_events(
-                b'{"events":[' + raw + b"]}",
-                version=version,
-                workspace_id=row.workspace_id,
-                now_us=now_us,
-                max_age_days=max_age_days,
-                rules=lookup,
-            )
-            if len(batch.outcomes) != 1:
-                raise InvalidEvent("the kept body is not one event: it cannot be replayed")
-            [outcome] = batch.outcomes
-            if outcome.status != ACCEPTED:
-                raise InvalidEvent(outcome.error or outcome.status)
-            return batch.accepted[0]
-        return parse_event(
+        return reparse(
+            row.route,
             raw,
-            version=version,
             workspace_id=row.workspace_id,
-            received_us=now_us,
-            occurred_us=row.received_us,  # it happened when it was first sent
+            now_us=now_us,
+            sent_us=row.received_us,
+            max_age_days=max_age_days,
             rules=lookup,
         )
 
-    return reparse
+    return again
 
 
 def replay_failed(
@@ -63,5 +47,5 @@ def replay_failed(
 
     ``max_age_days`` is FOOTFALL_PAST_EVENTS_MAX_AGE_DAYS: past events obey it on replay too.
     """
-    reparse = _reparser(store, selection.event_type_key, now_us, max_age_days)
-    return store.replay_failures(selection, reparse, now_us)
+    again = _reparser(store, selection.event_type_key, now_us, max_age_days)
+    return store.replay_failures(selection, again, now_us)

@@ -256,6 +256,16 @@ def _address(raw: AddressBody | msgspec.UnsetType | None, where: str) -> Any:
     return parts or None
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
 def _fields(raw: list[FieldBody] | msgspec.UnsetType | None, where: str) -> Any:
     if not isinstance(raw, list):
         return raw
@@ -269,11 +279,12 @@ def _fields(raw: list[FieldBody] | msgspec.UnsetType | None, where: str) -> Any:
                 f"{where}fields[{index}].id must be 1 to 100 characters",
                 field=f"fields[{index}].id",
             )
-        if isinstance(item.value, str) and "\x00" in item.value:
-            raise InvalidContact(
-                f"{where}fields[{index}].value contains a NUL character",
-                field=f"fields[{index}].value",
-            )
+        for part, value in (("id", name), ("value", item.value)):
+            if _has_nul(value):  # PostgreSQL cannot store NUL, so neither backend takes it
+                raise InvalidContact(
+                    f"{where}fields[{index}].{part} contains a NUL character",
+                    field=f"fields[{index}].{part}",
+                )
         values[name] = item.value
     return values
 

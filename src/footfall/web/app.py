@@ -1,51 +1,60 @@
-"""The ASGI application: write routes on a raw fast path, everything else through Starlette."""
+"""The ASGI application: the write routes on a raw fast path, everything else through Starlette.
+
+Each route family is a module with its ``OPERATIONS``: the router and the OpenAPI document are
+both built from them. Families to come (``segment/`` for the Segment API, ``tracker/`` for the
+browser tracker, ``dashboard/`` for the dashboard's pages) join ``FAMILIES`` the same way.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
 
 from footfall.exceptions import FootfallError
-from footfall.web import contacts, read, types
-from footfall.web.errors import status_for
-from footfall.web.ingest import Receive, Scope, Send, handle, match, send_reply
+from footfall.web import (
+    contact_list,
+    contacts,
+    events,
+    eventtypes,
+    failures,
+    history,
+    identity,
+    openapi,
+    operations,
+    tokens,
+)
+from footfall.web.asgi import Receive, Scope, Send
+from footfall.web.errors import footfall_error, not_found, too_deep
+from footfall.web.routing import Operation, routes
+from footfall.web.services import Services
+
+__all__ = ["FAMILIES", "FootfallApp", "all_operations"]
+
+FAMILIES = (
+    events,
+    history,
+    contacts,
+    contact_list,
+    identity,
+    eventtypes,
+    failures,
+    tokens,
+    operations,
+)
 
 
-async def _footfall_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, FootfallError)
-    status, _ = status_for(exc)
-    headers = {"WWW-Authenticate": 'Basic realm="footfall"'} if status == 401 else None
-    return PlainTextResponse(str(exc), status_code=status, headers=headers)
-
-
-def _routes() -> list[Route]:
-    routes = [
-        Route("/api/v1/events", read.list_events, methods=["GET"]),
-        Route("/api/v1/auth/token", read.issue_token, methods=["POST"]),
-        Route("/health", read.health, methods=["GET"]),
-        Route("/metrics", read.metrics, methods=["GET"]),
-        *contacts.ROUTES,
-        *types.ROUTES,
-    ]
-    slashed = [
-        Route(r.path + "/", r.endpoint, methods=sorted(r.methods or []))
-        for r in routes
-        if r.path.startswith("/api/")
-    ]
-    return routes + slashed
+def all_operations() -> list[Operation]:
+    return [op for family in FAMILIES for op in family.OPERATIONS]
 
 
 class FootfallApp:
     """Dispatches the write routes to raw ASGI handlers and the rest to Starlette."""
 
-    def __init__(self, services: Any) -> None:
+    def __init__(self, services: Services) -> None:
         self.services = services
+        self.writes = events.WritePaths(services.metrics)
 
         @asynccontextmanager
         async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -55,23 +64,27 @@ class FootfallApp:
             finally:
                 await services.stop()
 
+        described = all_operations()
         self.framework = Starlette(
-            routes=_routes(),
-            exception_handlers={FootfallError: _footfall_error, 404: read.not_found},
+            routes=routes(described),
+            exception_handlers={
+                FootfallError: footfall_error,
+                RecursionError: too_deep,
+                404: not_found,
+            },
             lifespan=lifespan,
         )
         self.framework.state.services = services
+        self.framework.state.openapi = openapi.encode(described)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            route = match(scope["path"])
-            if route is not None:
+            bound = self.writes.match(scope["path"])
+            if bound is not None:
                 if scope["method"] != "POST":
-                    body = f"{scope['path']} accepts POST only".encode()
-                    await send_reply(
-                        send, 405, body, (b"content-type", b"text/plain"), [(b"allow", b"POST")]
-                    )
+                    await events.wrong_method(scope, send)
                     return
-                await handle(self.services, route, scope, receive, send)
+                route, metrics = bound
+                await events.handle(self.services, route, metrics, scope, receive, send)
                 return
         await self.framework(scope, receive, send)

@@ -1,6 +1,12 @@
-"""Footfall errors to HTTP: status code, metric reason and plain-text body."""
+"""Footfall errors to HTTP, the one place that knows both: status code, metric reason, headers and
+plain-text body, rendered alike on the raw ASGI path and in Starlette."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import Response
 
 from footfall.exceptions import (
     BodyTooLarge,
@@ -18,6 +24,16 @@ from footfall.exceptions import (
     UnknownEventType,
     UnknownWorkspace,
 )
+from footfall.web.asgi import TEXT, Header, Send, send_reply
+
+__all__ = [
+    "Problem",
+    "footfall_error",
+    "not_found",
+    "problem",
+    "status_headers",
+    "too_deep",
+]
 
 _MAPPING: list[tuple[type[FootfallError], int, str]] = [
     (MalformedBody, 400, "malformed_json"),
@@ -34,19 +50,59 @@ _MAPPING: list[tuple[type[FootfallError], int, str]] = [
     (StorageUnavailable, 503, "storage_unavailable"),
     (UnknownWorkspace, 404, "not_found"),
 ]
+RETRY_AFTER_SECONDS = 1
 
 
-def status_for(exc: FootfallError) -> tuple[int, str]:
-    """(HTTP status, metric reason) for an error; unknown ones are server errors."""
-    for kind, status, reason in _MAPPING:
-        if isinstance(exc, kind):
-            return status, reason
-    return 500, "error"
-
-
-def extra_headers(status: int) -> list[tuple[bytes, bytes]]:
+def status_headers(status: int) -> list[Header]:
+    """What a client needs to act on a refusal: how to authenticate, or when to come back."""
     if status == 401:
         return [(b"www-authenticate", b'Basic realm="footfall"')]
     if status in (429, 503):
-        return [(b"retry-after", b"1")]
+        return [(b"retry-after", str(RETRY_AFTER_SECONDS).encode())]
     return []
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A refusal as the client sees it: a status and a plain-text body saying what is wrong."""
+
+    status: int
+    reason: str  # the label of the rejection metric
+    message: str
+
+    @property
+    def body(self) -> bytes:
+        return self.message.encode("utf-8", "replace")
+
+    def response(self) -> Response:
+        response = Response(self.body, status_code=self.status)
+        response.raw_headers = [*response.raw_headers, TEXT, *status_headers(self.status)]
+        return response
+
+    async def send(self, send: Send) -> None:
+        await send_reply(send, self.status, self.body, TEXT, status_headers(self.status))
+
+
+def problem(exc: FootfallError) -> Problem:
+    """The refusal for an error; errors without a mapping are server errors."""
+    for kind, status, reason in _MAPPING:
+        if isinstance(exc, kind):
+            return Problem(status, reason, str(exc))
+    return Problem(500, "error", str(exc))
+
+
+async def footfall_error(request: Request, exc: Exception) -> Response:
+    """Starlette's handler of every FootfallError a route lets through."""
+    assert isinstance(exc, FootfallError)
+    return problem(exc).response()
+
+
+async def too_deep(request: Request, exc: Exception) -> Response:
+    """The JSON decoders stop at Python's recursion limit: a body nested ~1,000 deep is the
+    client's malformed input, whichever decoder meets it."""
+    return Problem(400, "malformed_json", "the body is nested too deeply").response()
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    message = f"no route for {request.method} {request.url.path}"
+    return Problem(404, "not_found", message).response()

@@ -1,0 +1,129 @@
+"""Query parameters every route family shares (integers, times, limits, cursors), the one paging
+helper of the paged listings, and the body reader of the JSON calls."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from typing import Annotated, TypeVar
+
+import msgspec
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+
+from footfall.exceptions import InvalidQuery
+from footfall.ingest.dates import LATEST, parse_iso, to_us
+from footfall.web.asgi import read_body
+from footfall.web.services import services
+
+__all__ = [
+    "MAX_ID",
+    "Id",
+    "Params",
+    "decode_cursor",
+    "encode_cursor",
+    "integer",
+    "limit",
+    "moment",
+    "page",
+    "request_body",
+    "text",
+    "truth",
+]
+
+T = TypeVar("T")
+Params = Mapping[str, str]
+MAX_ID = 2**63 - 1
+Id = Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]  # a row id, as documented
+
+
+def text(params: Params, name: str) -> str | None:
+    """A text filter, None when empty. NUL is refused: PostgreSQL cannot compare it, so neither
+    backend accepts it."""
+    value = params.get(name)
+    if not value:
+        return None
+    if "\x00" in value:
+        raise InvalidQuery(f"{name} must not contain a NUL character")
+    return value
+
+
+def integer(params: Params, name: str, default: int | None = None) -> int | None:
+    """A non-negative integer that fits the database's 64-bit columns."""
+    given = params.get(name)
+    if given is None or given == "":
+        return default
+    if not (given.isascii() and given.isdigit()) or int(given) > MAX_ID:
+        raise InvalidQuery(f"{name} must be a positive integer, got {given!r}")
+    return int(given)
+
+
+def limit(params: Params, name: str, default: int, most: int, least: int = 1) -> int:
+    value = integer(params, name, default)
+    assert value is not None
+    if not least <= value <= most:
+        raise InvalidQuery(f"{name} must be between {least} and {most}, got {value}")
+    return value
+
+
+def moment(params: Params, name: str) -> int | None:
+    """A time bound in microseconds; a plain date as ``to`` includes that whole day."""
+    given = params.get(name)
+    if given is None or given == "":
+        return None
+    parsed = parse_iso(given)
+    if parsed is None:
+        raise InvalidQuery(f"{name} must be an ISO 8601 date or date-time, got {given!r}")
+    if name == "to" and len(given) == len("YYYY-MM-DD"):
+        if parsed >= LATEST:
+            return MAX_ID
+        return to_us(parsed + timedelta(days=1)) - 1
+    return to_us(parsed)
+
+
+def truth(params: Params, name: str, default: bool | None = None) -> bool | None:
+    """``true``/``false`` (also ``1``/``0``); empty or absent is ``default``."""
+    given = (params.get(name) or "").strip().lower()
+    if given == "":
+        return default
+    if given not in ("true", "false", "1", "0"):
+        raise InvalidQuery(f"{name} must be true or false, got {given!r}")
+    return given in ("true", "1")
+
+
+def encode_cursor(occurred_us: int, event_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{occurred_us}:{event_id}".encode()).decode()
+
+
+def decode_cursor(text: str) -> tuple[int, int]:
+    """The (occurred_us, id) position an ``X-Next-Cursor`` header gave out."""
+    try:
+        occurred, _, event_id = base64.urlsafe_b64decode(text.encode()).decode().partition(":")
+        position = int(occurred), int(event_id)
+    except (binascii.Error, UnicodeError, ValueError):
+        position = (-1, -1)
+    if not all(0 <= part <= MAX_ID for part in position):
+        raise InvalidQuery(f"cursor {text!r} is not a cursor this API returned")
+    return position
+
+
+async def page(
+    fetch: Callable[[int], list[T]], size: int, header: str, mark: Callable[[T], str]
+) -> tuple[list[T], dict[str, str]]:
+    """One page, newest first, and the header that asks for the next one, if there is one.
+
+    ``fetch(n)`` reads up to n rows (in a thread): one row more than asked says there is more.
+    """
+    rows = await run_in_threadpool(fetch, size + 1)
+    if len(rows) <= size:
+        return rows, {}
+    rows = rows[:size]
+    return rows, {header: mark(rows[-1])}
+
+
+async def request_body(request: Request) -> bytes:
+    """The body of a JSON API call, up to the batch body limit (413 beyond)."""
+    limit = services(request).settings.max_batch_body_bytes
+    return await read_body(request.receive, dict(request.scope["headers"]), limit)
