@@ -6,7 +6,7 @@ Run from the repository root (after scripts/bootstrap):
     .venv/bin/python bench/history.py --backend sqlite --events 200000 --queries 200
 
 For each backend: a fresh database is migrated and filled directly through the store
-(Store.commit_batch, batches of parsed NewEvents, as the group committer writes them), with real
+(store.events.commit_batch, batches of parsed NewEvents, as the group committer writes them), with real
 clicks from the YooChoose sample in ../shared/data (read there, never copied), cycled with a
 per-cycle suffix on the session id so that keys stay distinct, and their occurred times spread
 over 90 days. Then a real ``footfall serve`` process answers history queries from one sequential
@@ -42,7 +42,7 @@ from footfall.records import NewEvent
 from footfall.store import Store, open_store
 from footfall.store.cursor import Cursor
 from footfall.store.migrate import upgrade
-from footfall.store.records import EventQuery
+from footfall.store.rows import EventQuery
 from harness import DATA, backend_env, drop_database, percentile, start_footfall
 
 VIEWED, CART = "ProductViewed", "CartUpdated"

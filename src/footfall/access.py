@@ -13,8 +13,9 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
+from footfall.clock import now_us
 from footfall.exceptions import Forbidden, Unauthorized, UnknownWorkspace
-from footfall.store.records import ApiKey
+from footfall.store.rows import ApiKey
 
 SCOPES = ("events", "full")
 KEY_PREFIX = "ff_"
@@ -31,10 +32,6 @@ class KeyStore(Protocol):
     def find_api_key(self, key_hash: str) -> ApiKey | None: ...
     def create_token(self, token_hash: str, key_id: int, expires_us: int, now_us: int) -> None: ...
     def find_token(self, token_hash: str, now_us: int) -> ApiKey | None: ...
-
-
-def now_us() -> int:
-    return time.time_ns() // 1000
 
 
 def hash_secret(secret: str) -> str:

@@ -7,6 +7,7 @@ import json
 import click
 
 from footfall import access
+from footfall.clock import now_us
 from footfall.config import Settings
 from footfall.eventtypes.replay import replay_failed
 from footfall.exceptions import FootfallError
@@ -173,9 +174,7 @@ def replay_failed_events(
             if workspace_id is None:
                 raise click.ClickException(f"no workspace named {workspace_name!r}")
         selection = ReplaySelection(type_key, workspace_id=workspace_id, since_us=since_us)
-        results = replay_failed(
-            store.types, selection, access.now_us(), settings.past_events_max_age_days
-        )
+        results = replay_failed(store.types, selection, now_us(), settings.past_events_max_age_days)
     except FootfallError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 from footfall.identity.locators import Locators
 
+HOUR_US = 3_600_000_000  # the hourly statistics count per hour of receipt
+ACCEPTED = "accepted"  # the hourly outcome of a stored event (refused ones: their reason)
+
 
 @dataclass(slots=True)
 class NewEvent:

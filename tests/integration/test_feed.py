@@ -28,7 +28,7 @@ from footfall.store.identity_feed import (
 )
 from footfall.store.leases import LeaseLost
 from footfall.store.migrate import upgrade
-from footfall.store.records import FeedEvent, FeedPosition
+from footfall.store.rows import FeedEvent, FeedPosition
 
 EFFECTS = "CREATE TABLE IF NOT EXISTS feed_test_effects (consumer VARCHAR(100), event_id BIGINT)"
 

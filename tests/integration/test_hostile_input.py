@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from conftest import LiveServer
+from footfall.ingest import service
 
 
 def order(**changes: object) -> dict[str, object]:
@@ -96,3 +98,168 @@ def test_far_future_to_bound_reads(api: httpx.Client) -> None:
     response = api.get("/api/v1/events", params={"to": "9999-12-31"})
     assert response.status_code == 200
     assert len(response.json()) == 1
+
+
+# Nested past Python's recursion limit wherever it sits: msgspec stops there, and so does skipping
+# an unknown field or a raw item.
+DEEP = "[" * 1000 + "]" * 1000
+
+
+def _deep_event() -> str:
+    return f'{{"eventTypeKey":"deep","keyValue":"k","params":[{{"name":"p","value":{DEEP}}}]}}'
+
+
+DEEP_BODIES = [
+    ("POST", "/api/v2/event", _deep_event()),
+    ("POST", "/api/v1/event", _deep_event()),
+    ("POST", "/api/v2/past_events", f'{{"events":[{_deep_event()}]}}'),
+    ("POST", "/api/v1/orders", f'{{"orders":[{{"externalOrderId":"o","items":{DEEP}}}]}}'),
+    ("POST", "/api/v1/contact", f'{{"fields":[{{"id":"f","value":{DEEP}}}]}}'),
+    ("PUT", "/api/v1/contact/1", f'{{"fields":[{{"id":"f","value":{DEEP}}}]}}'),
+    ("POST", "/api/v1/contacts", f'{{"contacts":[{{"fields":[{{"id":"f","value":{DEEP}}}]}}]}}'),
+    ("POST", "/api/v1/failed-events/replay", f'{{"eventTypeKey":"deep","extra":{DEEP}}}'),
+    ("PUT", "/api/v1/event-types/deep", f'{{"jsonSchema":{{"items":{DEEP}}}}}'),
+]
+LOGGED = {"/api/v2/event": "v2/event", "/api/v1/event": "v1/event"}
+LOGGED["/api/v2/past_events"] = "v2/past_events"
+# The decoders say so themselves; the type settings' decoder is met by the app's RecursionError
+# handler instead.
+DECODER_SAYS = "malformed JSON in body: it is nested too deeply"
+HANDLER_SAYS = {"/api/v1/event-types/deep": "the body is nested too deeply"}
+
+
+def _local_port(response: httpx.Response) -> int:
+    """The client's end of the connection that carried the response."""
+    return int(response.extensions["network_stream"].get_extra_info("client_addr")[1])
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"), DEEP_BODIES, ids=[p for _, p, _ in DEEP_BODIES]
+)
+def test_a_body_nested_1000_deep_is_400_on_a_connection_still_in_use(
+    api: httpx.Client, method: str, path: str, body: str
+) -> None:
+    response = api.request(method, path, content=body.encode())
+    assert response.status_code == 400, response.text
+    assert response.text == HANDLER_SAYS.get(path, DECODER_SAYS)
+    after = api.get("/api/v1/failed-events")
+    assert after.status_code == 200
+    assert _local_port(after) == _local_port(response)  # the server kept the connection open
+    if path in LOGGED:
+        (logged,) = after.json()
+        assert (logged["route"], logged["reason"]) == (LOGGED[path], "malformed_json")
+        assert logged["error"] == DECODER_SAYS
+    else:
+        assert after.json() == []
+    assert api.get("/api/v1/events").json() == []
+    assert api.get("/api/v1/contacts").json() == []
+
+
+def test_recursion_past_the_decoders_is_still_a_logged_400(
+    api: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write routes skip Starlette, so they map a RecursionError as its handler does."""
+
+    def too_deep(*args: object, **kwargs: object) -> None:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(service, "parse_event", too_deep)
+    response = api.post("/api/v2/event", json={"eventTypeKey": "deep", "keyValue": "k"})
+    assert (response.status_code, response.text) == (400, "the body is nested too deeply")
+    (logged,) = api.get("/api/v1/failed-events").json()
+    assert (logged["route"], logged["reason"]) == ("v2/event", "malformed_json")
+
+
+NUL_QUERIES = [
+    ("/api/v1/events", "eventTypeKey"),
+    ("/api/v1/events", "keyValue"),
+    ("/api/v1/contacts", "externalCustomerId"),
+    ("/api/v1/contacts", "firstname"),
+    ("/api/v1/contacts", "lastname"),
+    ("/api/v1/failed-events", "eventTypeKey"),
+]
+
+
+@pytest.mark.parametrize(("path", "name"), NUL_QUERIES, ids=[f"{p}?{n}" for p, n in NUL_QUERIES])
+def test_a_nul_in_a_text_query_parameter_is_400(api: httpx.Client, path: str, name: str) -> None:
+    response = api.get(f"{path}?{name}=a%00b")
+    assert response.status_code == 400, response.text
+    assert name in response.text
+
+
+def test_a_lone_surrogate_cursor_is_400(api: httpx.Client) -> None:
+    response = api.get("/api/v1/events?cursor=%ED%B2%80")
+    assert response.status_code == 400, response.text
+    assert "cursor" in response.text
+
+
+def test_a_nul_in_a_contact_field_is_400_and_nothing_is_stored(api: httpx.Client) -> None:
+    email = {"type": "email", "value": "nul@example.com"}
+    for fields in (
+        [{"id": "a\u0000b", "value": 1}],
+        [{"id": "a", "value": "x\u0000"}],
+        [{"id": "a", "value": {"deeper": ["ok", {"k\u0000": 1}]}}],
+    ):
+        response = api.post("/api/v1/contact", json={"channels": [email], "fields": fields})
+        assert response.status_code == 400, response.text
+        assert "NUL" in response.text
+    assert api.get("/api/v1/contacts").json() == []
+    created = api.post("/api/v1/contact", json={"channels": [email]})
+    assert created.status_code == 200
+    contact = created.json()["id"]
+    refused = api.put(
+        f"/api/v1/contact/{contact}", json={"fields": [{"id": "a", "value": "\u0000"}]}
+    )
+    assert refused.status_code == 400
+    assert api.get(f"/api/v1/contact/{contact}").json()["fields"] == []
+
+
+def test_a_nul_in_event_type_settings_is_400_and_nothing_is_stored(api: httpx.Client) -> None:
+    for schema in (
+        {"type": "object", "properties": {"a": {"description": "x\u0000"}}},
+        {"type": "object", "properties": {"a\u0000": {"type": "string"}}},
+    ):
+        response = api.put("/api/v1/event-types/Nul", json={"jsonSchema": schema})
+        assert response.status_code == 400, response.text
+        assert "NUL" in response.text
+    assert api.get("/api/v1/event-types/Nul").status_code == 404
+    assert api.get("/api/v1/event-types").json() == []
+
+
+TOO_LONG = "9" * 4400  # past the 4,300 digits Python's int() converts
+INTEGERS = [
+    ("/api/v1/events", "limit"),
+    ("/api/v1/events", "contactId"),
+    ("/api/v1/identity/merges", "contactId"),
+    ("/api/v1/identity/merges", "before"),
+    ("/api/v1/identity/merges", "limit"),
+    ("/api/v1/identity/warnings", "before"),
+    ("/api/v1/failed-events", "before"),
+    ("/api/v1/failed-events", "limit"),
+    ("/api/v1/contacts", "startindex"),
+    ("/api/v1/contacts", "maxrows"),
+]
+
+
+@pytest.mark.parametrize(("path", "name"), INTEGERS, ids=[f"{p}?{n}" for p, n in INTEGERS])
+@pytest.mark.parametrize("digits", [TOO_LONG, "1" + "0" * 19, "0" * 20 + "1"])
+def test_an_integer_query_parameter_of_too_many_digits_is_400(
+    api: httpx.Client, path: str, name: str, digits: str
+) -> None:
+    response = api.get(path, params={name: digits})
+    assert response.status_code == 400, response.text
+    assert response.text.startswith(f"{name} must be an integer from ")
+    assert len(response.text) < 200
+
+
+@pytest.mark.parametrize("digits", [TOO_LONG, str(2**63), "0"])
+@pytest.mark.parametrize(
+    ("method", "suffix"),
+    [("GET", ""), ("PUT", ""), ("DELETE", ""), ("GET", "/events"), ("GET", "/export")],
+)
+def test_a_contact_id_of_too_many_digits_is_400(
+    api: httpx.Client, method: str, suffix: str, digits: str
+) -> None:
+    response = api.request(method, f"/api/v1/contact/{digits}{suffix}", json={})
+    assert response.status_code == 400, response.text
+    assert response.text.startswith("the contact id in the path must be an integer from 1 ")

@@ -8,7 +8,7 @@ import pytest
 
 from footfall.access import Authenticator, create_key, create_workspace, hash_secret
 from footfall.exceptions import Forbidden, Unauthorized, UnknownWorkspace
-from footfall.store.records import ApiKey
+from footfall.store.rows import ApiKey
 
 
 class FakeKeys:

@@ -3,11 +3,11 @@ runtime of the next issue adds its own (webhook retries, workflow timers…) her
 
 from __future__ import annotations
 
-import time
 from typing import Protocol
 
 from footfall import logs
 from footfall.background.runner import Job
+from footfall.clock import now_us
 from footfall.config import Settings
 
 log = logs.get("footfall.background")
@@ -25,7 +25,7 @@ def prune_failed_events(failures: FailureLog, retention_days: int) -> Job:
     """Drop failed events older than the retention (FOOTFALL_FAILED_EVENTS_RETENTION_DAYS)."""
 
     def run() -> int:
-        removed = failures.prune_failures(time.time_ns() // 1000 - retention_days * DAY_US)
+        removed = failures.prune_failures(now_us() - retention_days * DAY_US)
         if removed:
             log.info("failed events pruned", action="failures.pruned", count=removed)
         return removed

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from footfall.eventtypes.registry import rules_from_json
+from typing import Protocol
+
+from footfall.eventtypes.registry import SettingsSource, rules_from_json
 from footfall.eventtypes.rules import TypeRules
 from footfall.exceptions import InvalidEvent
 from footfall.ingest.service import reparse
 from footfall.records import NewEvent
-from footfall.store.registry import Pending, Reparse, Replayed, ReplaySelection, TypeStore
+from footfall.store.registry import Pending, Reparse, Replayed, ReplaySelection
 
 
-def _reparser(store: TypeStore, type_key: str, now_us: int, max_age_days: int) -> Reparse:
+class FailureLog(SettingsSource, Protocol):
+    """What replay needs of the store (``Store.types``)."""
+
+    def replay_failures(
+        self, selection: ReplaySelection, reparse: Reparse, now: int
+    ) -> list[Replayed]: ...
+
+
+def _reparser(store: FailureLog, type_key: str, now_us: int, max_age_days: int) -> Reparse:
     """Parse a failed event again under the type's current rules, read fresh from the database."""
     current: dict[tuple[int, str], TypeRules | None] = {}
     for workspace_id, key, settings in store.all_type_settings():
@@ -41,7 +51,7 @@ def _reparser(store: TypeStore, type_key: str, now_us: int, max_age_days: int) -
 
 
 def replay_failed(
-    store: TypeStore, selection: ReplaySelection, now_us: int, max_age_days: int = 0
+    store: FailureLog, selection: ReplaySelection, now_us: int, max_age_days: int = 0
 ) -> list[Replayed]:
     """Replay the failed events ``selection`` picks; each accepted one is stored exactly once.
 

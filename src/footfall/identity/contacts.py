@@ -14,7 +14,8 @@ from typing import Any
 
 import msgspec
 
-from footfall.exceptions import InvalidContact, MalformedBody
+from footfall.decoding import decode_json
+from footfall.exceptions import InvalidContact
 from footfall.identity.locators import (
     EMAIL,
     EXTERNAL_ID,
@@ -23,7 +24,7 @@ from footfall.identity.locators import (
     PUSH_TOKEN,
     Locators,
 )
-from footfall.identity.normalize import is_junk, normalize_email, normalize_phone
+from footfall.identity.normalize import has_nul, is_junk, normalize_email, normalize_phone
 
 UNSET = msgspec.UNSET
 MAX_NAME = 300
@@ -139,14 +140,13 @@ def invalid_shape(exc: msgspec.ValidationError, where: str = "") -> InvalidConta
     return InvalidContact(f"{field.rstrip('.') or 'the contact'}: {reason}", field=field or None)
 
 
-def decode_contact(body: bytes) -> ContactInput:
-    try:
-        raw = _decoder.decode(body)
-    except msgspec.ValidationError as exc:
-        raise invalid_shape(exc) from exc
-    except msgspec.DecodeError as exc:
-        raise MalformedBody(f"the body is not valid JSON: {exc}") from exc
-    return validate(raw)
+def decode_contact(body: bytes | msgspec.Raw, where: str = "") -> ContactInput:
+    """One contact document (``where`` is its place in a bulk request: ``contacts[3].``)."""
+
+    def invalid(exc: msgspec.ValidationError) -> InvalidContact:
+        return invalid_shape(exc, where)
+
+    return validate(decode_json(body, _decoder, invalid, where.rstrip(".") or "body"), where)
 
 
 def validate(raw: ContactBody, where: str = "") -> ContactInput:
@@ -256,16 +256,6 @@ def _address(raw: AddressBody | msgspec.UnsetType | None, where: str) -> Any:
     return parts or None
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
-    return False
-
-
 def _fields(raw: list[FieldBody] | msgspec.UnsetType | None, where: str) -> Any:
     if not isinstance(raw, list):
         return raw
@@ -280,7 +270,7 @@ def _fields(raw: list[FieldBody] | msgspec.UnsetType | None, where: str) -> Any:
                 field=f"fields[{index}].id",
             )
         for part, value in (("id", name), ("value", item.value)):
-            if _has_nul(value):  # PostgreSQL cannot store NUL, so neither backend takes it
+            if has_nul(value):
                 raise InvalidContact(
                     f"{where}fields[{index}].{part} contains a NUL character",
                     field=f"fields[{index}].{part}",

@@ -1,8 +1,10 @@
-"""E-mail and phone normalisation with well-kept libraries, cached because the same people come back."""
+"""E-mail and phone normalisation with well-kept libraries, cached because the same people come back;
+and the NUL check of what is stored."""
 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -13,6 +15,24 @@ JUNK_VALUES = frozenset({"", "0", "null", "undefined", "none", "nil", "nan"})
 def is_junk(value: str) -> bool:
     """Placeholders that front-end code sends for 'unknown' and that must never identify anyone."""
     return value.strip().lower() in JUNK_VALUES
+
+
+def has_nul(value: Any) -> bool:
+    """A NUL anywhere in decoded JSON, keys included: PostgreSQL stores it in neither text nor
+    JSON, so neither backend takes it. A loop, not recursion, so that a value nested as deep as
+    the decoder allows is checked like any other."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            pending += item.keys()
+            pending += item.values()
+        elif isinstance(item, list):
+            pending += item
+    return False
 
 
 @lru_cache(maxsize=65536)

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
+from footfall.decoding import ANY, decode_json
 from footfall.exceptions import InvalidEvent, MalformedBody, NoLocator
 from footfall.identity.locators import locate
+from footfall.identity.normalize import has_nul
 from footfall.ingest.models import EventBody, Param
 from footfall.ingest.standard import RULES, validate_standard
 from footfall.records import NewEvent
 
 if TYPE_CHECKING:
     from footfall.eventtypes.rules import RuleLookup
+
+T = TypeVar("T")
 
 MAX_TYPE_KEY = 100
 MAX_KEY_VALUE = 300
@@ -26,14 +30,16 @@ _event_decoder = msgspec.json.Decoder(EventBody)
 _encoder = msgspec.json.Encoder()
 
 
-def decode(body: bytes, decoder: msgspec.json.Decoder[Any], what: str = "body") -> Any:
-    """Decode JSON into a wire struct, turning decoder errors into plain messages."""
-    try:
-        return decoder.decode(body)
-    except msgspec.ValidationError as exc:
-        raise InvalidEvent(f"invalid {what}: {exc}") from None
-    except msgspec.DecodeError as exc:
-        raise MalformedBody(f"malformed JSON in {what}: {exc}") from None
+def decode(
+    body: bytes | str | msgspec.Raw, decoder: msgspec.json.Decoder[T], what: str = "body"
+) -> T:
+    """Decode JSON into a wire struct: a wrong shape is an InvalidEvent, anything else that stops
+    the decoder (nesting too deep included) a MalformedBody."""
+
+    def invalid(exc: msgspec.ValidationError) -> InvalidEvent:
+        return InvalidEvent(f"invalid {what}: {exc}")
+
+    return decode_json(body, decoder, invalid, what)
 
 
 def _forbidden(value: str) -> str | None:
@@ -81,8 +87,8 @@ def parse_embedded(value: str) -> Any:
     if not text or text[0] not in "{[":
         return value
     try:
-        return msgspec.json.decode(text)
-    except (msgspec.DecodeError, RecursionError):
+        return decode(text, ANY)
+    except MalformedBody:
         pass
     try:
         parsed, end = json.JSONDecoder().raw_decode(text)
@@ -129,19 +135,9 @@ def normalize_params(params: list[Param], version: int) -> list[Param]:
     return params
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
-    return False
-
-
 def refuse_nul(raw: str) -> None:
     """PostgreSQL cannot store NUL characters in text; refuse them on every backend alike."""
-    if "\\u0000" in raw and _has_nul(msgspec.json.decode(raw)):
+    if "\\u0000" in raw and has_nul(decode(raw, ANY)):
         raise InvalidEvent("the body must not contain NUL characters (\\u0000)")
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 
+from footfall.decoding import ANY
 from footfall.exceptions import InvalidEvent
 from footfall.identity.locators import locate
 from footfall.ingest.dates import parse_iso
@@ -128,11 +129,9 @@ def parse_orders(body: bytes, *, workspace_id: int, now_us: int) -> OrdersBatch:
     failed: list[dict[str, Any]] = []
     for raw in batch.orders:
         try:
-            order = msgspec.json.decode(bytes(raw))
-        except (msgspec.DecodeError, RecursionError) as exc:
-            failed.append(
-                {"order": bytes(raw).decode(errors="replace"), "error": f"invalid order: {exc}"}
-            )
+            order = decode(raw, ANY, "order")
+        except InvalidEvent as exc:
+            failed.append({"order": bytes(raw).decode(errors="replace"), "error": str(exc)})
             continue
         try:
             accepted.append(_to_new_order(_validate(order), workspace_id, now_us))

@@ -14,24 +14,19 @@ from typing import TYPE_CHECKING, Any, Protocol
 import msgspec
 import structlog
 
-from footfall.access import now_us
+from footfall.clock import now_us
 from footfall.config import Settings
-from footfall.exceptions import BodyTooLarge, InvalidEvent, MalformedBody, StorageUnavailable
-from footfall.ingest.events import parse_event, storable
+from footfall.exceptions import BodyTooLarge, InvalidEvent, StorageUnavailable
+from footfall.ingest.events import decode, parse_event, storable
 from footfall.ingest.orders import parse_orders
 from footfall.ingest.past import ACCEPTED, Outcome, parse_past_events
 from footfall.records import NewEvent, NewFailure, NewOrder
-from footfall.store.records import ApiKey
+from footfall.store.rows import ApiKey
 
 if TYPE_CHECKING:
     from footfall.eventtypes.rules import RuleLookup
 
 __all__ = ["Committer", "Ingestion", "OrdersResult", "PastResult", "failure", "reparse"]
-
-
-# Python's recursion limit stops the JSON decoder on a body nested about 1,000 deep: that is the
-# client's malformed input, not our failure.
-TOO_DEEP = "malformed JSON in body: it is nested too deeply"
 
 
 class Committer(Protocol):
@@ -69,8 +64,8 @@ _peek_decoder = msgspec.json.Decoder(_Peek)
 def _peek(raw: bytes) -> tuple[str, str | None]:
     """The type and key of a refused body, where it still has them."""
     try:
-        peeked = _peek_decoder.decode(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        peeked = decode(raw, _peek_decoder)
+    except InvalidEvent:
         return "", None
     type_key = peeked.eventTypeKey
     key_value = peeked.keyValue
@@ -122,21 +117,6 @@ def reparse(
 ) -> NewEvent:
     """One event parsed again as the route it was sent to parses it (replay of the failed-event
     log); a live event occurs when it was first sent."""
-    try:
-        return _reparse(route, raw, workspace_id, now_us, sent_us, max_age_days, rules)
-    except RecursionError:
-        raise MalformedBody(TOO_DEEP) from None
-
-
-def _reparse(
-    route: str,
-    raw: bytes,
-    workspace_id: int,
-    now_us: int,
-    sent_us: int,
-    max_age_days: int,
-    rules: RuleLookup,
-) -> NewEvent:
     version = 1 if route.startswith("v1/") else 2
     if not route.endswith("past_events"):
         return parse_event(
@@ -181,33 +161,27 @@ class Ingestion:
 
     async def event(self, key: ApiKey, version: int, body: bytes) -> None:
         """Store one live event; raises InvalidEvent (and subclasses) when it breaks a rule."""
-        try:
-            event = parse_event(
-                body,
-                version=version,
-                workspace_id=key.workspace_id,
-                received_us=now_us(),
-                rules=self._rules,
-            )
-        except RecursionError:
-            raise MalformedBody(TOO_DEEP) from None
+        event = parse_event(
+            body,
+            version=version,
+            workspace_id=key.workspace_id,
+            received_us=now_us(),
+            rules=self._rules,
+        )
         event.key_id = key.key_id
         await self._committer.submit([event])
 
     async def past_events(self, key: ApiKey, version: int, body: bytes) -> PastResult:
         """Store the acceptable events of a batch; the refused ones go to the failed-event log."""
         received = now_us()
-        try:
-            batch = parse_past_events(
-                body,
-                version=version,
-                workspace_id=key.workspace_id,
-                now_us=received,
-                max_age_days=self._max_age_days,
-                rules=self._rules,
-            )
-        except RecursionError:
-            raise MalformedBody(TOO_DEEP) from None
+        batch = parse_past_events(
+            body,
+            version=version,
+            workspace_id=key.workspace_id,
+            now_us=received,
+            max_age_days=self._max_age_days,
+            rules=self._rules,
+        )
         for event in batch.accepted:
             event.key_id = key.key_id
         refused = self._refused(key, f"v{version}/past_events", batch.outcomes, received)
@@ -229,10 +203,7 @@ class Ingestion:
 
     async def orders(self, key: ApiKey, body: bytes) -> OrdersResult:
         """Upsert the valid orders (each with its ``order<STATUS>`` event); list the others."""
-        try:
-            batch = parse_orders(body, workspace_id=key.workspace_id, now_us=now_us())
-        except RecursionError:
-            raise MalformedBody(TOO_DEEP) from None
+        batch = parse_orders(body, workspace_id=key.workspace_id, now_us=now_us())
         for order in batch.accepted:
             order.event.key_id = key.key_id
         if batch.accepted:

@@ -7,7 +7,8 @@ from typing import Any
 
 
 class Cursor:
-    """A thin wrapper over a DB-API cursor that speaks '?' placeholders on every backend."""
+    """What every operation of the store runs its statements on: SQL is written once, with
+    ``?`` placeholders, and the dialect's ``translate`` gives the driver its own spelling."""
 
     def __init__(self, cursor: Any, translate: Callable[[str], str]) -> None:
         self._cursor = cursor
@@ -31,8 +32,8 @@ class Cursor:
 
     def copy_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         """Bulk insert; backends with a faster path (COPY) override it."""
-        marks = ", ".join("?" * len(columns))
-        self.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+        places = ", ".join("?" * len(columns))
+        self.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({places})", rows)
 
 
 class CopyCursor(Cursor):

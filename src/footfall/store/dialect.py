@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from footfall.store.cursor import Cursor
 
 if TYPE_CHECKING:
-    from footfall.store.records import FeedPosition
+    from footfall.store.rows import FeedPosition
 
 
 class Dialect(ABC):

@@ -15,7 +15,7 @@ from typing import Any
 from footfall.records import IdentityChanges, NewEvent, NewFailure, NewOrder
 from footfall.store.core import ATTEMPTS, BatchConnection, Database, backoff
 from footfall.store.cursor import Cursor
-from footfall.store.records import EventQuery, StoredEvent
+from footfall.store.rows import EventQuery, StoredEvent
 from footfall.store.sql import Where, loads
 from footfall.store.writer import write_items
 

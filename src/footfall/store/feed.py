@@ -18,13 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
+from footfall.clock import now_us
 from footfall.store import leases
 from footfall.store.cursor import Cursor
 from footfall.store.dialect import Dialect
 from footfall.store.events import EVENT_COLUMNS, stored_event
 from footfall.store.identity_feed import IdentityChange, position_of, read_identity, rows_after
-from footfall.store.leases import Transactions, micros, now_us
-from footfall.store.records import FeedEvent, FeedPosition
+from footfall.store.leases import Transactions, micros
+from footfall.store.rows import FeedEvent, FeedPosition
 
 DEFAULT_TTL_SECONDS = 5.0
 
@@ -153,7 +154,8 @@ class FeedStore:
         limit: int = 100,
         ttl: float = DEFAULT_TTL_SECONDS,
     ) -> int:
-        """``consume`` for the identity feed."""
+        """``consume`` for the identity feed: merges and erasures, so that what a consumer
+        derived from a contact can follow it to the survivor, or be erased with it."""
         return self._consume(consumer, owner, handle, limit, ttl, read_identity)
 
     def _consume(

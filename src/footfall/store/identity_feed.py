@@ -17,7 +17,7 @@ from typing import Any
 
 from footfall.store.cursor import Cursor
 from footfall.store.dialect import Dialect
-from footfall.store.records import FeedPosition
+from footfall.store.rows import FeedPosition
 
 MERGED = "contactMerged"
 ERASED = "contactErased"

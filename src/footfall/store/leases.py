@@ -12,11 +12,11 @@ step (NTP); leases last seconds, far longer than any skew between them.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Protocol, TypeVar
 
+from footfall.clock import now_us
 from footfall.exceptions import FootfallError
 from footfall.store.cursor import Cursor
 from footfall.store.dialect import Dialect
@@ -98,10 +98,6 @@ class Transactions(Protocol):
     def read(self) -> AbstractContextManager[Cursor]: ...
 
     def transact(self, work: Callable[[Cursor], T]) -> T: ...
-
-
-def now_us() -> int:
-    return time.time_ns() // 1000
 
 
 def micros(seconds: float) -> int:

@@ -10,7 +10,7 @@ from psycopg import errors
 
 from footfall.store.cursor import CopyCursor, Cursor
 from footfall.store.dialect import Dialect
-from footfall.store.records import FeedPosition
+from footfall.store.rows import FeedPosition
 
 # What PostgreSQL aborts to let another transaction through: run the whole transaction again.
 # (psycopg files DeadlockDetected under OperationalError, not TransactionRollback.)

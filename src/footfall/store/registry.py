@@ -13,8 +13,20 @@ from footfall.records import NewEvent
 from footfall.store.core import Database
 from footfall.store.cursor import Cursor
 from footfall.store.events import EventStore
-from footfall.store.records import EventTypeStats
+from footfall.store.rows import EventTypeStats
 from footfall.store.sql import Where, loads
+
+
+def event_types(tx: Cursor, ws: int) -> list[EventTypeStats]:
+    """Each type with its count (the shards added up), first and last seen, by key."""
+    rows = tx.all(
+        "SELECT t.key, COALESCE(SUM(c.event_count), 0), t.first_seen_us, "
+        "COALESCE(MAX(c.last_seen_us), t.first_seen_us) FROM event_types t "
+        "LEFT JOIN event_type_counts c ON c.workspace_id = t.workspace_id AND c.key = t.key "
+        "WHERE t.workspace_id = ? GROUP BY t.key, t.first_seen_us ORDER BY t.key",
+        ws,
+    )
+    return [EventTypeStats(r[0], int(r[1]), int(r[2]), int(r[3])) for r in rows]
 
 
 def all_settings(tx: Cursor) -> list[tuple[int, str, Any]]:
@@ -204,7 +216,8 @@ def prune(tx: Cursor, older_than_us: int) -> int:
 
 
 class TypeStore:
-    """The event-type registry and the failed-event log, each operation in its own transaction."""
+    """The registry and the failed-event log, each operation in a transaction of its own; replay
+    writes through the event write path so that replayed events count like live ones."""
 
     def __init__(self, db: Database, events: EventStore) -> None:
         self._db = db
@@ -212,14 +225,7 @@ class TypeStore:
 
     def list_event_types(self, workspace_id: int) -> list[EventTypeStats]:
         with self._db.read() as tx:
-            rows = tx.all(
-                "SELECT t.key, COALESCE(SUM(c.event_count), 0), t.first_seen_us, "
-                "COALESCE(MAX(c.last_seen_us), t.first_seen_us) FROM event_types t "
-                "LEFT JOIN event_type_counts c ON c.workspace_id = t.workspace_id AND c.key = t.key "
-                "WHERE t.workspace_id = ? GROUP BY t.key, t.first_seen_us ORDER BY t.key",
-                workspace_id,
-            )
-        return [EventTypeStats(r[0], int(r[1]), int(r[2]), int(r[3])) for r in rows]
+            return event_types(tx, workspace_id)
 
     def all_type_settings(self) -> list[tuple[int, str, Any]]:
         with self._db.read() as tx:

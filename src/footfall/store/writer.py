@@ -24,10 +24,11 @@ from footfall.identity.merging import (
     plan_batch,
     undecided,
 )
-from footfall.records import IdentityChanges, NewEvent, NewFailure, NewOrder
+from footfall.records import ACCEPTED, HOUR_US, IdentityChanges, NewEvent, NewFailure, NewOrder
 from footfall.store.cursor import Cursor
 from footfall.store.dialect import Dialect
 from footfall.store.identity import EXTERNAL_ID_CONFLICT, Why, load_people, merge, warn
+from footfall.store.sql import marks
 
 INSERT_COLUMNS = (
     "workspace_id",
@@ -68,10 +69,9 @@ def _known_owners(tx: Cursor, keys: set[IdentifierKey], arrays: bool) -> dict[Id
                     kind,
                 )
             else:
-                marks = ", ".join("?" * len(chunk))
                 rows = tx.all(
                     "SELECT value, contact_id FROM contact_identifiers WHERE workspace_id = ? "
-                    f"AND kind = ? AND value IN ({marks})",
+                    f"AND kind = ? AND value IN ({marks(chunk)})",
                     ws,
                     kind,
                     *chunk,
@@ -304,9 +304,7 @@ def _count_event_types(tx: Cursor, events: Sequence[NewEvent], greatest: str, sh
     )
 
 
-HOUR_US = 3_600_000_000
 OBSERVE_EVERY_US = 60_000_000  # how often a process refreshes a parameter's last-seen time
-ACCEPTED = "accepted"
 
 
 def _count_hourly(tx: Cursor, counts: dict[tuple[int, str, int, str], int], shard: int) -> None:

@@ -12,7 +12,7 @@ from starlette.requests import Request
 
 from footfall.access import require_scope
 from footfall.exceptions import Unauthorized
-from footfall.store.records import ApiKey
+from footfall.store.rows import ApiKey
 from footfall.web.services import Services, services
 
 __all__ = ["authenticate", "basic_key", "full_key"]

@@ -12,11 +12,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from footfall.decoding import decode_json
 from footfall.exceptions import InvalidContact, InvalidQuery, MalformedBody
-from footfall.identity.contacts import ContactBody, invalid_shape, validate
+from footfall.identity.contacts import ContactBody, decode_contact
 from footfall.identity.normalize import normalize_email, normalize_phone
-from footfall.store.contacts import DEDUPE_ON, ContactFilter, ContactStore
-from footfall.store.records import ApiKey
+from footfall.store.contact_reads import ContactFilter
+from footfall.store.contacts import DEDUPE_ON, ContactStore
+from footfall.store.rows import ApiKey
 from footfall.web.auth import full_key
 from footfall.web.contacts import ContactDocument, count_identity, why
 from footfall.web.params import MAX_ID, Id, Params, limit, request_body, text
@@ -88,18 +90,14 @@ async def search_contacts(request: Request) -> Response:
 
 
 _bulk_decoder = msgspec.json.Decoder(BulkBody)
-_item_decoder = msgspec.json.Decoder(ContactBody)
+
+
+def _invalid_body(exc: msgspec.ValidationError) -> InvalidContact:
+    return InvalidContact(f"invalid body: {exc}")
 
 
 def _bulk(body: bytes) -> BulkBody:
-    try:
-        bulk = _bulk_decoder.decode(body)
-    except msgspec.ValidationError as exc:
-        raise InvalidContact(f"invalid body: {exc}") from exc
-    except msgspec.DecodeError as exc:
-        raise MalformedBody(f"the body is not valid JSON: {exc}") from exc
-    except RecursionError:
-        raise MalformedBody("the body is nested too deeply") from None
+    bulk = decode_json(body, _bulk_decoder, _invalid_body, "body")
     if len(bulk.contacts) > MAX_BULK:
         raise InvalidContact(f"at most {MAX_BULK} contacts per request, got {len(bulk.contacts)}")
     if bulk.dedupeOn is not None and bulk.dedupeOn not in DEDUPE_ON:
@@ -116,15 +114,10 @@ def _save_all(
     failed: list[FailedContact] = []
     docs = []
     for index, raw in enumerate(bulk.contacts):
-        where = f"contacts[{index}]."
         try:
-            docs.append((index, validate(_item_decoder.decode(raw), where=where)))
-        except msgspec.ValidationError as exc:
-            failed.append(FailedContact(index, str(invalid_shape(exc, where))))
-        except InvalidContact as exc:
+            docs.append((index, decode_contact(raw, where=f"contacts[{index}].")))
+        except (InvalidContact, MalformedBody) as exc:
             failed.append(FailedContact(index, str(exc)))
-        except RecursionError:
-            failed.append(FailedContact(index, f"contacts[{index}] is nested too deeply"))
     result = store.upsert_contacts(
         key.workspace_id, docs, why(key), dedupe=bulk.dedupeOn, restore=bulk.restoreDeleted
     )

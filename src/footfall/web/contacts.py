@@ -11,15 +11,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from footfall.access import now_us
+from footfall.clock import now_us
 from footfall.exceptions import InvalidQuery
 from footfall.identity.contacts import ContactBody, decode_contact
 from footfall.store.contacts import ContactStore
 from footfall.store.identity import Why
-from footfall.store.records import ApiKey
+from footfall.store.rows import ApiKey
 from footfall.web.auth import full_key
 from footfall.web.history import PAGE, PAGE_PARAMS, event_page, event_query
-from footfall.web.params import Id, request_body, text, truth
+from footfall.web.params import Id, request_body, text, truth, whole_number
 from footfall.web.routing import Answer, Operation, Param, json_reply
 from footfall.web.services import services
 
@@ -63,10 +63,7 @@ class ContactExport(msgspec.Struct):
 
 
 def contact_id(request: Request) -> int:
-    text = request.path_params["contact_id"]
-    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 2**63:
-        raise InvalidQuery(f"a contact id is a positive integer, got {text!r}")
-    return int(text)
+    return whole_number(request.path_params["contact_id"], "the contact id in the path", least=1)
 
 
 def why(key: ApiKey) -> Why:

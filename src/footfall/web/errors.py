@@ -27,6 +27,7 @@ from footfall.exceptions import (
 from footfall.web.asgi import TEXT, Header, Send, send_reply
 
 __all__ = [
+    "TOO_DEEP",
     "Problem",
     "footfall_error",
     "not_found",
@@ -51,6 +52,9 @@ _MAPPING: list[tuple[type[FootfallError], int, str]] = [
     (UnknownWorkspace, 404, "not_found"),
 ]
 RETRY_AFTER_SECONDS = 1
+# What the client hears when Python's recursion limit stops us on its input: the decoders refuse
+# deep JSON themselves, but a third-party library (jsonschema) or a re-encoding may hit it too.
+TOO_DEEP = "the body is nested too deeply"
 
 
 def status_headers(status: int) -> list[Header]:
@@ -98,9 +102,8 @@ async def footfall_error(request: Request, exc: Exception) -> Response:
 
 
 async def too_deep(request: Request, exc: Exception) -> Response:
-    """The JSON decoders stop at Python's recursion limit: a body nested ~1,000 deep is the
-    client's malformed input, whichever decoder meets it."""
-    return Problem(400, "malformed_json", "the body is nested too deeply").response()
+    """Starlette's handler of a RecursionError: the client's input was too deep for some step."""
+    return problem(MalformedBody(TOO_DEEP)).response()
 
 
 async def not_found(request: Request, exc: Exception) -> Response:

@@ -11,11 +11,17 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from footfall.access import require_scope
-from footfall.exceptions import BodyTooLarge, FootfallError, InvalidEvent, RateLimited
+from footfall.exceptions import (
+    BodyTooLarge,
+    FootfallError,
+    InvalidEvent,
+    MalformedBody,
+    RateLimited,
+)
 from footfall.ingest.models import EventBody, PastEventBody
 from footfall.ingest.service import Ingestion
 from footfall.metrics import Metrics, RouteMetrics
-from footfall.store.records import ApiKey
+from footfall.store.rows import ApiKey
 from footfall.web.asgi import (
     JSON,
     TEXT,
@@ -28,7 +34,7 @@ from footfall.web.asgi import (
     send_reply,
 )
 from footfall.web.auth import authenticate
-from footfall.web.errors import Problem, problem
+from footfall.web.errors import TOO_DEEP, Problem, problem
 from footfall.web.routing import Answer, Operation
 from footfall.web.services import Services
 
@@ -185,6 +191,9 @@ async def handle(
         return
     except FootfallError as exc:
         await _refuse(services, route, m, key, body, exc, send)
+        return
+    except RecursionError:  # as Starlette's handler does on the other routes
+        await _refuse(services, route, m, key, body, MalformedBody(TOO_DEEP), send)
         return
     except Exception:
         m.rejected("error")

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from footfall.access import now_us
+from footfall.clock import now_us
 from footfall.eventtypes.naming import event_name_issues, param_name_issue
 from footfall.eventtypes.rules import (
     TypeSettings,
@@ -21,9 +21,9 @@ from footfall.eventtypes.rules import (
 from footfall.exceptions import InvalidEvent, InvalidQuery, UnknownEventType
 from footfall.ingest.dates import from_us
 from footfall.ingest.events import check_type_key, refuse_nul
-from footfall.store.records import EventTypeStats
+from footfall.records import ACCEPTED, HOUR_US
 from footfall.store.registry import ObservedParam, TypeStore
-from footfall.store.writer import ACCEPTED, HOUR_US
+from footfall.store.rows import EventTypeStats
 from footfall.web.auth import full_key
 from footfall.web.params import moment, request_body
 from footfall.web.routing import Answer, Operation, Param, json_reply

@@ -11,15 +11,27 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from footfall.access import now_us
+from footfall.clock import now_us
+from footfall.decoding import decode_json
 from footfall.eventtypes.replay import replay_failed
 from footfall.exceptions import InvalidQuery
 from footfall.ingest.dates import from_us
 from footfall.store.registry import FailureQuery, ReplaySelection
 from footfall.web.auth import full_key
 from footfall.web.eventtypes import checked_type_key
-from footfall.web.identity import NEXT_BEFORE, PAGE_BEFORE
-from footfall.web.params import MAX_ID, Id, Params, integer, limit, moment, page, request_body, text
+from footfall.web.params import (
+    MAX_ID,
+    NEXT_BEFORE,
+    PAGE_BEFORE,
+    Id,
+    Params,
+    integer,
+    limit,
+    moment,
+    page,
+    request_body,
+    text,
+)
 from footfall.web.routing import Answer, Operation, Param, json_reply
 from footfall.web.services import services
 
@@ -136,14 +148,18 @@ def _selection(body: ReplayBody, workspace_id: int) -> ReplaySelection:
     )
 
 
+_replay_decoder = msgspec.json.Decoder(ReplayBody)
+
+
+def _invalid_replay(exc: msgspec.ValidationError) -> InvalidQuery:
+    return InvalidQuery(f"invalid replay request: {exc}")
+
+
 async def replay(request: Request) -> Response:
     """Re-submit the type's failed events (``since`` a time, or only ``ids``) under its current
     rules. Each accepted one is stored exactly once, however often replay is called."""
     key = await full_key(request)
-    try:
-        body = msgspec.json.decode(await request_body(request), type=ReplayBody)
-    except (msgspec.ValidationError, msgspec.DecodeError, RecursionError) as exc:
-        raise InvalidQuery(f"invalid replay request: {exc}") from None
+    body = decode_json(await request_body(request), _replay_decoder, _invalid_replay, "body")
     selection = _selection(body, key.workspace_id)
     found = services(request)
     max_age = found.settings.past_events_max_age_days

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from footfall.ingest.dates import from_us
-from footfall.store.records import EventQuery, StoredEvent
+from footfall.store.rows import EventQuery, StoredEvent
 from footfall.web.auth import full_key
 from footfall.web.params import (
     Id,

@@ -11,14 +11,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from footfall.web.auth import full_key
-from footfall.web.params import Id, integer, limit, page
+from footfall.web.params import NEXT_BEFORE, PAGE_BEFORE, Id, integer, limit, page
 from footfall.web.routing import Answer, Operation, Param, json_reply
 from footfall.web.services import services
 
-__all__ = ["NEXT_BEFORE", "OPERATIONS"]
+__all__ = ["OPERATIONS"]
 
 MAX_AUDIT_ROWS = 1000
-NEXT_BEFORE = "X-Next-Before"
 Reader = Callable[[int, int | None, int | None, int], list[dict[str, Any]]]
 
 
@@ -70,7 +69,6 @@ async def list_warnings(request: Request) -> Response:
     return await _audit(request, store.list_identity_warnings, IdentityWarning)
 
 
-PAGE_BEFORE = "pass as before for the next page; absent on the last page"
 _PARAMS = (
     Param("contactId", "query", "only about this contact and those merged into it", Id),
     Param("before", "query", "the X-Next-Before of the previous page", Id),

@@ -4,7 +4,6 @@ helper of the paged listings, and the body reader of the JSON calls."""
 from __future__ import annotations
 
 import base64
-import binascii
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Annotated, TypeVar
@@ -20,6 +19,8 @@ from footfall.web.services import services
 
 __all__ = [
     "MAX_ID",
+    "NEXT_BEFORE",
+    "PAGE_BEFORE",
     "Id",
     "Params",
     "decode_cursor",
@@ -31,12 +32,17 @@ __all__ = [
     "request_body",
     "text",
     "truth",
+    "whole_number",
 ]
 
 T = TypeVar("T")
 Params = Mapping[str, str]
 MAX_ID = 2**63 - 1
+MAX_DIGITS = len(str(MAX_ID))
 Id = Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]  # a row id, as documented
+# Listings by row id page by ``before``: the id of the last row, in this header.
+NEXT_BEFORE = "X-Next-Before"
+PAGE_BEFORE = "pass as before for the next page; absent on the last page"
 
 
 def text(params: Params, name: str) -> str | None:
@@ -50,14 +56,25 @@ def text(params: Params, name: str) -> str | None:
     return value
 
 
+def whole_number(given: str, name: str, least: int = 0) -> int:
+    """Decimal digits as an integer from ``least`` up to what the database's 64-bit columns hold.
+
+    The length is checked before ``int()``: past about 4,300 digits Python refuses to convert
+    (a ValueError, which would be a 500), and past 19 no value fits anyway.
+    """
+    digits = given.isascii() and given.isdigit() and len(given) <= MAX_DIGITS
+    if not digits or not least <= int(given) <= MAX_ID:
+        shown = repr(given) if len(given) <= 40 else f"{given[:20]!r}… ({len(given)} characters)"
+        raise InvalidQuery(f"{name} must be an integer from {least} to {MAX_ID}, got {shown}")
+    return int(given)
+
+
 def integer(params: Params, name: str, default: int | None = None) -> int | None:
-    """A non-negative integer that fits the database's 64-bit columns."""
+    """A non-negative integer query parameter that fits the database's 64-bit columns."""
     given = params.get(name)
     if given is None or given == "":
         return default
-    if not (given.isascii() and given.isdigit()) or int(given) > MAX_ID:
-        raise InvalidQuery(f"{name} must be a positive integer, got {given!r}")
-    return int(given)
+    return whole_number(given, name)
 
 
 def limit(params: Params, name: str, default: int, most: int, least: int = 1) -> int:
@@ -102,7 +119,7 @@ def decode_cursor(text: str) -> tuple[int, int]:
     try:
         occurred, _, event_id = base64.urlsafe_b64decode(text.encode()).decode().partition(":")
         position = int(occurred), int(event_id)
-    except (binascii.Error, UnicodeError, ValueError):
+    except ValueError:  # binascii.Error and UnicodeError (a lone surrogate, say) among them
         position = (-1, -1)
     if not all(0 <= part <= MAX_ID for part in position):
         raise InvalidQuery(f"cursor {text!r} is not a cursor this API returned")

@@ -1,4 +1,4 @@
-"""Plain records the store hands back; no I/O here."""
+"""Plain rows the store hands back (keys, stored events, feed positions); no I/O here."""
 
 from __future__ import annotations
 

@@ -1,0 +1,37 @@
+"""JSON from clients decoded into wire structs, every way it can fail turned into a FootfallError.
+
+msgspec stops at Python's recursion limit on a body nested about 1,000 deep: that is the client's
+malformed input, refused like any other (a 400, and a failed-event log entry where the route keeps
+one), not a server error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import msgspec
+
+from footfall.exceptions import FootfallError, MalformedBody
+
+__all__ = ["ANY", "Refusal", "decode_json"]
+
+T = TypeVar("T")
+# The error for a body that is JSON but not the shape asked for (InvalidEvent, InvalidContact…).
+Refusal = Callable[[msgspec.ValidationError], FootfallError]
+ANY: msgspec.json.Decoder[Any] = msgspec.json.Decoder()
+
+
+def decode_json(
+    body: bytes | str | msgspec.Raw, decoder: msgspec.json.Decoder[T], invalid: Refusal, what: str
+) -> T:
+    """``body`` decoded; ``invalid`` names the refusal of a wrong shape, ``what`` the thing
+    decoded in the message of malformed JSON (``body``, ``order``, ``contacts[3]``)."""
+    try:
+        return decoder.decode(body)
+    except msgspec.ValidationError as exc:  # a subclass of DecodeError: first
+        raise invalid(exc) from None
+    except msgspec.DecodeError as exc:
+        raise MalformedBody(f"malformed JSON in {what}: {exc}") from None
+    except RecursionError:
+        raise MalformedBody(f"malformed JSON in {what}: it is nested too deeply") from None
