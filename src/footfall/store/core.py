@@ -127,8 +127,9 @@ class Database:
                 tx.execute("COMMIT")
 
     def scrub(self) -> None:
-        """After an erasure: push deleted rows out of the files, best effort."""
-        for _ in range(20):
+        """After an erasure: push deleted rows out of the files, best effort (for up to 3 s, while
+        readers that still need older log frames finish)."""
+        for _ in range(60):
             with self.read() as tx:
                 if self.dialect.scrub(tx):
                     return
