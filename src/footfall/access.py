@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 from typing import Protocol
+
+from cachetools import LRUCache
 
 from footfall.clock import now_us
 from footfall.exceptions import Forbidden, Unauthorized, UnknownWorkspace
@@ -64,6 +68,14 @@ def create_key(store: KeyStore, workspace: str, scope: str) -> IssuedKey:
     return IssuedKey(workspace, key, scope)
 
 
+MAX_AUTHORIZATION_CHARS = 1024
+_SECRET = re.compile(r"[A-Za-z0-9_-]{43}")  # what secrets.token_urlsafe(32) makes
+MALFORMED = (
+    "malformed credentials: use HTTP Basic with an API key (ff_...) as the password, "
+    "or a bearer token from POST /api/v1/token"
+)
+
+
 def basic_password(header: str) -> str | None:
     """The password of an HTTP Basic header (the username is ignored, as eSputnik does)."""
     try:
@@ -74,47 +86,86 @@ def basic_password(header: str) -> str | None:
     return password if sep and password else None
 
 
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """What an Authorization header names: a key or a token, by the hash of its secret."""
+
+    kind: str  # "key" or "token"
+    digest: str
+
+
+def parse_authorization(header: str | None) -> Credential:
+    """The credential of an Authorization header; Unauthorized, before any lookup, for anything
+    that cannot be one of our keys or tokens."""
+    if header is None:
+        raise Unauthorized()
+    if len(header) > MAX_AUTHORIZATION_CHARS:
+        raise Unauthorized(f"the Authorization header is longer than {MAX_AUTHORIZATION_CHARS}")
+    scheme, _, rest = header.strip().partition(" ")
+    if scheme.lower() == "basic":
+        password = basic_password(rest)
+        if password is None or not password.startswith(KEY_PREFIX):
+            raise Unauthorized(MALFORMED)
+        if not _SECRET.fullmatch(password.removeprefix(KEY_PREFIX)):
+            raise Unauthorized(MALFORMED)
+        return Credential("key", hash_secret(password))
+    if scheme.lower() == "bearer" and _SECRET.fullmatch(rest.strip()):
+        return Credential("token", hash_secret(rest.strip()))
+    raise Unauthorized(MALFORMED)
+
+
 class Authenticator:
-    """Turns an Authorization header into an ApiKey, with a short cache in front of the store."""
+    """Credentials to an ApiKey, with a short, bounded cache (LRU by the secret's hash) in front
+    of the store; answers are shared by the event loop and the lookup threads."""
 
     def __init__(
-        self, store: KeyStore, cache_seconds: float = 10.0, token_ttl: int = 86_400
+        self,
+        store: KeyStore,
+        cache_seconds: float = 10.0,
+        token_ttl: int = 86_400,
+        cache_entries: int = 10_000,
     ) -> None:
         self._store = store
         self._cache_seconds = cache_seconds
         self._token_ttl = token_ttl
-        self._cache: dict[str, tuple[ApiKey | None, float]] = {}
+        self._cache: LRUCache[Credential, tuple[ApiKey | None, float]] = LRUCache(cache_entries)
+        self._lock = threading.Lock()
 
-    def cached(self, header: str | None) -> ApiKey | bool | None:
-        """The cached answer for this header, or False when the store must be asked."""
-        if header is None:
+    def cached(self, credential: Credential) -> ApiKey | None:
+        """The cached key of this credential, or None when the store must be asked; Unauthorized
+        when the store said no a moment ago."""
+        with self._lock:
+            entry = self._cache.get(credential)
+        if entry is None or entry[1] <= time.monotonic():
+            return None
+        if entry[0] is None:
             raise Unauthorized()
-        entry = self._cache.get(header)
-        if entry is not None and entry[1] > time.monotonic():
-            if entry[0] is None:
-                raise Unauthorized()
-            return entry[0]
-        return False
+        return entry[0]
 
-    def lookup(self, header: str) -> ApiKey:
-        """Ask the store (blocking); the result is cached for a few seconds."""
-        scheme, _, credentials = header.partition(" ")
-        key: ApiKey | None = None
-        if scheme.lower() == "basic":
-            password = basic_password(credentials)
-            if password is not None:
-                key = self._store.find_api_key(hash_secret(password))
-        elif scheme.lower() == "bearer" and credentials.strip():
-            key = self._store.find_token(hash_secret(credentials.strip()), now_us())
-        if len(self._cache) > 100_000:
-            self._cache.clear()
+    def lookup(self, credential: Credential) -> ApiKey:
+        """Ask the store (blocking); the answer is cached for a few seconds."""
+        if credential.kind == "key":
+            key = self._store.find_api_key(credential.digest)
+        else:
+            key = self._store.find_token(credential.digest, now_us())
         lifetime = self._cache_seconds
         if key is not None and key.expires_us is not None:  # never outlive a token's expiry
             lifetime = min(lifetime, (key.expires_us - now_us()) / 1_000_000)
-        self._cache[header] = (key, time.monotonic() + lifetime)
+        with self._lock:
+            self._cache[credential] = (key, time.monotonic() + lifetime)
         if key is None:
             raise Unauthorized()
         return key
+
+    def authenticate(self, header: str | None) -> ApiKey:
+        """Header to key, blocking (for callers off the event loop)."""
+        credential = parse_authorization(header)
+        return self.cached(credential) or self.lookup(credential)
+
+    @property
+    def cache_size(self) -> int:
+        with self._lock:
+            return len(self._cache)
 
     def issue_token(self, key: ApiKey) -> str:
         token = secrets.token_urlsafe(32)

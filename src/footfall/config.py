@@ -45,10 +45,13 @@ class Settings:
     data_dir: Path = DEFAULT_DATA_DIR
     database_url: str = ""
     max_body_bytes: int = 20 * 1024
+    max_header_bytes: int = 16 * 1024
     max_batch_body_bytes: int = 16 * 1024 * 1024
     rate_limit_per_second: float = 0.0
     group_commit_max_events: int = 2000
     busy_timeout_ms: int = 5000
+    db_pool_size: int = 8
+    db_pool_timeout_seconds: float = 5.0
     token_ttl_seconds: int = 24 * 3600
     key_cache_seconds: float = 10.0
     past_events_max_age_days: int = 0
@@ -80,12 +83,15 @@ class Settings:
             data_dir=data_dir,
             database_url=url,
             max_body_bytes=_int(env, "FOOTFALL_MAX_BODY_BYTES", 20 * 1024, minimum=1),
+            max_header_bytes=_int(env, "FOOTFALL_MAX_HEADER_BYTES", 16 * 1024, minimum=1024),
             max_batch_body_bytes=_int(
                 env, "FOOTFALL_MAX_BATCH_BODY_BYTES", 16 * 1024 * 1024, minimum=1
             ),
             rate_limit_per_second=_float(env, "FOOTFALL_RATE_LIMIT", 0.0),
             group_commit_max_events=_int(env, "FOOTFALL_GROUP_COMMIT_MAX_EVENTS", 2000, minimum=1),
             busy_timeout_ms=_int(env, "FOOTFALL_BUSY_TIMEOUT_MS", 5000),
+            db_pool_size=_int(env, "FOOTFALL_DB_POOL_SIZE", 8, minimum=1),
+            db_pool_timeout_seconds=_float(env, "FOOTFALL_DB_POOL_TIMEOUT_SECONDS", 5.0),
             token_ttl_seconds=_int(env, "FOOTFALL_TOKEN_TTL_SECONDS", 24 * 3600, minimum=1),
             key_cache_seconds=_float(env, "FOOTFALL_KEY_CACHE_SECONDS", 10.0),
             past_events_max_age_days=_int(env, "FOOTFALL_PAST_EVENTS_MAX_AGE_DAYS", 0),

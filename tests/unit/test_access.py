@@ -6,7 +6,14 @@ import base64
 
 import pytest
 
-from footfall.access import Authenticator, create_key, create_workspace, hash_secret
+from footfall.access import (
+    KEY_PREFIX,
+    Authenticator,
+    create_key,
+    create_workspace,
+    hash_secret,
+    parse_authorization,
+)
 from footfall.exceptions import Forbidden, Unauthorized, UnknownWorkspace
 from footfall.store.rows import ApiKey
 
@@ -60,7 +67,7 @@ def test_a_key_is_stored_only_as_its_hash_and_found_by_it() -> None:
     assert issued.api_key not in str(keys.keys)
     assert hash_secret(issued.api_key) in keys.keys
     auth = Authenticator(keys)
-    found = auth.lookup(basic(issued.api_key))
+    found = auth.authenticate(basic(issued.api_key))
     assert (found.workspace, found.scope) == ("shop", "full")
 
 
@@ -68,13 +75,59 @@ def test_lookups_are_cached_and_unknown_keys_refused() -> None:
     keys = FakeKeys()
     issued = create_workspace(keys, "shop")
     auth = Authenticator(keys, cache_seconds=60)
-    header = basic(issued.api_key)
-    auth.lookup(header)
-    assert auth.cached(header) == auth.lookup(header)
+    credential = parse_authorization(basic(issued.api_key))
+    assert auth.cached(credential) is None
+    found = auth.lookup(credential)
+    assert auth.cached(credential) == found
+    assert keys.lookups == 1
+    unknown = parse_authorization(basic(KEY_PREFIX + "x" * 43))
     with pytest.raises(Unauthorized):
-        auth.lookup(basic("ff_not-a-key"))
+        auth.lookup(unknown)
     with pytest.raises(Unauthorized):
-        auth.cached(basic("ff_not-a-key"))  # the refusal is cached too
+        auth.cached(unknown)  # the refusal is cached too
+    assert keys.lookups == 2
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "",
+        "Basic",
+        "Basic !!!not-base64",
+        basic("ff_not-a-key"),
+        basic("x" * 46),
+        basic(KEY_PREFIX + "x" * 42),
+        basic(KEY_PREFIX + "x" * 43 + "\u00e9"),
+        "Bearer ",
+        "Bearer short",
+        "Digest " + "x" * 43,
+        "Basic " + "A" * 2000,
+        basic(KEY_PREFIX + "x" * 43) + "A" * 1000,
+    ],
+)
+def test_malformed_credentials_are_refused_before_any_lookup(header: str | None) -> None:
+    keys = FakeKeys()
+    auth = Authenticator(keys)
+    with pytest.raises(Unauthorized):
+        auth.authenticate(header)
+    assert keys.lookups == 0
+    assert auth.cache_size == 0
+
+
+def test_the_cache_is_bounded_and_keyed_by_the_secrets_hash() -> None:
+    keys = FakeKeys()
+    issued = create_workspace(keys, "shop")
+    auth = Authenticator(keys, cache_seconds=60, cache_entries=3)
+    for n in range(50):
+        with pytest.raises(Unauthorized):
+            auth.authenticate(basic(KEY_PREFIX + f"{n:043d}"))
+    assert auth.cache_size == 3
+    # Any username, the same key: one entry, one lookup.
+    for user in ("a", "b" * 500, ""):
+        header = "Basic " + base64.b64encode(f"{user}:{issued.api_key}".encode()).decode()
+        assert auth.authenticate(header).workspace == "shop"
+    assert keys.lookups == 51
 
 
 def test_bearer_tokens_act_for_their_key_until_they_expire() -> None:
@@ -82,9 +135,9 @@ def test_bearer_tokens_act_for_their_key_until_they_expire() -> None:
     create_workspace(keys, "shop")
     events = create_key(keys, "shop", "events")
     auth = Authenticator(keys, cache_seconds=0, token_ttl=60)
-    key = auth.lookup(basic(events.api_key))
+    key = auth.authenticate(basic(events.api_key))
     token = auth.issue_token(key)
-    by_token = auth.lookup(f"Bearer {token}")
+    by_token = auth.authenticate(f"Bearer {token}")
     assert (by_token.key_id, by_token.scope) == (key.key_id, "events")
     assert by_token.expires_us is not None
 

@@ -22,3 +22,13 @@ def test_values_are_read_and_bad_ones_fail_loudly() -> None:
         Settings.from_env({"FOOTFALL_MAX_BODY_BYTES": "lots"})
     with pytest.raises(ConfigurationError, match="FOOTFALL_DATABASE_URL"):
         Settings.from_env({"FOOTFALL_DATABASE_URL": "mysql://x"})
+
+
+def test_the_connection_pool_is_configurable_and_never_empty() -> None:
+    settings = Settings.from_env(
+        {"FOOTFALL_DB_POOL_SIZE": "3", "FOOTFALL_DB_POOL_TIMEOUT_SECONDS": "0.5"}
+    )
+    assert (settings.db_pool_size, settings.db_pool_timeout_seconds) == (3, 0.5)
+    assert Settings.from_env({}).db_pool_size == 8
+    with pytest.raises(ConfigurationError, match="FOOTFALL_DB_POOL_SIZE"):
+        Settings.from_env({"FOOTFALL_DB_POOL_SIZE": "0"})

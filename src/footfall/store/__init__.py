@@ -16,7 +16,7 @@ from footfall.config import Settings
 from footfall.exceptions import StorageUnavailable
 from footfall.store.access import AccessStore
 from footfall.store.contacts import ContactStore
-from footfall.store.core import Database
+from footfall.store.core import Database, PoolLimits
 from footfall.store.cursor import Cursor
 from footfall.store.dialect import Dialect
 from footfall.store.events import EventStore
@@ -30,9 +30,9 @@ T = TypeVar("T")
 class Store:
     """The database of one deployment, by capability."""
 
-    def __init__(self, dialect: Dialect) -> None:
+    def __init__(self, dialect: Dialect, limits: PoolLimits | None = None) -> None:
         self.dialect = dialect
-        self.db = Database(dialect)
+        self.db = Database(dialect, limits)
         self.access = AccessStore(self.db)
         self.events = EventStore(self.db)
         self.feed = FeedStore(self.db)
@@ -61,13 +61,14 @@ class Store:
 def open_store(settings: Settings) -> Store:
     """The store for FOOTFALL_DATABASE_URL (a SQLite file in the data directory by default)."""
     url = settings.resolved_database_url
+    limits = PoolLimits(settings.db_pool_size, settings.db_pool_timeout_seconds)
     if url.startswith("sqlite:///"):
         from footfall.store.sqlite import SqliteDialect
 
-        return Store(SqliteDialect(url, busy_timeout_ms=settings.busy_timeout_ms))
+        return Store(SqliteDialect(url, busy_timeout_ms=settings.busy_timeout_ms), limits)
     from footfall.store.postgres import PostgresDialect
 
-    return Store(PostgresDialect(url))
+    return Store(PostgresDialect(url), limits)
 
 
 def migrate(settings: Settings) -> None:

@@ -12,7 +12,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
+
+from sqlalchemy import event
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.pool import QueuePool
 
 from footfall.exceptions import StorageUnavailable
 from footfall.store.cursor import Cursor
@@ -31,46 +36,92 @@ def backoff(attempt: int) -> float:
     return 0.005 * (attempt + 1)
 
 
+def _nothing() -> None:
+    pass
+
+
 def _close_quietly(connection: Any) -> None:
     if connection is not None:
         with contextlib.suppress(Exception):  # it is broken already
             connection.close()
 
 
+@dataclass(frozen=True, slots=True)
+class PoolLimits:
+    """How many connections one process may hold open, and how long a caller waits for one."""
+
+    size: int = 8
+    timeout_seconds: float = 5.0
+
+
 class Database:
-    """One connection per thread, replaced when broken; short transactions on it."""
+    """A bounded pool of connections (SQLAlchemy's QueuePool); short transactions on them.
 
-    def __init__(self, dialect: Dialect) -> None:
+    A thread keeps the connection it checked out until its outermost operation ends, so a read
+    inside a write on the same thread uses the same connection and never waits for a second one.
+    """
+
+    def __init__(self, dialect: Dialect, limits: PoolLimits | None = None) -> None:
         self.dialect = dialect
-        self._local = threading.local()
-        self._opened: list[Any] = []
-        self._opened_lock = threading.Lock()
-        # Bumped whenever a connection is found broken: every thread then reconnects instead of
-        # failing once more on its own connection that the same outage cut.
+        self.limits = limits or PoolLimits()
+        self._pool = QueuePool(
+            dialect.connect,
+            pool_size=self.limits.size,
+            max_overflow=0,
+            timeout=self.limits.timeout_seconds,
+            reset_on_return="rollback",
+        )
+        # Bumped whenever a connection is found broken: the pool's other connections, which the
+        # same outage cut, are then replaced on their next checkout instead of failing once more.
         self.epoch = 0
+        event.listen(self._pool, "connect", self._stamp)
+        self._local = threading.local()
 
-    def _connection(self) -> Any:
-        connection = getattr(self._local, "connection", None)
-        if connection is not None and getattr(self._local, "epoch", 0) != self.epoch:
-            self._discard_local()
-            connection = None
-        if connection is None:
-            epoch = self.epoch
-            connection = self.dialect.connect()
-            self._local.connection = connection
-            self._local.epoch = epoch
-            with self._opened_lock:
-                self._opened.append(connection)
-        return connection
+    def _stamp(self, _connection: Any, record: Any) -> None:
+        record.info["epoch"] = self.epoch
 
-    def _discard_local(self) -> None:
-        connection = getattr(self._local, "connection", None)
-        self._local.connection = None
-        if connection is not None:
-            with self._opened_lock:
-                if connection in self._opened:
-                    self._opened.remove(connection)
-            _close_quietly(connection)
+    @property
+    def open_connections(self) -> int:
+        """Connections of the pool open now (idle or in use)."""
+        return int(self._pool.checkedin() + self._pool.checkedout())
+
+    @contextmanager
+    def _checkout(self) -> Iterator[Any]:
+        held = getattr(self._local, "connection", None)
+        if held is not None:  # nested on this thread: the same connection
+            yield held
+            return
+        fairy = self._connect()
+        self._local.connection = fairy.dbapi_connection
+        try:
+            yield fairy.dbapi_connection
+        except BaseException as exc:
+            if self.dialect.is_unavailable(exc):
+                fairy.invalidate()
+            raise
+        finally:
+            self._local.connection = None
+            fairy.close()  # back to the pool (rolled back first)
+
+    def _connect(self) -> Any:
+        fairy = self._connect_once()
+        while fairy.info.get("epoch") != self.epoch:  # opened before the last outage
+            fairy.invalidate()
+            fairy.close()
+            fairy = self._connect_once()
+        return fairy
+
+    def _connect_once(self) -> Any:
+        try:
+            return self._pool.connect()
+        except PoolTimeout:
+            raise StorageUnavailable(
+                f"storage unavailable: all {self.limits.size} database connections are busy"
+            ) from None
+        except Exception as exc:
+            if self.dialect.is_unavailable(exc):
+                raise StorageUnavailable(f"storage unavailable: {exc}".strip()) from exc
+            raise
 
     @contextmanager
     def guard(self, on_failure: Callable[[], None]) -> Iterator[None]:
@@ -87,8 +138,7 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Cursor]:
         """A short write transaction on this thread's connection (not retried)."""
-        with self.guard(self._discard_local):
-            connection = self._connection()
+        with self.guard(_nothing), self._checkout() as connection:
             connection.execute(self.dialect.begin_sql)
             try:
                 yield self.dialect.cursor(connection)
@@ -113,8 +163,8 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Cursor]:
         """Statements in autocommit: each sees the latest committed data."""
-        with self.guard(self._discard_local):
-            yield self.dialect.cursor(self._connection())
+        with self.guard(_nothing), self._checkout() as connection:
+            yield self.dialect.cursor(connection)
 
     @contextmanager
     def snapshot(self) -> Iterator[Cursor]:
@@ -136,12 +186,9 @@ class Database:
             time.sleep(0.05)
 
     def close(self) -> None:
-        """Close every connection this database opened, on any thread."""
-        with self._opened_lock:
-            opened, self._opened = self._opened, []
-        for connection in opened:
-            _close_quietly(connection)
-        self._local = threading.local()
+        """Close the idle connections; those in use now are closed when they are returned."""
+        old, self._pool = self._pool, self._pool.recreate()
+        old.dispose()
 
 
 class BatchConnection:

@@ -26,7 +26,7 @@ from footfall.web import (
     tokens,
 )
 from footfall.web.asgi import Receive, Scope, Send
-from footfall.web.errors import footfall_error, not_found, too_deep
+from footfall.web.errors import Problem, footfall_error, not_found, too_deep
 from footfall.web.routing import Operation, routes
 from footfall.web.services import Services
 
@@ -79,6 +79,11 @@ class FootfallApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            limit = self.services.settings.max_header_bytes
+            if sum(len(name) + len(value) for name, value in scope["headers"]) > limit:
+                message = f"the request headers are larger than {limit} bytes"
+                await Problem(431, "headers_too_large", message).send(send)
+                return
             bound = self.writes.match(scope["path"])
             if bound is not None:
                 if scope["method"] != "POST":

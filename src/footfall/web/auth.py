@@ -10,7 +10,7 @@ from __future__ import annotations
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from footfall.access import require_scope
+from footfall.access import parse_authorization, require_scope
 from footfall.exceptions import Unauthorized
 from footfall.store.rows import ApiKey
 from footfall.web.services import Services, services
@@ -23,11 +23,11 @@ async def authenticate(services: Services, header: bytes | None, bearer_ok: bool
     text = None if header is None else header.decode("latin-1")
     if text is not None and not bearer_ok and text[:7].lower() == "bearer ":
         raise Unauthorized("bearer tokens are accepted on the event routes only; use HTTP Basic")
-    cached = services.auth.cached(text)
-    if isinstance(cached, ApiKey):
+    credential = parse_authorization(text)  # junk is refused here, before any lookup
+    cached = services.auth.cached(credential)
+    if cached is not None:
         return cached
-    assert text is not None  # cached() refuses a missing header
-    key: ApiKey = await run_in_threadpool(services.auth.lookup, text)
+    key: ApiKey = await run_in_threadpool(services.auth.lookup, credential)
     return key
 
 
