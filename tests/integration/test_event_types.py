@@ -551,3 +551,52 @@ def test_replay_requests_are_bounded(api: httpx.Client, body: dict[str, Any]) ->
 def test_rules_set_before_the_first_event_show_no_first_seen(api: httpx.Client) -> None:
     view = put_rules(api, "NotYet", validateParams=True, params=[{"name": "a"}])
     assert view["count"] == 0 and view["firstSeen"] is None and view["lastSeen"] is None
+
+
+def test_a_backtracking_pattern_refuses_its_own_event_and_delays_no_one(
+    server: LiveServer, workspace: Workspace, other_workspace: Workspace
+) -> None:
+    """``^(a+)+$`` backtracks exponentially on Python's re (minutes at 60 characters); on RE2
+    the event of the workspace that set it is refused at once, and other workspaces go on."""
+    with server.client(workspace.full_key) as b, server.client(other_workspace.full_key) as a:
+        schema = {
+            "type": "object",
+            "properties": {"name": {"type": "string", "pattern": "^(a+)+$"}},
+            "patternProperties": {"^(x+)+$": {"type": "integer"}},
+            "additionalProperties": {"type": ["string", "integer"]},
+        }
+        put_rules(b, "Boom", jsonSchema=schema)
+        poison = send(b, "Boom", email="b@b.co", name="a" * 60 + "!")
+        assert poison.status_code == 400, poison.text
+        assert "does not match" in poison.text
+        extra: dict[str, Any] = {"x" * 60 + "!": "ok"}
+        names = send(b, "Boom", email="b@b.co", name="aaa", **extra)
+        assert names.status_code == 200, names.text  # the name did not match: additional
+        wrong: dict[str, Any] = {"x" * 60: "one"}
+        typed = send(b, "Boom", email="b@b.co", name="aaa", **wrong)
+        assert typed.status_code == 400 and "is not of type 'integer'" in typed.text
+        assert send(b, "Boom", email="b@b.co", name="a" * 10_000).status_code == 200
+        assert send(a, "Boom", email="a@a.co", name="a" * 60 + "!").status_code == 200
+        logged = failures(b, eventTypeKey="Boom")
+        assert len(logged) == 2
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["(?=a)b", "(a)\\1", "(?<!x)y", "(?:a{1000}){1000}"],
+    ids=["ahead", "backref", "behind", "huge"],
+)
+def test_patterns_without_a_linear_time_guarantee_are_refused(
+    api: httpx.Client, pattern: str
+) -> None:
+    put_rules(api, "Guarded", jsonSchema={"type": "object"})
+    schemas: list[dict[str, Any]] = [
+        {"properties": {"name": {"pattern": pattern}}},
+        {"patternProperties": {pattern: {}}},
+    ]
+    for schema in schemas:
+        response = api.put("/api/v1/event-types/Guarded", json={"jsonSchema": schema})
+        assert response.status_code == 400, response.text
+        assert "RE2" in response.text and "not supported" in response.text
+    view = api.get("/api/v1/event-types/Guarded").json()
+    assert view["settings"]["jsonSchema"] == {"type": "object"}

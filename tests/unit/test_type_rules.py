@@ -106,3 +106,46 @@ def test_json_types() -> None:
         "array",
         "object",
     ]
+
+
+def test_patterns_run_on_re2_in_every_keyword_that_matches() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"sku": {"type": "string", "pattern": "^[A-Z]{2}-\\d+$"}},
+        "patternProperties": {"^x_": {"type": "integer"}},
+        "additionalProperties": False,
+    }
+    rules = compile_settings(TypeSettings(jsonSchema=schema))
+    rules.check("T", [Param("sku", "AB-12"), Param("x_count", 3)])
+    for params, message in [
+        ([Param("sku", "ab-12")], "does not match"),
+        ([Param("x_count", "3")], "is not of type 'integer'"),
+        ([Param("other", 1)], r"additional properties are not allowed \('other'\)"),
+    ]:
+        with pytest.raises(SchemaViolation, match=message):
+            rules.check("T", params)
+
+
+def test_a_catastrophic_pattern_takes_linear_time() -> None:
+    schema = {"properties": {"v": {"pattern": "^(a+)+$"}, "w": {"pattern": "^(a|aa)+$"}}}
+    rules = compile_settings(TypeSettings(jsonSchema=schema))
+    with pytest.raises(SchemaViolation, match="does not match"):
+        rules.check("T", [Param("v", "a" * 100_000 + "!")])
+    with pytest.raises(SchemaViolation, match="does not match"):
+        rules.check("T", [Param("w", "a" * 100_000 + "!")])
+
+
+def test_a_stored_pattern_re2_cannot_run_refuses_only_its_own_events() -> None:
+    schema = {"properties": {"v": {"type": "string", "pattern": "(?=a)a"}}}
+    with pytest.raises(InvalidQuery, match="RE2"):
+        compile_settings(TypeSettings(jsonSchema=schema))
+    rules = rules_from_json({"jsonSchema": schema})  # saved before patterns were checked
+    assert rules is not None
+    with pytest.raises(SchemaViolation, match=r"could not be applied.*not supported"):
+        rules.check("T", [Param("v", "a")])
+    with pytest.raises(InvalidQuery, match="unevaluatedProperties"):
+        compile_settings(
+            TypeSettings(
+                jsonSchema={"patternProperties": {"a": {}}, "unevaluatedProperties": False}
+            )
+        )

@@ -34,7 +34,7 @@ def rules_from_json(settings: object) -> TypeRules | None:
     parsed = msgspec.convert(settings, TypeSettings)
     if not parsed.validateParams and parsed.jsonSchema is None:
         return None
-    return compile_settings(parsed)
+    return compile_settings(parsed, stored=True)
 
 
 class TypeRulesCache:

@@ -15,6 +15,7 @@ from jsonschema import exceptions as schema_errors
 from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
 
+from footfall.eventtypes.patterns import UnsupportedPattern, check_patterns, linear_time
 from footfall.exceptions import InvalidQuery, ParamsMissing, SchemaViolation
 from footfall.ingest.models import Param
 
@@ -77,8 +78,10 @@ class TypeRules:
                 )
 
 
-def compile_settings(settings: TypeSettings) -> TypeRules:
-    """Check the settings (a JSON Schema must itself be valid) and compile them."""
+def compile_settings(settings: TypeSettings, stored: bool = False) -> TypeRules:
+    """Check the settings (a JSON Schema must itself be valid, its patterns RE2) and compile
+    them. Settings ``stored`` before a check existed compile anyway: a pattern RE2 cannot run
+    then refuses the events of its own type, never anyone else's."""
     if len(settings.params) > MAX_RULE_PARAMS:
         raise InvalidQuery(f"at most {MAX_RULE_PARAMS} params, got {len(settings.params)}")
     names = [rule.name.strip() for rule in settings.params]
@@ -93,7 +96,12 @@ def compile_settings(settings: TypeSettings) -> TypeRules:
             cls.check_schema(settings.jsonSchema)
         except schema_errors.SchemaError as exc:
             raise InvalidQuery(f"jsonSchema is not a valid JSON Schema: {exc.message}") from None
-        validator = cls(settings.jsonSchema, format_checker=cls.FORMAT_CHECKER)
+        if not stored:
+            try:
+                check_patterns(settings.jsonSchema)
+            except UnsupportedPattern as exc:
+                raise InvalidQuery(f"jsonSchema: {exc}") from None
+        validator = linear_time(cls)(settings.jsonSchema, format_checker=cls.FORMAT_CHECKER)
         try:  # a $ref that resolves nowhere only shows when it is followed
             list(validator.iter_errors({}))
         except Exception as exc:
