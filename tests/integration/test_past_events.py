@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+
+from conftest import LiveServer, Workspace
+from footfall.store import Store
 
 PATHS = ["/api/v2/past_events", "/api/v1/past_events"]
 
@@ -270,3 +274,51 @@ def test_past_events_are_stored_in_their_own_workspace_only(
     with server.client(other_workspace.full_key) as other:
         assert stored(other) == []
         assert other.get("/api/v1/event-types").json() == []
+
+
+def test_a_request_with_many_new_names_is_stored_in_several_commits(
+    api: httpx.Client,
+    store: Store,
+    workspace: Workspace,
+    server: LiveServer,
+    other_workspace: Workspace,
+) -> None:
+    """500 events with 30 new parameter names each: 15,000 registry rows, more than one
+    commit may hold (5,000 names); every event is accepted and stored, in several commits."""
+    events = [
+        event(key=f"bulk-{n}", **{f"attr_{n}_{m}": "v" for m in range(30)}) for n in range(500)
+    ]
+
+    def live_events() -> list[int]:
+        with server.client(other_workspace.events_key) as other:
+            body = {"eventTypeKey": "live", "keyValue": "l"}
+            return [other.post("/api/v2/event", json=body).status_code for _ in range(20)]
+
+    registry = server.app.services.metrics.registry
+    commits_before = registry.get_sample_value("footfall_commit_batches_total")
+    reply = post(api, events)
+    commits = registry.get_sample_value("footfall_commit_batches_total") - commits_before
+    assert statuses(reply) == ["ACCEPTED"] * 500
+    with ThreadPoolExecutor(max_workers=1) as pool:  # again, with another workspace beside it
+        beside = pool.submit(live_events)
+        again = post(api, [{**e, "keyValue": "again"} for e in events])
+        assert beside.result() == [200] * 20
+    assert statuses(again) == ["ACCEPTED"] * 500
+    with store.read() as tx:
+        count = tx.one("SELECT count(*) FROM events WHERE workspace_id = ?", workspace.id)[0]
+        names = tx.one(
+            "SELECT count(*) FROM event_type_params WHERE workspace_id = ? AND key = 'visit'",
+            workspace.id,
+        )[0]
+    assert count == 1000
+    assert commits >= 3
+    assert names == 15_000
+
+
+def test_a_past_event_larger_than_a_live_body_is_refused_and_logged(api: httpx.Client) -> None:
+    big = event(key="big", note="x" * 25_000)
+    reply = post(api, [event(key="small"), big])
+    assert statuses(reply) == ["ACCEPTED", "INVALID_EVENT"]
+    assert "at most 20480 per event" in reply["results"][1]["error"]
+    logged = api.get("/api/v1/failed-events", params={"reason": "too_large"}).json()
+    assert [f["keyValue"] for f in logged] == ["big"]

@@ -113,3 +113,33 @@ def test_stop_waits_for_the_batch_in_flight() -> None:
 def test_every_submission_is_settled(count: int) -> None:
     store = FakeStore()
     assert asyncio.run(_run(store, [[item("e")]] * count)) == [None] * count
+
+
+def test_a_part_of_a_large_request_is_committed_alone() -> None:
+    store = FakeStore(delay=0.02)
+
+    async def scenario() -> None:
+        committer = GroupCommitter(store, max_events=100)
+        await committer.start()
+        try:
+            first = asyncio.ensure_future(committer.submit([item("warm-up")]))
+            await asyncio.sleep(0.005)  # in flight: the rest queue up behind it
+            await asyncio.gather(
+                first,
+                committer.submit([item("a")]),
+                committer.submit([item("big-1"), item("big-2")], alone=True),
+                committer.submit([item("b")]),
+                committer.submit([item("c")]),
+                committer.submit([item("big-3")], alone=True),
+            )
+        finally:
+            await committer.stop()
+
+    asyncio.run(scenario())
+    assert store.batches == [
+        ["warm-up"],
+        ["a"],
+        ["big-1", "big-2"],
+        ["b", "c"],
+        ["big-3"],
+    ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Protocol
 
 from footfall import logs
@@ -32,7 +33,11 @@ class BatchWriter(Protocol):
     def rollback(self) -> None: ...
 
 
-Submission = tuple[Sequence[Write], "asyncio.Future[None]"]
+@dataclass(slots=True)
+class Submission:
+    items: Sequence[Write]
+    future: asyncio.Future[None]
+    alone: bool  # a heavy part of a large request: committed on its own, never with others
 
 
 class GroupCommitter:
@@ -57,22 +62,28 @@ class GroupCommitter:
             self._task.cancel()
         self._executor.shutdown(wait=True)
 
-    async def submit(self, items: Sequence[Write]) -> None:
-        """Return once ``items`` are durably committed; raise StorageUnavailable otherwise."""
+    async def submit(self, items: Sequence[Write], alone: bool = False) -> None:
+        """Return once ``items`` are durably committed; raise StorageUnavailable otherwise.
+
+        ``alone`` items get a commit of their own, so that the requests waiting beside a large
+        one never wait for its work as well as theirs."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((items, future))
+        self._pending.append(Submission(items, future, alone))
         self._wake.set()
         await future
 
     def _take(self) -> list[Submission]:
-        """The oldest submissions, up to max_events in all (always at least one)."""
+        """The oldest submissions, up to max_events in all (always at least one); one that must
+        be alone is taken only by itself."""
         count = cut = 0
         while cut < len(self._pending):
-            size = len(self._pending[cut][0])
-            if cut and count + size > self._max_events:
+            submission = self._pending[cut]
+            if cut and (submission.alone or count + len(submission.items) > self._max_events):
                 break
-            count += size
+            count += len(submission.items)
             cut += 1
+            if submission.alone:
+                break
         taken = self._pending[:cut]
         del self._pending[:cut]
         return taken
@@ -84,7 +95,7 @@ class GroupCommitter:
             while self._pending:
                 self._committing = True
                 batch = self._take()
-                items = [item for submission, _ in batch for item in submission]
+                items = [item for submission in batch for item in submission.items]
                 try:
                     changes = await self._commit(items)
                 except StorageUnavailable as exc:
@@ -117,18 +128,19 @@ class GroupCommitter:
 
     async def _one_by_one(self, batch: list[Submission]) -> None:
         """Isolate a request whose data the database refuses so it cannot fail its neighbours."""
-        for items, future in batch:
+        for submission in batch:
             try:
-                changes = await self._commit(items)
+                changes = await self._commit(submission.items)
             except Exception as exc:
-                _settle([(items, future)], exc)
+                _settle([submission], exc)
             else:
                 self.on_commit(changes)
-                _settle([(items, future)], None)
+                _settle([submission], None)
 
 
 def _settle(batch: list[Submission], error: BaseException | None) -> None:
-    for _, future in batch:
+    for submission in batch:
+        future = submission.future
         if future.done():
             continue
         if error is None:

@@ -23,6 +23,9 @@ DATE_FORMAT = "INCORRECT_OCCURRED_DATE_FORMAT"
 TOO_OLD = "OCCURRED_TIME_TOO_DEPTH"
 IN_FUTURE = "OCCURRED_TIME_IN_FUTURE"
 INVALID = "INVALID_EVENT"  # Footfall's own: the event breaks a rule; ``error`` says which
+# Footfall's own: the event is valid but was not stored (the database became unavailable after
+# earlier parts of the same request were committed); send it again.
+NOT_STORED = "STORAGE_UNAVAILABLE"
 
 _batch_decoder = msgspec.json.Decoder(PastEventsBody)
 _item_decoder = msgspec.json.Decoder(PastEventBody)
@@ -98,8 +101,10 @@ def parse_past_events(
     now_us: int,
     max_age_days: int = 0,
     rules: RuleLookup | None = None,
+    max_event_bytes: int = 0,
 ) -> PastBatch:
-    """Per-event outcomes in request order, and the events to store."""
+    """Per-event outcomes in request order, and the events to store; an event larger than
+    ``max_event_bytes`` (when set) is refused, as a live event of that size would be."""
     batch: PastEventsBody = decode(body, _batch_decoder)
     if len(batch.events) > MAX_PAST_EVENTS:
         raise InvalidEvent(
@@ -110,6 +115,10 @@ def parse_past_events(
     accepted: list[NewEvent] = []
     for item in batch.events:
         raw = bytes(item)
+        if max_event_bytes and len(raw) > max_event_bytes:
+            error = f"the event is {len(raw)} bytes; at most {max_event_bytes} per event"
+            outcomes.append(Outcome(INVALID, error, raw, "too_large", None))
+            continue
         try:
             accepted.append(_one(raw, version, workspace_id, now_us, max_age_days, rules))
         except _Refused as refused:

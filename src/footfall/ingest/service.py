@@ -7,7 +7,9 @@ replay) parses the same way and logs refusals the same way.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import functools
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -19,20 +21,72 @@ from footfall.config import Settings
 from footfall.exceptions import BodyTooLarge, InvalidEvent, StorageUnavailable
 from footfall.ingest.events import decode, parse_event, storable
 from footfall.ingest.orders import parse_orders
-from footfall.ingest.past import ACCEPTED, Outcome, parse_past_events
+from footfall.ingest.past import ACCEPTED, NOT_STORED, Outcome, parse_past_events
 from footfall.records import NewEvent, NewFailure, NewOrder
 from footfall.store.rows import ApiKey
 
 if TYPE_CHECKING:
     from footfall.eventtypes.rules import RuleLookup
 
-__all__ = ["Committer", "Ingestion", "OrdersResult", "PastResult", "failure", "reparse"]
+__all__ = [
+    "CommitLimits",
+    "Committer",
+    "Ingestion",
+    "OrdersResult",
+    "PastResult",
+    "failure",
+    "parts",
+    "reparse",
+]
+# Bodies larger than this are parsed on a worker thread, so the event loop goes on serving.
+PARSE_OFF_LOOP_BYTES = 64 * 1024
 
 
 class Committer(Protocol):
     """What ingestion needs of the group committer: durable storage of a list of records."""
 
-    async def submit(self, items: Sequence[NewEvent | NewOrder | NewFailure]) -> None: ...
+    async def submit(
+        self, items: Sequence[NewEvent | NewOrder | NewFailure], alone: bool = False
+    ) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CommitLimits:
+    """The most work one request may put into one commit; a larger request is split."""
+
+    events: int = 500
+    names: int = 5_000  # parameter names (each one is a row of the type registry to upsert)
+    bytes: int = 2 * 1024 * 1024  # raw JSON
+
+
+Stored = NewEvent | NewOrder
+
+
+def _cost(item: Stored) -> tuple[int, int]:
+    event = item.event if isinstance(item, NewOrder) else item
+    return len(event.shape), len(event.raw)
+
+
+def parts(items: Sequence[Stored], limits: CommitLimits) -> Iterator[list[int]]:
+    """Indexes of ``items`` in consecutive parts within ``limits`` (an item alone may exceed
+    them: it is never split)."""
+    part: list[int] = []
+    names = size = 0
+    for index, item in enumerate(items):
+        more_names, more_bytes = _cost(item)
+        over = (
+            len(part) >= limits.events
+            or names + more_names > limits.names
+            or size + more_bytes > limits.bytes
+        )
+        if part and over:
+            yield part
+            part, names, size = [], 0, 0
+        part.append(index)
+        names += more_names
+        size += more_bytes
+    if part:
+        yield part
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +197,19 @@ def reparse(
     return batch.accepted[0]
 
 
+def _not_stored(outcomes: list[Outcome], stored: int) -> list[Outcome]:
+    """The outcomes with every accepted event after the first ``stored`` marked not stored."""
+    marked: list[Outcome] = []
+    for outcome in outcomes:
+        if outcome.status == ACCEPTED:
+            if stored == 0:
+                outcome = Outcome(NOT_STORED, "storage unavailable: send this event again")
+            else:
+                stored -= 1
+        marked.append(outcome)
+    return marked
+
+
 class Ingestion:
     """Parses what a client sent under the type rules in force and waits for the durable commit."""
 
@@ -158,6 +225,27 @@ class Ingestion:
         self._log = log
         self._max_age_days = settings.past_events_max_age_days
         self._kept_bytes = settings.failed_event_max_bytes
+        self._max_event_bytes = settings.max_body_bytes
+        self.limits = CommitLimits()
+
+    async def _store(self, items: Sequence[Stored]) -> int:
+        """Commit ``items`` in parts within the limits; how many were committed before the
+        storage failed (StorageUnavailable when nothing was)."""
+        split = list(parts(items, self.limits))
+        if len(split) == 1:
+            await self._committer.submit(items)
+            return len(items)
+        stored = 0
+        for part in split:
+            try:
+                await self._committer.submit([items[i] for i in part], alone=True)
+            except StorageUnavailable:
+                if stored == 0:
+                    raise
+                self._log.warning("request stored in part", action="ingest.partial", stored=stored)
+                return stored
+            stored += len(part)
+        return stored
 
     async def event(self, key: ApiKey, version: int, body: bytes) -> None:
         """Store one live event; raises InvalidEvent (and subclasses) when it breaks a rule."""
@@ -174,22 +262,27 @@ class Ingestion:
     async def past_events(self, key: ApiKey, version: int, body: bytes) -> PastResult:
         """Store the acceptable events of a batch; the refused ones go to the failed-event log."""
         received = now_us()
-        batch = parse_past_events(
+        parse = functools.partial(
+            parse_past_events,
             body,
             version=version,
             workspace_id=key.workspace_id,
             now_us=received,
             max_age_days=self._max_age_days,
             rules=self._rules,
+            max_event_bytes=self._max_event_bytes,
         )
+        batch = await asyncio.to_thread(parse) if len(body) > PARSE_OFF_LOOP_BYTES else parse()
         for event in batch.accepted:
             event.key_id = key.key_id
         refused = self._refused(key, f"v{version}/past_events", batch.outcomes, received)
-        if batch.accepted:
-            await self._committer.submit(batch.accepted)
+        outcomes = batch.outcomes
+        stored = await self._store(batch.accepted) if batch.accepted else 0
+        if stored < len(batch.accepted):
+            outcomes = _not_stored(outcomes, stored)
         if refused:
             await self._keep(refused)
-        return PastResult(batch.outcomes, len(batch.accepted))
+        return PastResult(outcomes, stored)
 
     def _refused(
         self, key: ApiKey, route: str, outcomes: list[Outcome], received_us: int
@@ -203,12 +296,21 @@ class Ingestion:
 
     async def orders(self, key: ApiKey, body: bytes) -> OrdersResult:
         """Upsert the valid orders (each with its ``order<STATUS>`` event); list the others."""
-        batch = parse_orders(body, workspace_id=key.workspace_id, now_us=now_us())
+        parse = functools.partial(
+            parse_orders, body, workspace_id=key.workspace_id, now_us=now_us()
+        )
+        batch = await asyncio.to_thread(parse) if len(body) > PARSE_OFF_LOOP_BYTES else parse()
         for order in batch.accepted:
             order.event.key_id = key.key_id
-        if batch.accepted:
-            await self._committer.submit(batch.accepted)
-        return OrdersResult(len(batch.accepted), batch.failed)
+        stored = await self._store(batch.accepted) if batch.accepted else 0
+        failed = batch.failed + [
+            {
+                "order": msgspec.json.decode(order.data_json),
+                "error": "storage unavailable: send this order again",
+            }
+            for order in batch.accepted[stored:]
+        ]
+        return OrdersResult(stored, failed)
 
     async def log_refusal(
         self, key: ApiKey, route: str, body: bytes, exc: InvalidEvent | BodyTooLarge
