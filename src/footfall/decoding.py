@@ -14,7 +14,11 @@ import msgspec
 
 from footfall.exceptions import FootfallError, MalformedBody
 
-__all__ = ["ANY", "Refusal", "decode_json"]
+__all__ = ["ANY", "MAX_DEPTH", "Refusal", "decode_json", "deeper_than"]
+
+# How deeply a stored JSON value may nest (objects and arrays): far beyond any real payload, far
+# below what any reader's recursion would trip over.
+MAX_DEPTH = 64
 
 T = TypeVar("T")
 # The error for a body that is JSON but not the shape asked for (InvalidEvent, InvalidContact…).
@@ -35,3 +39,21 @@ def decode_json(
         raise MalformedBody(f"malformed JSON in {what}: {exc}") from None
     except RecursionError:
         raise MalformedBody(f"malformed JSON in {what}: it is nested too deeply") from None
+
+
+def deeper_than(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether objects and arrays in ``value`` nest more than ``limit`` levels (a scalar is level
+    0); iterative, so any depth is measured without recursion."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        if level + 1 > limit:
+            return True
+        stack.extend((child, level + 1) for child in children)
+    return False

@@ -34,6 +34,12 @@ class MalformedBody(InvalidEvent):
     reason = "malformed_json"
 
 
+class TooDeep(InvalidEvent):
+    """A value nests objects and arrays more deeply than Footfall stores."""
+
+    reason = "too_deep"
+
+
 class NoLocator(InvalidEvent):
     """The event has no keyValue and no param that identifies a contact."""
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import httpx
 import pytest
 
-from conftest import LiveServer
+from conftest import LiveServer, Workspace
 from footfall.ingest import service
+from footfall.store import Store
 
 
 def order(**changes: object) -> dict[str, object]:
@@ -263,3 +267,69 @@ def test_a_contact_id_of_too_many_digits_is_400(
     response = api.request(method, f"/api/v1/contact/{digits}{suffix}", json={})
     assert response.status_code == 400, response.text
     assert response.text.startswith("the contact id in the path must be an integer from 1 ")
+
+
+def _nested(levels: int) -> Any:
+    value: Any = "leaf"
+    for n in range(levels):
+        value = [value] if n % 2 else {"k": value}
+    return value
+
+
+def test_params_nested_past_the_limit_are_refused_and_logged(api: httpx.Client) -> None:
+    ok = {"eventTypeKey": "nest", "keyValue": "k", "params": [{"name": "p", "value": _nested(64)}]}
+    assert api.post("/api/v2/event", json=ok).status_code == 200
+    deep = {**ok, "params": [{"name": "p", "value": _nested(65)}]}
+    refused = api.post("/api/v2/event", json=deep)
+    assert refused.status_code == 400
+    assert refused.text == "param 'p' nests objects and arrays more than 64 levels deep"
+    embedded = {**ok, "params": [{"name": "q", "value": json.dumps(_nested(100))}]}
+    assert api.post("/api/v1/event", json=embedded).status_code == 400  # JSON inside a string
+    past = api.post("/api/v2/past_events", json={"events": [{**deep, "occurred": "2024-01-01"}]})
+    assert past.json()["results"][0]["status"] == "INVALID_EVENT"
+    logged = api.get("/api/v1/failed-events", params={"reason": "too_deep"}).json()
+    assert sorted(f["route"] for f in logged) == ["v1/event", "v2/event", "v2/past_events"]
+    assert len(api.get("/api/v1/events").json()) == 1
+
+
+def test_orders_contacts_and_type_settings_refuse_deep_values(api: httpx.Client) -> None:
+    deep_order = order(externalOrderId="deep", extra=_nested(65))
+    reply = api.post("/api/v1/orders", json={"orders": [deep_order, order(extra=_nested(63))]})
+    failed = reply.json()["failedOrders"]
+    assert [f["order"]["externalOrderId"] for f in failed] == ["deep"]
+    assert "more than 64 levels deep" in failed[0]["error"]
+    contact = {"firstName": "Deep", "fields": [{"id": "f", "value": _nested(65)}]}
+    refused = api.post("/api/v1/contact", json=contact)
+    assert refused.status_code == 400 and "fields[0].value nests" in refused.text
+    schema = {"jsonSchema": {"properties": {"p": _nested(70)}}}
+    refused = api.put("/api/v1/event-types/nest", json=schema)
+    assert refused.status_code == 400 and "more than 64 levels deep" in refused.text
+
+
+def test_reads_survive_whatever_is_stored(
+    api: httpx.Client, store: Store, workspace: Workspace
+) -> None:
+    """An event stored before the depth limit (or written by anything else) nested far past any
+    reader's recursion: history pages, the contact's timeline and contactId queries still
+    answer, with the params as stored."""
+    contact = api.post("/api/v1/contact", json={"externalCustomerId": "deep-reader"}).json()["id"]
+    deep = "[" * 3000 + '"leaf"' + "]" * 3000  # too deep for json.dumps to write
+    params = f'[{{"name":"p","value":{deep}}}]'
+    store.transact(
+        lambda tx: tx.execute(
+            "INSERT INTO events (workspace_id, event_type_key, key_value, contact_id, params, raw,"
+            " source, occurred_us, received_us, txid) VALUES (?, 'old', 'k', ?, ?, '{}', 'live',"
+            " 1, 1, 0)",
+            workspace.id,
+            contact,
+            params,
+        )
+    )
+    for path, query in [
+        ("/api/v1/events", {}),
+        ("/api/v1/events", {"contactId": contact}),
+        (f"/api/v1/contact/{contact}/events", {}),
+    ]:
+        reply = api.get(path, params=query)
+        assert reply.status_code == 200, (path, reply.text[:200])
+        assert '"leaf"' in reply.text and reply.text.count("[") > 1500

@@ -15,6 +15,7 @@ from jsonschema import exceptions as schema_errors
 from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
 
+from footfall.decoding import MAX_DEPTH, deeper_than
 from footfall.eventtypes.patterns import UnsupportedPattern, check_patterns, linear_time
 from footfall.exceptions import InvalidQuery, ParamsMissing, SchemaViolation
 from footfall.ingest.models import Param
@@ -91,6 +92,8 @@ def compile_settings(settings: TypeSettings, stored: bool = False) -> TypeRules:
         raise InvalidQuery("a param is listed twice in params")
     validator = None
     if settings.jsonSchema is not None:
+        if deeper_than(settings.jsonSchema):
+            raise InvalidQuery(f"jsonSchema nests more than {MAX_DEPTH} levels deep")
         cls = validator_for(settings.jsonSchema)
         try:
             cls.check_schema(settings.jsonSchema)

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from footfall.decoding import decode_json
+from footfall.decoding import MAX_DEPTH, decode_json, deeper_than
 from footfall.exceptions import InvalidContact
 from footfall.identity.locators import (
     EMAIL,
@@ -268,6 +268,12 @@ def _fields(raw: list[FieldBody] | msgspec.UnsetType | None, where: str) -> Any:
             raise InvalidContact(
                 f"{where}fields[{index}].id must be 1 to 100 characters",
                 field=f"fields[{index}].id",
+            )
+        if deeper_than(item.value):
+            raise InvalidContact(
+                f"{where}fields[{index}].value nests objects and arrays more than {MAX_DEPTH} "
+                "levels deep",
+                field=f"fields[{index}].value",
             )
         for part, value in (("id", name), ("value", item.value)):
             if has_nul(value):

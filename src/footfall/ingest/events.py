@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
-from footfall.decoding import ANY, decode_json
-from footfall.exceptions import InvalidEvent, MalformedBody, NoLocator
+from footfall.decoding import ANY, MAX_DEPTH, decode_json, deeper_than
+from footfall.exceptions import InvalidEvent, MalformedBody, NoLocator, TooDeep
 from footfall.identity.locators import locate
 from footfall.identity.normalize import has_nul
 from footfall.ingest.models import EventBody, Param
@@ -131,6 +131,11 @@ def normalize_params(params: list[Param], version: int) -> list[Param]:
         value = _v1_value(param) if version == 1 else param.value
         if isinstance(value, str):
             value = parse_embedded(value)
+        if deeper_than(value):
+            raise TooDeep(
+                f"param '{name}' nests objects and arrays more than {MAX_DEPTH} levels deep",
+                field=name,
+            )
         param.value = value
     return params
 

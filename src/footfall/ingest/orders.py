@@ -8,8 +8,8 @@ from typing import Any
 
 import msgspec
 
-from footfall.decoding import ANY
-from footfall.exceptions import InvalidEvent
+from footfall.decoding import ANY, MAX_DEPTH, deeper_than
+from footfall.exceptions import InvalidEvent, TooDeep
 from footfall.identity.locators import locate
 from footfall.ingest.dates import parse_iso
 from footfall.ingest.events import check_key_value, decode, refuse_nul
@@ -42,6 +42,8 @@ def _finite(number: float) -> bool:
 def _validate(order: Any) -> dict[str, Any]:
     if not isinstance(order, dict):
         raise InvalidEvent("an order must be a JSON object")
+    if deeper_than(order, MAX_DEPTH + 1):
+        raise TooDeep(f"the order nests objects and arrays more than {MAX_DEPTH} levels deep")
     for name in REQUIRED:
         if order.get(name) is None or order.get(name) == "":
             raise InvalidEvent(f"required field '{name}' is missing", field=name)

@@ -21,8 +21,11 @@ from footfall.store.writer import write_items
 
 Write = NewEvent | NewOrder | NewFailure
 COUNTER_SHARDS = 16
+# The params as JSON text on both backends: passed through to clients as they are stored, never
+# decoded on a read (so no stored value, however deep, can fail a page of history).
 EVENT_COLUMNS = (
-    "id, event_type_key, key_value, contact_id, params, source, occurred_us, received_us"
+    "id, event_type_key, key_value, contact_id, CAST(params AS TEXT), source, occurred_us, "
+    "received_us"
 )
 
 
@@ -33,7 +36,7 @@ def stored_event(row: Sequence[Any]) -> StoredEvent:
         event_type_key=row[1],
         key_value=row[2],
         contact_id=None if row[3] is None else int(row[3]),
-        params=loads(row[4]),
+        params_json=str(row[4]),
         source=row[5],
         occurred_us=int(row[6]),
         received_us=int(row[7]),

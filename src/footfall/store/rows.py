@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +20,7 @@ class StoredEvent:
     event_type_key: str
     key_value: str
     contact_id: int | None
-    params: Any
+    params_json: str  # as stored
     source: str
     occurred_us: int
     received_us: int

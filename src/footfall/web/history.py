@@ -4,7 +4,7 @@ an opaque cursor. A contact's timeline pages the same way."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 from starlette.requests import Request
@@ -38,7 +38,7 @@ class EventView(msgspec.Struct, rename="camel"):
     event_type_key: str
     key_value: str
     contact_id: int | None
-    params: Any
+    params: msgspec.Raw
     source: str
     occurred: str
     received: str
@@ -50,7 +50,7 @@ def _view(event: StoredEvent) -> EventView:
         event.event_type_key,
         event.key_value,
         event.contact_id,
-        event.params,
+        msgspec.Raw(event.params_json.encode()),
         event.source,
         from_us(event.occurred_us),
         from_us(event.received_us),
