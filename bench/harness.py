@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -106,3 +107,21 @@ def drop_database(name: str | None) -> None:
 def percentile(values: Sequence[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+
+
+def create_key(env: dict[str, str], prefix: str = "bench") -> str:
+    """A new workspace's full key, made by the real CLI on the database of ``env``."""
+    out = subprocess.run(
+        [
+            str(BIN / "footfall"),
+            "workspace",
+            "create",
+            f"{prefix}-{uuid.uuid4().hex[:6]}",
+            "--json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return str(json.loads(out.strip().splitlines()[-1])["api_key"])

@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,6 +37,7 @@ from harness import (
     DATA,
     Server,
     backend_env,
+    create_key,
     drop_database,
     free_port,
     percentile,
@@ -211,17 +211,6 @@ def stored_events(env: dict[str, str]) -> int:
     db = Path(env["FOOTFALL_DATA_DIR"]) / "footfall.db"
     with sqlite3.connect(db) as conn:
         return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
-
-
-def create_key(env: dict[str, str]) -> str:
-    out = subprocess.run(
-        [str(BIN / "footfall"), "workspace", "create", f"bench-{uuid.uuid4().hex[:6]}", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return str(json.loads(out.strip().splitlines()[-1])["api_key"])
 
 
 def run_backend(

@@ -19,29 +19,16 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import subprocess
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import httpx
 
-from harness import BIN, backend_env, drop_database, percentile, start_footfall
+from harness import backend_env, create_key, drop_database, percentile, start_footfall
 
 TARGET_MS = 200.0
-
-
-def create_key(env: dict[str, str]) -> str:
-    out = subprocess.run(
-        [str(BIN / "footfall"), "workspace", "create", f"iso-{uuid.uuid4().hex[:6]}", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return str(json.loads(out.strip().splitlines()[-1])["api_key"])
 
 
 def auth(key: str) -> dict[str, str]:
@@ -89,7 +76,7 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> None:
         env["PYTHONPATH"] = str(Path(args.source).resolve())
     server = start_footfall(env)
     try:
-        good, bad = create_key(env), create_key(env)
+        good, bad = create_key(env, "iso"), create_key(env, "iso")
         bodies = [hostile_body(r, args.events, args.names) for r in range(args.requests)]
         stop = threading.Event()
         samples: list[tuple[float, float, int]] = []
