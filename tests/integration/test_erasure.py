@@ -3,6 +3,7 @@ contact; export returns everything stored about a contact."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -256,3 +257,78 @@ def test_erased_values_are_gone_from_the_sqlite_files_too(
     content = b"".join(p.read_bytes() for p in files)
     found = [name for name, value in values.items() if value.encode() in content]
     assert found == [], f"{found} still in {[p.name for p in files]}"
+
+
+def uk_phone(tag: str) -> tuple[str, str]:
+    """A London number unique to the test: (E.164, as people write it)."""
+    local = str(int(tag[:8], 16) % 100_000_000).zfill(8)
+    return f"+4420{local}", f"+44 20 {local[:4]} {local[4:]}"
+
+
+def dump_everything(store: Store) -> str:
+    """Every row and column of every table, whatever workspace it belongs to, as text."""
+    parts = []
+    with store.read() as tx:
+        for table in metadata.sorted_tables:
+            found = tx.all(f"SELECT * FROM {table.name}")
+            parts.append(f"{table.name}: {msgspec.json.encode(found, enc_hook=str).decode()}")
+    return "\n".join(parts)
+
+
+def test_erasure_finds_the_person_in_any_form_in_anyone_s_events(
+    api: httpx.Client, store: Store, backend: str, server: Any
+) -> None:
+    """eSputnik's usual strings holding JSON (v1 and v2, live, past and refused events), phones
+    in another format, and events of no contact keyed by such a phone: all go, and a scan of
+    every table (and the SQLite files) finds none of the forms."""
+    tag = uuid.uuid4().hex[:12]
+    email, e164, written = f"Erin.{tag}@Example.com", *uk_phone(tag)
+    national = e164.removeprefix("+44")
+    response = api.post(
+        "/api/v1/contact",
+        json={"channels": [{"type": "email", "value": email}, {"type": "sms", "value": e164}]},
+    )
+    assert response.status_code == 200, response.text
+    erin = response.json()["id"]
+    profile = json.dumps({"email": email, "phone": written})
+    nested = json.dumps({"order": {"customer": profile}})
+    other = f"bob.{tag}@example.com"
+    event(api, "Referral", email=other, profile=profile)
+    event(api, "Referral", email=other, deep=nested)
+    event(api, "CallBack", email=other, note=f"call her on {written} today")
+    event(api, "CallBack", email=other, note=f"or 0{national[:2]} {national[2:6]}-{national[6:]}")
+    event(api, "Anonymous", key=written, what="no locator at all")
+    v1_params = [{"name": "profile", "value": profile}, {"name": "email", "value": other}]
+    v1 = {"eventTypeKey": "Referral", "params": v1_params}
+    assert api.post("/api/v1/event", json=v1).status_code == 200
+    past = {
+        "events": [
+            {
+                "eventTypeKey": "Referral",
+                "occurred": "2024-01-01T10:00",
+                "params": [{"name": "email", "value": other}, {"name": "p", "value": profile}],
+            }
+        ]
+    }
+    assert api.post("/api/v2/past_events", json=past).json()["successCount"] == 1
+    refused = {"eventTypeKey": "pageViewed", "params": [{"name": "who", "value": profile}]}
+    assert api.post("/api/v2/event", json=refused).status_code == 400
+    kept = f"kept-{tag}"
+    event(api, "Referral", email=other, note=kept, near=f"+44 20 {int(national[2:]) + 1}")
+    forms = {"email": email, "lower": email.lower(), "e164": e164, "written": written}
+    assert all(form in dump_everything(store) for form in forms.values())
+
+    assert api.delete(f"/api/v1/contact/{erin}", params={"erase": "true"}).status_code == 200
+
+    after = dump_everything(store)
+    assert {name: form for name, form in forms.items() if form in after} == {}
+    assert national not in after, "the national number is still stored somewhere"
+    assert kept in after, "an event that only names someone else must stay"
+    if backend == "sqlite":
+        store.db.close()
+        store.db.scrub()
+        path = Path(server.settings.database_url.removeprefix("sqlite:///"))
+        content = b"".join(
+            p.read_bytes() for p in (path, path.with_name(path.name + "-wal")) if p.exists()
+        )
+        assert [name for name, form in forms.items() if form.encode() in content] == []

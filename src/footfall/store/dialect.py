@@ -31,6 +31,10 @@ class Dialect(ABC):
     write_on_loop = False
     cursor_class: type[Cursor] = Cursor
 
+    def digits(self, expression: str) -> str:
+        """SQL for the text with everything but its digits removed."""
+        return f"footfall_digits({expression})"
+
     @abstractmethod
     def connect(self) -> Any:
         """A new connection in autocommit mode (transactions are begun explicitly)."""

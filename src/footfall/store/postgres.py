@@ -31,6 +31,9 @@ class PostgresDialect(Dialect):
     skip_locked = " FOR UPDATE SKIP LOCKED"
     cursor_class = CopyCursor
 
+    def digits(self, expression: str) -> str:
+        return f"regexp_replace({expression}, '[^0-9]+', '', 'g')"
+
     def __init__(self, url: str, connect_timeout: int = 5) -> None:
         self.url = url.replace("postgres://", "postgresql://", 1)
         self.connect_timeout = connect_timeout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -14,6 +15,13 @@ from footfall.store.dialect import Dialect
 
 def _lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
+
+
+_NOT_DIGITS = re.compile(r"\D+")
+
+
+def _digits(value: Any) -> Any:
+    return _NOT_DIGITS.sub("", value) if isinstance(value, str) else value
 
 
 class SqliteDialect(Dialect):
@@ -39,6 +47,7 @@ class SqliteDialect(Dialect):
             timeout=self.busy_timeout_ms / 1000,
         )
         connection.create_function("footfall_lower", 1, _lower, deterministic=True)
+        connection.create_function("footfall_digits", 1, _digits, deterministic=True)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=FULL")
         # Erased data is overwritten, not left in free pages of the file.
