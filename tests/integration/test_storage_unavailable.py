@@ -231,3 +231,37 @@ def test_storage_down_at_startup_is_503_not_a_crash(tmp_path: Path, database: st
             server.stop()
     assert stored(database, "z") == 0
     assert stored(database, "z2") == 1
+
+
+def failures(url: str, route: str) -> int:
+    return int(rows(url, "SELECT count(*) FROM failed_events WHERE route = ?", route)[0][0])
+
+
+def test_a_refusal_the_failed_event_log_cannot_keep_is_a_503(
+    make_live: Callable[..., tuple[LiveServer, str]], database: str
+) -> None:
+    """An invalid event during an outage would be lost (a 4xx is never retried): 503 instead,
+    and once storage is back the same event gets its 400 and its log entry."""
+    server, key = make_live(key_cache_seconds=600)
+    invalid = {"eventTypeKey": "pageViewed", "params": [{"name": "x", "value": "1"}]}
+    too_large = {"eventTypeKey": "big", "params": [{"name": "x", "value": "y" * 30_000}]}
+    past = {"events": [{"eventTypeKey": "pageViewed", "occurred": "2024-01-01", "params": []}]}
+    with server.client(key) as client:
+        assert client.post("/api/v2/event", json=event("warm", "w@example.com")).status_code == 200
+        with outage(database):
+            for path, body in [
+                ("/api/v2/event", invalid),
+                ("/api/v2/event", too_large),
+                ("/api/v2/past_events", past),
+            ]:
+                answer = client.post(path, json=body)
+                assert answer.status_code == 503, (path, answer.status_code, answer.text)
+                assert answer.headers.get("retry-after") == "1"
+        assert failures(database, "v2/event") == 0
+        assert failures(database, "v2/past_events") == 0
+        assert client.post("/api/v2/event", json=invalid).status_code == 400
+        assert client.post("/api/v2/event", json=too_large).status_code == 413
+        answer = client.post("/api/v2/past_events", json=past)
+        assert answer.json()["results"][0]["status"] == "INVALID_EVENT", answer.text
+    assert failures(database, "v2/event") == 2
+    assert failures(database, "v2/past_events") == 1

@@ -27,14 +27,17 @@ def event(names: int = 1, size: int = 10) -> NewEvent:
 
 
 class FakeCommitter:
-    def __init__(self, fail_from: int | None = None) -> None:
+    def __init__(self, fail_from: int | None = None, log_fails: bool = False) -> None:
         self.fail_from = fail_from
+        self.log_fails = log_fails
         self.parts: list[tuple[int, bool]] = []
 
     async def submit(
         self, items: Sequence[NewEvent | NewOrder | NewFailure], alone: bool = False
     ) -> None:
         if isinstance(items[0], NewFailure):
+            if self.log_fails:
+                raise StorageUnavailable("storage unavailable: test")
             return
         if self.fail_from is not None and len(self.parts) >= self.fail_from:
             raise StorageUnavailable("storage unavailable: test")
@@ -93,6 +96,20 @@ def test_storage_lost_before_any_part_is_a_storage_error() -> None:
     ingestion = ingest(FakeCommitter(fail_from=0), CommitLimits(events=3))
     with pytest.raises(StorageUnavailable):
         asyncio.run(ingestion.past_events(KEY, 2, past_body(7, 1)))
+
+
+def test_refusals_the_log_cannot_keep_are_to_be_sent_again() -> None:
+    """The valid events were stored, the log then failed: the refused ones are marked not
+    stored (never INVALID_EVENT without a log entry, which no client would send again)."""
+    body = msgspec.json.decode(past_body(3, 1))
+    body["events"][1]["occurred"] = "not a date"
+    ingestion = ingest(FakeCommitter(log_fails=True), CommitLimits())
+    result = asyncio.run(ingestion.past_events(KEY, 2, msgspec.json.encode(body)))
+    assert [o.status for o in result.outcomes] == [ACCEPTED, NOT_STORED, ACCEPTED]
+    assert "could not be logged" in (result.outcomes[1].error or "")
+    only_refused = {"events": [body["events"][1]]}
+    with pytest.raises(StorageUnavailable):
+        asyncio.run(ingestion.past_events(KEY, 2, msgspec.json.encode(only_refused)))
 
 
 def test_a_past_event_larger_than_a_live_one_is_refused_alone() -> None:

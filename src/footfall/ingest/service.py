@@ -210,6 +210,15 @@ def _not_stored(outcomes: list[Outcome], stored: int) -> list[Outcome]:
     return marked
 
 
+def _refusals_not_logged(outcomes: list[Outcome]) -> list[Outcome]:
+    """The outcomes with every refusal the failed-event log could not keep marked not stored,
+    so that the client sends it again (and its refusal is logged then)."""
+    retry = "storage unavailable: the refusal could not be logged; send this event again"
+    return [
+        o if o.status in (ACCEPTED, NOT_STORED) else Outcome(NOT_STORED, retry) for o in outcomes
+    ]
+
+
 class Ingestion:
     """Parses what a client sent under the type rules in force and waits for the durable commit."""
 
@@ -281,7 +290,12 @@ class Ingestion:
         if stored < len(batch.accepted):
             outcomes = _not_stored(outcomes, stored)
         if refused:
-            await self._keep(refused)
+            try:
+                await self._keep(refused)
+            except StorageUnavailable:
+                if stored == 0:
+                    raise  # nothing of the request was kept: 503, the client sends it again
+                outcomes = _refusals_not_logged(outcomes)
         return PastResult(outcomes, stored)
 
     def _refused(
@@ -326,11 +340,12 @@ class Ingestion:
         await self._keep([entry])
 
     async def _keep(self, entries: list[NewFailure]) -> None:
+        """Write refusals to the failed-event log; StorageUnavailable when it cannot be written,
+        so that the client is asked to retry instead of losing what it sent."""
         try:
             await self._committer.submit(entries)
         except StorageUnavailable as error:
             self._log.warning(
                 "failed event not logged", action="failure.unlogged", error=str(error)
             )
-        except Exception:  # the client's answer is its 4xx whatever happens here
-            self._log.exception("failed event not logged", action="failure.unlogged")
+            raise

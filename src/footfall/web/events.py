@@ -17,6 +17,7 @@ from footfall.exceptions import (
     InvalidEvent,
     MalformedBody,
     RateLimited,
+    StorageUnavailable,
 )
 from footfall.ingest.models import EventBody, PastEventBody
 from footfall.ingest.service import Ingestion
@@ -214,9 +215,13 @@ async def _refuse(
     send: Send,
 ) -> None:
     refusal = problem(exc)
-    m.rejected(refusal.reason)
     if key is not None and route.logs_failures and isinstance(exc, InvalidEvent | BodyTooLarge):
-        await services.ingestion.log_refusal(key, route.name, body, exc)
+        try:
+            await services.ingestion.log_refusal(key, route.name, body, exc)
+        except StorageUnavailable as unlogged:
+            # The refusal would be lost: ask the client to send the event again instead.
+            refusal = problem(unlogged)
+    m.rejected(refusal.reason)
     services.log.info(
         "request refused",
         action="event.rejected",
