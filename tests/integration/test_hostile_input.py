@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import httpx
@@ -333,3 +334,53 @@ def test_reads_survive_whatever_is_stored(
         reply = api.get(path, params=query)
         assert reply.status_code == 200, (path, reply.text[:200])
         assert '"leaf"' in reply.text and reply.text.count("[") > 1500
+
+
+def _query_parameters(api: httpx.Client) -> list[tuple[str, str, str]]:
+    """(method, path, name) of every documented query parameter of every route."""
+    found = []
+    for path, item in api.get("/openapi.json").json()["paths"].items():
+        concrete = re.sub(r"\{[^}]+\}", "1", path)
+        for method, operation in item.items():
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "query":
+                    found.append((method.upper(), concrete, parameter["name"]))
+    return found
+
+
+def test_a_nul_in_any_query_parameter_of_any_route_is_400(api: httpx.Client) -> None:
+    """Whatever the parameter means (text, number, time, flag), a NUL never reaches the
+    database: a 400 that names it (PostgreSQL cannot compare text holding a NUL)."""
+    parameters = _query_parameters(api)
+    assert len(parameters) >= 20, parameters
+    answers = {}
+    for method, path, name in parameters:
+        for value in ("%00", "a%00b"):
+            response = api.request(method, f"{path}?{name}={value}")
+            answers[f"{method} {path}?{name}={value}"] = (response.status_code, response.text)
+    wrong = {
+        request: answer
+        for request, answer in answers.items()
+        if answer[0] != 400 or "NUL" not in answer[1]
+    }
+    assert wrong == {}
+    assert api.get("/api/v1/event-types/a%00b").status_code == 400
+    assert api.get("/health").status_code == 200
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_numbers_json_does_not_have_inside_a_string_holding_json_are_refused(
+    api: httpx.Client, number: str
+) -> None:
+    """Stored as null prices before: now a logged 400, on live and past events alike."""
+    cart = f'[{{"productId": "p1", "price": {number}, "quantity": 1}}]'
+    body = {"eventTypeKey": "cartSeen", "params": [{"name": "products", "value": cart}]}
+    response = api.post("/api/v1/event", json=body)
+    assert response.status_code == 400, response.text
+    assert "products" in response.text and "not" in response.text
+    past = {"events": [{**body, "occurred": "2024-01-01"}]}
+    result = api.post("/api/v2/past_events", json=past).json()
+    assert result["results"][0]["status"] == "INVALID_EVENT", result
+    logged = api.get("/api/v1/failed-events", params={"eventTypeKey": "cartSeen"}).json()
+    assert len([f for f in logged if number in f["raw"]]) >= 2, logged
+    assert api.get("/api/v1/events", params={"eventTypeKey": "cartSeen"}).json() == []

@@ -17,12 +17,23 @@ def parse(body: dict[str, Any] | bytes, version: int = 2) -> Any:
 
 
 def test_embedded_json_is_parsed_and_other_strings_kept() -> None:
-    assert parse_embedded('{"a": 1}') == {"a": 1}
-    assert parse_embedded("[1, 2]") == [1, 2]
-    assert parse_embedded("{not json") == "{not json"
-    assert parse_embedded("plain") == "plain"
+    assert parse_embedded('{"a": 1}', "p") == {"a": 1}
+    assert parse_embedded("[1, 2]", "p") == [1, 2]
+    assert parse_embedded("{not json", "p") == "{not json"
+    assert parse_embedded("plain", "p") == "plain"
     # eSputnik's own productViewed example has stray closing brackets after the object
-    assert parse_embedded('{"productId":"WS01"}]}') == {"productId": "WS01"}
+    assert parse_embedded('{"productId":"WS01"}]}', "p") == {"productId": "WS01"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"price": NaN}', "[Infinity]", '{"price": -Infinity}', '{"price": 1e999}', "[1, -1e999]]}"],
+)
+def test_json_in_a_string_with_numbers_json_does_not_have_is_refused(text: str) -> None:
+    """Python's json reads these (as nan and inf, later stored as null): JSON does not."""
+    with pytest.raises(InvalidEvent, match="param 'cart'") as refused:
+        parse_embedded(text, "cart")
+    assert refused.value.field == "cart"
 
 
 def test_params_are_stored_parsed_with_the_raw_body() -> None:

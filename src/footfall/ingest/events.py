@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
@@ -77,11 +78,31 @@ def check_key_value(key: str, field: str = "keyValue") -> None:
         )
 
 
-def parse_embedded(value: str) -> Any:
+class _NotANumber(ValueError):
+    """NaN, Infinity or a number beyond a double (``1e999``): not JSON, whatever JavaScript says."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotANumber(name)
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise _NotANumber(text)
+    return number
+
+
+# For what msgspec refuses: JSON followed by stray brackets, read as strictly as JSON is.
+_LENIENT = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite)
+
+
+def parse_embedded(value: str, name: str) -> Any:
     """JSON held inside a string value (``"{\\"productId\\": …}"``) decoded; other strings as they are.
 
     A value with stray closing brackets after the JSON (as in eSputnik's own productViewed example) is
-    read up to the end of its first JSON value.
+    read up to the end of its first JSON value. NaN, Infinity and out-of-range numbers are refused
+    (InvalidEvent), as the JSON standard does, instead of being stored as nulls.
     """
     text = value.strip()
     if not text or text[0] not in "{[":
@@ -90,8 +111,18 @@ def parse_embedded(value: str) -> Any:
         return decode(text, ANY)
     except MalformedBody:
         pass
+    except InvalidEvent as exc:  # a number out of range
+        raise InvalidEvent(
+            f"param '{name}' holds JSON that is not valid: {exc}", field=name
+        ) from None
     try:
-        parsed, end = json.JSONDecoder().raw_decode(text)
+        parsed, end = _LENIENT.raw_decode(text)
+    except _NotANumber as exc:
+        raise InvalidEvent(
+            f"param '{name}' holds JSON with {str(exc)[:40]!r}, which is not a JSON number "
+            "(NaN, Infinity and numbers beyond 1.8e308 are not allowed)",
+            field=name,
+        ) from None
     except (ValueError, RecursionError):
         return value
     return parsed if set(text[end:]) <= _TRAILING_JUNK else value
@@ -130,7 +161,7 @@ def normalize_params(params: list[Param], version: int) -> list[Param]:
         seen.add(name)
         value = _v1_value(param) if version == 1 else param.value
         if isinstance(value, str):
-            value = parse_embedded(value)
+            value = parse_embedded(value, name)
         if deeper_than(value):
             raise TooDeep(
                 f"param '{name}' nests objects and arrays more than {MAX_DEPTH} levels deep",

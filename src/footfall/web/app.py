@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 
@@ -49,6 +50,21 @@ def all_operations() -> list[Operation]:
     return [op for family in FAMILIES for op in family.OPERATIONS]
 
 
+def nul_refusal(scope: Scope) -> str | None:
+    """Why the path or query string is refused, when it holds a NUL (written ``%00``): neither
+    backend can compare text holding one, so no route lets it reach the database."""
+    if "\x00" in scope["path"]:
+        return "the path must not contain a NUL character"
+    query = scope["query_string"]
+    if b"%00" not in query and b"\x00" not in query:
+        return None
+    for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if "\x00" in name or "\x00" in value:
+            shown = name.replace("\x00", "\\0")[:100]
+            return f"query parameter {shown!r} must not contain a NUL character"
+    return None
+
+
 class FootfallApp:
     """Dispatches the write routes to raw ASGI handlers and the rest to Starlette."""
 
@@ -83,6 +99,10 @@ class FootfallApp:
             if sum(len(name) + len(value) for name, value in scope["headers"]) > limit:
                 message = f"the request headers are larger than {limit} bytes"
                 await Problem(431, "headers_too_large", message).send(send)
+                return
+            refusal = nul_refusal(scope)
+            if refusal is not None:
+                await Problem(400, "invalid_query", refusal).send(send)
                 return
             bound = self.writes.match(scope["path"])
             if bound is not None:
