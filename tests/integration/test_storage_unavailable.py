@@ -265,3 +265,25 @@ def test_a_refusal_the_failed_event_log_cannot_keep_is_a_503(
         assert answer.json()["results"][0]["status"] == "INVALID_EVENT", answer.text
     assert failures(database, "v2/event") == 2
     assert failures(database, "v2/past_events") == 1
+
+
+def test_a_503_says_storage_unavailable_and_nothing_about_the_database(
+    make_live: Callable[..., tuple[LiveServer, str]], database: str
+) -> None:
+    """Neither the client nor the unauthenticated /health hears the database's host, port,
+    name or file: the driver's text goes to the logs only."""
+    server, key = make_live(key_cache_seconds=600)
+    secrets = ["127.0.0.1", "5432", database.rsplit("/", 1)[1], "outage.db", "FATAL", "locked"]
+    with server.client(key) as client:
+        assert client.post("/api/v2/event", json=event("w", "w@example.com")).status_code == 200
+        with outage(database):
+            answers = [
+                client.post("/api/v2/event", json=event("during", "d@example.com")),
+                client.post("/api/v1/contact", json={"externalCustomerId": "during"}),
+                client.get("/health"),
+            ]
+    unavailable = [a for a in answers if a.status_code == 503]
+    assert len(unavailable) >= 2, [(a.status_code, a.text) for a in answers]
+    for answer in unavailable:
+        assert "storage unavailable" in answer.text
+        assert [s for s in secrets if s in answer.text] == [], answer.text

@@ -25,8 +25,10 @@ from footfall.exceptions import (
     UnknownWorkspace,
 )
 from footfall.web.asgi import TEXT, Header, Send, send_reply
+from footfall.web.services import services
 
 __all__ = [
+    "STORAGE_UNAVAILABLE",
     "TOO_DEEP",
     "Problem",
     "footfall_error",
@@ -52,6 +54,9 @@ _MAPPING: list[tuple[type[FootfallError], int, str]] = [
     (UnknownWorkspace, 404, "not_found"),
 ]
 RETRY_AFTER_SECONDS = 1
+# All a client hears of a storage problem: the driver's text (host, port, database name, file
+# paths) goes to the logs only.
+STORAGE_UNAVAILABLE = "storage unavailable: try again shortly"
 # What the client hears when Python's recursion limit stops us on its input: the decoders refuse
 # deep JSON themselves, but a third-party library (jsonschema) or a re-encoding may hit it too.
 TOO_DEEP = "the body is nested too deeply"
@@ -91,14 +96,23 @@ def problem(exc: FootfallError) -> Problem:
     """The refusal for an error; errors without a mapping are server errors."""
     for kind, status, reason in _MAPPING:
         if isinstance(exc, kind):
-            return Problem(status, reason, str(exc))
+            message = STORAGE_UNAVAILABLE if status == 503 else str(exc)
+            return Problem(status, reason, message)
     return Problem(500, "error", str(exc))
 
 
 async def footfall_error(request: Request, exc: Exception) -> Response:
     """Starlette's handler of every FootfallError a route lets through."""
     assert isinstance(exc, FootfallError)
-    return problem(exc).response()
+    refusal = problem(exc)
+    if refusal.status == 503:
+        services(request).log.warning(
+            "storage unavailable",
+            action="storage.unavailable",
+            path=request.url.path,
+            error=str(exc),
+        )
+    return refusal.response()
 
 
 async def too_deep(request: Request, exc: Exception) -> Response:

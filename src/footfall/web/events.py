@@ -3,6 +3,7 @@ framework, and does no more per request than authenticate, read the body and cal
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -220,14 +221,15 @@ async def _refuse(
             await services.ingestion.log_refusal(key, route.name, body, exc)
         except StorageUnavailable as unlogged:
             # The refusal would be lost: ask the client to send the event again instead.
-            refusal = problem(unlogged)
+            refusal, exc = problem(unlogged), unlogged
     m.rejected(refusal.reason)
-    services.log.info(
+    services.log.log(
+        logging.WARNING if refusal.status >= 500 else logging.INFO,
         "request refused",
         action="event.rejected",
         route=route.name,
         reason=refusal.reason,
-        error=refusal.message,
+        error=str(exc),  # the client hears less of a storage problem (Problem.message)
     )
     await refusal.send(send)
 

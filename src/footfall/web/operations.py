@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from footfall.exceptions import FootfallError
-from footfall.web.errors import status_headers
+from footfall.web.errors import STORAGE_UNAVAILABLE, status_headers
 from footfall.web.routing import Answer, Operation, json_reply
 from footfall.web.services import services
 
@@ -21,7 +21,9 @@ __all__ = ["OPERATIONS"]
 
 class Health(msgspec.Struct):
     status: Literal["ok", "unavailable"]
-    error: str | msgspec.UnsetType = msgspec.UNSET  # why the database is unavailable
+    error: str | msgspec.UnsetType = (
+        msgspec.UNSET
+    )  # that the database is unavailable (details: logs)
 
 
 async def health(request: Request) -> Response:
@@ -29,7 +31,10 @@ async def health(request: Request) -> Response:
     try:
         await run_in_threadpool(services(request).store.ping)
     except FootfallError as exc:
-        reply = json_reply(Health("unavailable", str(exc)))
+        services(request).log.warning(
+            "health: storage unavailable", action="health", error=str(exc)
+        )
+        reply = json_reply(Health("unavailable", STORAGE_UNAVAILABLE))
         reply.status_code = 503
         reply.raw_headers += status_headers(503)
         return reply
