@@ -13,7 +13,7 @@ import msgspec
 import pytest
 
 from conftest import Workspace
-from footfall.store import Store
+from footfall.store import Store, erasure, identity
 from footfall.store.schema import ERASED_IDS_KEPT, contact_references, metadata
 
 
@@ -332,3 +332,35 @@ def test_erasure_finds_the_person_in_any_form_in_anyone_s_events(
             p.read_bytes() for p in (path, path.with_name(path.name + "-wal")) if p.exists()
         )
         assert [name for name, form in forms.items() if form.encode() in content] == []
+
+
+def test_what_arrives_between_the_scan_and_the_erasure_goes_too(
+    api: httpx.Client, store: Store, workspace: Workspace
+) -> None:
+    """SQLite reads the bodies before taking the write lock; the erasure then looks at the rows
+    added since, and at everything again when the person's identifiers changed meanwhile."""
+    tag = uuid.uuid4().hex[:12]
+    email, e164, written = f"late.{tag}@example.com", *uk_phone(tag)
+    response = api.post("/api/v1/contact", json={"channels": [{"type": "email", "value": email}]})
+    contact = response.json()["id"]
+    event(api, "Referral", email=f"a.{tag}@example.com", profile=json.dumps({"email": email}))
+    ws, sql = workspace.id, store.dialect
+    with store.read() as tx:
+        ids = identity.family(tx, ws, contact)
+        earlier = erasure.scan(tx, sql, ws, ids)
+    assert len(earlier.naming["events"]) == 1
+    event(api, "Referral", email=f"b.{tag}@example.com", profile=json.dumps({"email": email}))
+    store.transact(lambda tx: erasure.erase(tx, sql, ws, ids, earlier))
+    assert email not in dump_everything(store)
+
+    response = api.post("/api/v1/contact", json={"channels": [{"type": "email", "value": email}]})
+    contact = response.json()["id"]
+    event(api, "Referral", email=f"c.{tag}@example.com", note=f"call {written}")
+    with store.read() as tx:
+        ids = identity.family(tx, ws, contact)
+        earlier = erasure.scan(tx, sql, ws, ids)
+    assert earlier.naming["events"] == []  # the phone is no identifier of hers yet
+    event(api, "Linked", email=email, phone=e164)
+    store.transact(lambda tx: erasure.erase(tx, sql, ws, identity.family(tx, ws, contact), earlier))
+    after = dump_everything(store)
+    assert email not in after and written not in after and e164 not in after

@@ -81,7 +81,8 @@ class Person:
         return sorted({_unescaped_part(value.lower()) for value in (*self.emails, *self.others)})
 
     def phone_digits(self) -> list[str]:
-        """Digit strings, one of which the digits of every body naming a phone contain."""
+        """Digit strings, one of which every body naming a phone holds in order (with anything
+        between the digits)."""
         return sorted({phone.national for phone in self.phones})
 
     def named_in(self, raw: str, key_value: str | None = None) -> bool:

@@ -431,11 +431,20 @@ class ContactStore:
     def delete_contact(self, workspace_id: int, contact_id: int, erase: bool, now: int) -> int:
         """Mark the contact deleted, or erase it and everything derived from it."""
 
+        earlier = None
+        if erase and self._sql.serial_ids:
+            # The long part of an erasure, reading every body that may name the person, runs
+            # without the write lock that SQLite's other writers wait for.
+            with self._db.read() as tx:
+                contact = live(tx, workspace_id, contact_id, deleted_ok=True)
+                ids = family(tx, workspace_id, contact)
+                earlier = erasure.scan(tx, self._sql, workspace_id, ids)
+
         def work(tx: Cursor) -> int:
             contact = live(tx, workspace_id, contact_id, deleted_ok=True)
             if erase:
                 ids = family(tx, workspace_id, contact)
-                erasure.erase(tx, self._sql, workspace_id, ids)
+                erasure.erase(tx, self._sql, workspace_id, ids, earlier)
                 record_erasure(tx, self._sql, workspace_id, ids, now)
             else:
                 soft_delete(tx, workspace_id, contact, now)

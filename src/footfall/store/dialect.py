@@ -21,6 +21,8 @@ class Dialect(ABC):
     snapshot_sql = "BEGIN"
     greatest = "max"
     lower = "lower"  # a lower() that folds every alphabet (SQLite's own folds ASCII only)
+    ilike = "LIKE"  # a LIKE that ignores the case of ASCII letters (SQLite's own does)
+    serial_ids = False  # ids grow in commit order (one writer at a time)
     arrays = False  # array parameters (``= ANY(?)``) instead of IN lists
     for_update = ""  # row locks; empty where writers are serial
     skip_locked = ""  # row locks that concurrent readers skip
@@ -30,10 +32,6 @@ class Dialect(ABC):
     # True when the Python side of a group-commit batch may run on the event loop thread.
     write_on_loop = False
     cursor_class: type[Cursor] = Cursor
-
-    def digits(self, expression: str) -> str:
-        """SQL for the text with everything but its digits removed."""
-        return f"footfall_digits({expression})"
 
     @abstractmethod
     def connect(self) -> Any:

@@ -26,13 +26,11 @@ class PostgresDialect(Dialect):
     name = "postgresql"
     snapshot_sql = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
     greatest = "GREATEST"
+    ilike = "ILIKE"
     arrays = True
     for_update = " FOR UPDATE"
     skip_locked = " FOR UPDATE SKIP LOCKED"
     cursor_class = CopyCursor
-
-    def digits(self, expression: str) -> str:
-        return f"regexp_replace({expression}, '[^0-9]+', '', 'g')"
 
     def __init__(self, url: str, connect_timeout: int = 5) -> None:
         self.url = url.replace("postgres://", "postgresql://", 1)

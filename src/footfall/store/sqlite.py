@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import time
 from pathlib import Path
@@ -17,17 +16,11 @@ def _lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
 
 
-_NOT_DIGITS = re.compile(r"\D+")
-
-
-def _digits(value: Any) -> Any:
-    return _NOT_DIGITS.sub("", value) if isinstance(value, str) else value
-
-
 class SqliteDialect(Dialect):
     name = "sqlite"
     begin_sql = "BEGIN IMMEDIATE"
     lower = "footfall_lower"
+    serial_ids = True  # AUTOINCREMENT under one writer at a time
     contact_index_hint = " INDEXED BY ix_events_contact"
     # Batches are written on the event loop thread and only BEGIN/COMMIT (lock wait, fsync) run
     # in a thread: the GIL is then never fought over, which is what makes group commit pay off.
@@ -47,7 +40,6 @@ class SqliteDialect(Dialect):
             timeout=self.busy_timeout_ms / 1000,
         )
         connection.create_function("footfall_lower", 1, _lower, deterministic=True)
-        connection.create_function("footfall_digits", 1, _digits, deterministic=True)
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=FULL")
         # Erased data is overwritten, not left in free pages of the file.
