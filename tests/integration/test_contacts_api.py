@@ -3,8 +3,10 @@ export, validation, authentication and workspace isolation."""
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -12,6 +14,7 @@ import pytest
 
 from conftest import LiveServer, Workspace
 from footfall.store import Store
+from footfall.store.sql import loads
 
 ANN = {
     "externalCustomerId": "crm-ann",
@@ -64,8 +67,8 @@ def channels(document: dict[str, Any]) -> list[tuple[str, str]]:
     return sorted((c["type"], c["value"]) for c in document["channels"])
 
 
-def fields(document: dict[str, Any]) -> list[tuple[str, Any]]:
-    return sorted((f["id"], f["value"]) for f in document["fields"])
+def fields(document: dict[str, Any]) -> list[tuple[int | str, Any]]:
+    return sorted(((f["id"], f["value"]) for f in document["fields"]), key=lambda f: str(f[0]))
 
 
 def search(api: httpx.Client, **query: Any) -> tuple[list[int], int]:
@@ -143,7 +146,7 @@ def test_create_then_get_returns_the_normalised_document(
     assert channels(document) == [("email", "ann.lee@example.com"), ("sms", "+380501234567")]
     assert all(set(c) == {"type", "value"} for c in document["channels"])
     assert document["address"] == ANN["address"]
-    assert fields(document) == [("7", "gold"), ("pets", 2)]
+    assert fields(document) == [(7, "gold"), ("pets", 2)]
     assert all(set(f) == {"id", "value"} for f in document["fields"])
     assert document["languageCode"] == "uk-UA"
     assert document["timeZone"] == "Europe/Kyiv"
@@ -214,7 +217,7 @@ def test_left_out_fields_are_kept_and_null_clears_them(api: httpx.Client) -> Non
     assert document["lastName"] == "Lee"
     assert document["languageCode"] == "uk-UA"
     assert document["address"] == ANN["address"]
-    assert fields(document) == [("7", "gold"), ("pets", 2)]
+    assert fields(document) == [(7, "gold"), ("pets", 2)]
     assert channels(document) == [("email", "ann.lee@example.com"), ("sms", "+380501234567")]
 
     assert create(api, externalCustomerId="crm-ann", address=None, fields=None) == contact
@@ -229,7 +232,7 @@ def test_a_custom_field_sent_again_replaces_only_that_field(api: httpx.Client) -
     assert create(api, externalCustomerId="crm-ann", fields=[{"id": "7", "value": "silver"}]) == (
         contact
     )
-    assert fields(fetch(api, contact)) == [("7", "silver"), ("pets", 2)]
+    assert fields(fetch(api, contact)) == [(7, "silver"), ("pets", 2)]
 
 
 def test_channels_are_replaced_per_type(
@@ -391,6 +394,155 @@ def test_put_with_another_contacts_identifier_is_409_and_changes_nothing(
     assert str(theirs) in response.text
     assert state(store, workspace.id) == before
     assert fetch(api, mine)["firstName"] == "A"
+
+
+# -- the document wrapped as eSputnik's clients send it ----------------------------------------
+
+
+def wrapped(document: dict[str, Any]) -> dict[str, Any]:
+    """The body a published eSputnik client (the busfor gem) sends to POST and PUT."""
+    return {"contact": document, "groups": None, "formType": None}
+
+
+def test_put_of_a_wrapped_document_updates_the_contact(api: httpx.Client) -> None:
+    contact = create(api, **ANN)
+    change = {
+        "firstName": "Hanna",
+        "channels": [sms("+380671112233")],
+        "fields": [{"id": 123, "value": "new"}],
+    }
+    response = checked(api.put(f"/api/v1/contact/{contact}", json=wrapped(change)))
+    assert response.status_code == 200, response.text
+    assert response.text == f"Contact with id='{contact}' has been updated"
+    document = fetch(api, contact)
+    assert document["firstName"] == "Hanna"
+    assert document["lastName"] == "Lee"
+    assert channels(document) == [("email", "ann.lee@example.com"), ("sms", "+380671112233")]
+    assert fields(document) == [(123, "new"), (7, "gold"), ("pets", 2)]
+
+
+def test_post_of_a_wrapped_document_creates_then_updates_the_contact(
+    api: httpx.Client, store: Store, workspace: Workspace
+) -> None:
+    first = {"externalCustomerId": "crm-w", "firstName": "Ann", "channels": [email("W@x.org")]}
+    contact = create(api, **wrapped(first))
+    assert create(api, **wrapped({"externalCustomerId": "crm-w", "lastName": "Lee"})) == contact
+    document = fetch(api, contact)
+    assert (document["firstName"], document["lastName"]) == ("Ann", "Lee")
+    assert channels(document) == [("email", "w@x.org")]
+    assert contact_ids(store, workspace.id) == [contact]
+
+
+NOTHING_UNDERSTOOD = [
+    pytest.param({}, id="empty"),
+    pytest.param({"groups": None, "formType": None}, id="envelope-only"),
+    pytest.param(wrapped({}), id="empty-contact"),
+    pytest.param({"first_name": "Hanna", "email": "h@example.com"}, id="unknown-names"),
+    pytest.param(wrapped({"FirstName": "Hanna"}), id="unknown-names-wrapped"),
+    pytest.param({"id": 5}, id="only-an-id"),
+]
+
+
+@pytest.mark.parametrize("body", NOTHING_UNDERSTOOD)
+def test_a_body_naming_no_contact_field_is_400_and_changes_nothing(
+    api: httpx.Client, store: Store, workspace: Workspace, body: dict[str, Any]
+) -> None:
+    contact = create(api, **ANN)
+    before = state(store, workspace.id)
+    for response in (
+        api.put(f"/api/v1/contact/{contact}", json=body),
+        api.post("/api/v1/contact", json=body),
+    ):
+        assert checked(response).status_code == 400, response.text
+        assert "no contact field" in response.text
+        assert "externalCustomerId, firstName, lastName, channels" in response.text
+        assert '{"contact": {...}}' in response.text
+    assert state(store, workspace.id) == before
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({**wrapped({"firstName": "Hanna"}), "lastName": "Lee"}, "either bare or wrapped"),
+        (wrapped({"channels": [email("nope")]}), "contact.channels[0].value"),
+        (wrapped({"timeZone": "Mars/Olympus"}), "contact.timeZone"),
+        ({"contact": None}, "contact"),
+    ],
+)
+def test_a_bad_wrapped_document_is_400_naming_the_field_and_changes_nothing(
+    api: httpx.Client, store: Store, workspace: Workspace, body: dict[str, Any], expected: str
+) -> None:
+    contact = create(api, **ANN)
+    before = state(store, workspace.id)
+    for response in (
+        api.put(f"/api/v1/contact/{contact}", json=body),
+        api.post("/api/v1/contact", json=body),
+    ):
+        assert checked(response).status_code == 400, response.text
+        assert expected in response.text
+    assert state(store, workspace.id) == before
+
+
+# -- what reads answer ---------------------------------------------------------------------------
+
+
+def test_custom_field_ids_come_back_as_the_numbers_they_were_sent_as(
+    api: httpx.Client, store: Store, workspace: Workspace
+) -> None:
+    """Ids are stored as text (JSON object keys), as they always were: an id that reads as an
+    integer is answered as that number on every read, so rows stored earlier read the same."""
+    sent: list[dict[str, Any]] = [
+        {"id": 123, "value": "x"},
+        {"id": "pets", "value": 2},
+        {"id": "007", "value": "bond"},
+        {"id": 9_007_199_254_740_993, "value": "big"},
+    ]
+    contact = create(api, externalCustomerId="crm-fields", fields=sent)
+    with store.read() as tx:
+        stored = tx.one("SELECT fields FROM contacts WHERE id = ?", contact)[0]
+    assert set(loads(stored)) == {"123", "pets", "007", "9007199254740993"}
+    expected = sorted(((f["id"], f["value"]) for f in sent), key=lambda f: str(f[0]))
+    assert fields(fetch(api, contact)) == expected
+    [found] = checked(
+        api.get("/api/v1/contacts", params={"externalCustomerId": "crm-fields"})
+    ).json()
+    assert fields(found) == expected
+    exported = checked(api.get(f"/api/v1/contact/{contact}/export")).json()
+    assert fields(exported["contact"]) == expected
+
+
+ISO_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
+
+
+def instant(text: str) -> datetime:
+    assert ISO_UTC.fullmatch(text), text
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def test_contact_times_are_iso_8601_in_utc_like_event_times(
+    api: httpx.Client, store: Store, workspace: Workspace
+) -> None:
+    contact = create(api, **ANN)
+    time.sleep(0.01)
+    assert (
+        checked(api.put(f"/api/v1/contact/{contact}", json={"lastName": "Li"})).status_code == 200
+    )
+    send_event(api, "ann.lee@example.com")
+    [event] = checked(api.get(f"/api/v1/contact/{contact}/events")).json()
+    instant(event["occurred"])
+    with store.read() as tx:
+        created_us, updated_us = tx.one(
+            "SELECT created_us, updated_us FROM contacts WHERE id = ?", contact
+        )
+    document = fetch(api, contact)
+    [found] = checked(api.get("/api/v1/contacts", params={"externalCustomerId": "crm-ann"})).json()
+    exported = checked(api.get(f"/api/v1/contact/{contact}/export")).json()["contact"]
+    for read in (document, found, exported):
+        for name, us in (("createdAt", created_us), ("updatedAt", updated_us)):
+            moment = instant(read[name])
+            assert abs(moment.timestamp() * 1_000_000 - us) < 1000, (name, read[name], us)
+        assert instant(read["createdAt"]) < instant(read["updatedAt"])
+    assert datetime.now(UTC) - instant(document["createdAt"]) < timedelta(minutes=1)
 
 
 # -- GET by id ---------------------------------------------------------------------------------

@@ -282,6 +282,27 @@ def test_each_order_emits_an_event_keyed_by_its_id(api: httpx.Client) -> None:
     assert params["items"] == sent["items"]
 
 
+def test_the_order_event_occurred_at_the_orders_date(api: httpx.Client) -> None:
+    """eSputnik's order<STATUS> event is the order happening: it is dated by the order's date."""
+    offset = order(date="2022-05-14T10:11:10.7022176+03:00")
+    day = order(date="2023-01-02")
+    minute = order(date="2021-12-31T23:59")
+    future = order(date="2999-01-01T00:00:00Z")  # not yet: when received
+    ancient = order(date="1960-01-01")  # before any event: when received
+    assert post_orders(api, [offset, day, minute, future, ancient]) == []
+    emitted = {e["keyValue"]: e for e in events(api)}
+    assert emitted[offset["externalOrderId"]]["occurred"] == "2022-05-14T07:11:10.702Z"
+    assert emitted[day["externalOrderId"]]["occurred"] == "2023-01-02T00:00:00.000Z"
+    assert emitted[minute["externalOrderId"]]["occurred"] == "2021-12-31T23:59:00.000Z"
+    for late_or_early in (future, ancient):
+        event = emitted[late_or_early["externalOrderId"]]
+        assert event["occurred"] == event["received"]
+    newest_first = [
+        e["keyValue"] for e in events(api, **{"from": "2021-01-01", "to": "2022-12-31"})
+    ]
+    assert newest_first == [offset["externalOrderId"], minute["externalOrderId"]]
+
+
 def test_the_order_event_belongs_to_the_contact_of_earlier_events(
     api: httpx.Client, store: Store, workspace: Any
 ) -> None:

@@ -14,6 +14,8 @@ from footfall.identity.contacts import (
     ContactBody,
     ContactInput,
     decode_contact,
+    decode_contact_request,
+    field_id,
     validate,
 )
 from footfall.identity.locators import MAX_LOCATOR, Locators
@@ -441,3 +443,97 @@ def test_identifiers_and_locators_of_a_document() -> None:
     assert decode(firstName="x").identifiers() == []
     assert decode(firstName="x").channel_types() == set()
     assert decode(externalCustomerId=None, channels=None).identifiers() == []
+
+
+# -- the body of POST /contact and PUT /contact/{id} -----------------------------------------
+
+ESPUTNIK_CONTACT = {
+    "firstName": "Ann",
+    "channels": [email("Ann@Example.com")],
+    "fields": [{"id": 123, "value": "gold"}],
+}
+
+
+def request(body: Any) -> ContactInput:
+    return decode_contact_request(json.dumps(body).encode())
+
+
+def test_a_request_body_may_be_bare_or_wrapped_as_esputnik_clients_send_it() -> None:
+    bare = request(ESPUTNIK_CONTACT)
+    assert bare.first_name == "Ann"
+    assert bare.fields == {"123": "gold"}
+    assert bare == decode_contact(json.dumps(ESPUTNIK_CONTACT).encode())
+    wrapped = {"contact": ESPUTNIK_CONTACT, "groups": None, "formType": None}
+    assert request(wrapped) == bare
+    assert request({"contact": ESPUTNIK_CONTACT, "groups": [{"name": "vip"}]}) == bare
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"id": 5},
+        {"groups": None, "formType": None},
+        {"contact": {}, "groups": None, "formType": None},
+        {"contact": {"id": 5}},
+        {"first_name": "Ann", "email": "ann@example.com"},
+        {"contact": {"FirstName": "Ann"}},
+    ],
+)
+def test_a_request_naming_no_contact_field_is_refused_naming_what_is_expected(body: Any) -> None:
+    with pytest.raises(InvalidContact) as caught:
+        request(body)
+    message = str(caught.value)
+    assert "no contact field" in message
+    assert "externalCustomerId, firstName, lastName, channels" in message
+    assert '{"contact": {...}}' in message
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"contact": ESPUTNIK_CONTACT, "firstName": "Bob"},
+        {"contact": ESPUTNIK_CONTACT, "id": 5},
+    ],
+)
+def test_a_request_both_bare_and_wrapped_is_refused(body: Any) -> None:
+    with pytest.raises(InvalidContact, match="either bare or wrapped"):
+        request(body)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"contact": {"channels": [email("nope")]}}, "contact.channels[0].value"),
+        ({"contact": {"firstName": 5}}, "contact.firstName"),
+        ({"contact": None}, "contact"),
+        ({"contact": "Ann"}, "contact"),
+    ],
+)
+def test_an_invalid_wrapped_document_names_the_field_inside_contact(body: Any, field: str) -> None:
+    with pytest.raises(InvalidContact) as caught:
+        request(body)
+    assert str(caught.value).startswith(field)
+
+
+@pytest.mark.parametrize(
+    ("stored", "answered"),
+    [
+        ("123", 123),
+        ("0", 0),
+        ("-7", -7),
+        ("9" * 18, int("9" * 18)),
+        ("9" * 19, "9" * 19),
+        ("007", "007"),
+        ("-0", "-0"),
+        ("+5", "+5"),
+        ("1.5", "1.5"),
+        ("\u0663", "\u0663"),
+        ("pets", "pets"),
+    ],
+)
+def test_stored_custom_field_ids_that_read_as_integers_are_answered_as_numbers(
+    stored: str, answered: int | str
+) -> None:
+    assert field_id(stored) == answered
+    assert type(field_id(stored)) is type(answered)

@@ -86,6 +86,18 @@ class ContactBody(msgspec.Struct):
     timeZone: str | msgspec.UnsetType | None = UNSET  # noqa: N815
 
 
+class ContactRequest(ContactBody):
+    """``POST /contact`` and ``PUT /contact/{id}``: the document bare, or wrapped in ``contact``
+    as eSputnik's own clients send it (``{"contact": {...}, "groups": null, "formType": null}``;
+    ``groups`` and ``formType`` are ignored)."""
+
+    contact: ContactBody | msgspec.UnsetType = UNSET
+
+
+# What a document may change: every field but the id.
+CONTENT = tuple(name for name in ContactBody.__struct_fields__ if name != "id")
+
+
 @dataclass(frozen=True, slots=True)
 class Channel:
     kind: str  # identifier kind: email, phone, pushToken, viber…
@@ -129,6 +141,8 @@ class ContactInput:
 
 
 _decoder = msgspec.json.Decoder(ContactBody)
+_request_decoder = msgspec.json.Decoder(ContactRequest)
+_INTEGER = re.compile(r"0|-?[1-9][0-9]{0,17}")
 
 
 def invalid_shape(exc: msgspec.ValidationError, where: str = "") -> InvalidContact:
@@ -147,6 +161,34 @@ def decode_contact(body: bytes | msgspec.Raw, where: str = "") -> ContactInput:
         return invalid_shape(exc, where)
 
     return validate(decode_json(body, _decoder, invalid, where.rstrip(".") or "body"), where)
+
+
+def decode_contact_request(body: bytes) -> ContactInput:
+    """The body of a single contact route, bare or wrapped; one that names no field the contact
+    has is refused, so a request Footfall did not understand is never answered "updated"."""
+    request = decode_json(body, _request_decoder, invalid_shape, "body")
+    document: ContactBody
+    if request.contact is UNSET:
+        document, where = request, ""
+    elif request.id is None and all(getattr(request, name) is UNSET for name in CONTENT):
+        document, where = request.contact, "contact."
+    else:
+        raise InvalidContact(
+            "send the contact's fields either bare or wrapped in contact, not both",
+            field="contact",
+        )
+    if all(getattr(document, name) is UNSET for name in CONTENT):
+        raise InvalidContact(
+            f"{where.rstrip('.') or 'the body'} names no contact field: expected one of "
+            f'{", ".join(CONTENT)}, bare or wrapped as {{"contact": {{...}}}}'
+        )
+    return validate(document, where)
+
+
+def field_id(name: str) -> int | str:
+    """A stored custom field id as clients sent it: ids are kept as text (JSON object keys), and
+    eSputnik's are numbers, so one that reads as a 64-bit integer is answered as that number."""
+    return int(name) if _INTEGER.fullmatch(name) else name
 
 
 def validate(raw: ContactBody, where: str = "") -> ContactInput:

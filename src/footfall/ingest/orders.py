@@ -11,7 +11,7 @@ import msgspec
 from footfall.decoding import ANY, MAX_DEPTH, deeper_than
 from footfall.exceptions import InvalidEvent, TooDeep
 from footfall.identity.locators import locate
-from footfall.ingest.dates import parse_iso
+from footfall.ingest.dates import parse_iso, to_us
 from footfall.ingest.events import check_key_value, decode, refuse_nul
 from footfall.ingest.models import OrdersBody
 from footfall.records import NewEvent, NewOrder
@@ -80,6 +80,14 @@ def _validate(order: Any) -> dict[str, Any]:
     return order
 
 
+def _occurred(date: str, now_us: int) -> int:
+    """When the order's event happened: the order's ``date``; the time received when that date
+    is later (clock skew) or before 1970, where no event is."""
+    moment = parse_iso(date)
+    occurred = now_us if moment is None else to_us(moment)
+    return occurred if 0 <= occurred <= now_us else now_us
+
+
 def _to_new_order(order: dict[str, Any], workspace_id: int, now_us: int) -> NewOrder:
     located = locate((name, order.get(name)) for name in ("externalCustomerId", "email", "phone"))
     if located.locators.empty:
@@ -104,7 +112,7 @@ def _to_new_order(order: dict[str, Any], workspace_id: int, now_us: int) -> NewO
         params_json=_encoder.encode(params).decode(),
         raw=data,
         source="order",
-        occurred_us=now_us,
+        occurred_us=_occurred(order["date"], now_us),
         received_us=now_us,
         locators=located.locators,
     )

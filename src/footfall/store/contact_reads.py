@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from footfall.identity.contacts import channel_type
+from footfall.identity.contacts import channel_type, field_id
 from footfall.identity.locators import ANONYMOUS_ID, EMAIL, EXTERNAL_ID, PHONE
 from footfall.store.cursor import Cursor
 from footfall.store.dialect import Dialect
@@ -55,7 +55,7 @@ def _document(row: Any, channels: list[dict[str, str]]) -> dict[str, Any]:
         "lastName": row[3],
         "channels": channels,
         "address": loads(row[5]),
-        "fields": [{"id": name, "value": value} for name, value in fields.items()],
+        "fields": [{"id": field_id(name), "value": value} for name, value in fields.items()],
         "languageCode": row[6],
         "timeZone": row[7],
         "anonymous": bool(row[8]),

@@ -20,7 +20,7 @@ from footfall.store.contact_reads import ContactFilter
 from footfall.store.contacts import DEDUPE_ON, ContactStore
 from footfall.store.rows import ApiKey
 from footfall.web.auth import full_key
-from footfall.web.contacts import ContactDocument, count_identity, why
+from footfall.web.contacts import ContactDocument, contact_document, count_identity, why
 from footfall.web.params import MAX_ID, Id, Params, limit, request_body, text
 from footfall.web.routing import Answer, Operation, Param, json_reply
 from footfall.web.services import services
@@ -85,7 +85,7 @@ async def search_contacts(request: Request) -> Response:
     rows = limit(params, "maxrows", MAX_ROWS, MAX_ROWS)
     find = services(request).store.contacts.find_contacts
     found, total = await run_in_threadpool(find, key.workspace_id, _filter(params), start - 1, rows)
-    documents = msgspec.convert(found, list[ContactDocument])
+    documents = [contact_document(contact) for contact in found]
     return json_reply(documents, {"TotalCount": str(total)})
 
 

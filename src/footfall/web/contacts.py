@@ -13,7 +13,8 @@ from starlette.responses import PlainTextResponse, Response
 
 from footfall.clock import now_us
 from footfall.exceptions import InvalidQuery
-from footfall.identity.contacts import ContactBody, decode_contact
+from footfall.identity.contacts import ContactRequest, decode_contact_request
+from footfall.ingest.dates import from_us
 from footfall.store.contacts import ContactStore
 from footfall.store.identity import Why
 from footfall.store.rows import ApiKey
@@ -23,7 +24,14 @@ from footfall.web.params import Id, request_body, text, truth, whole_number
 from footfall.web.routing import Answer, Operation, Param, json_reply
 from footfall.web.services import services
 
-__all__ = ["OPERATIONS", "ContactDocument", "contact_id", "count_identity", "why"]
+__all__ = [
+    "OPERATIONS",
+    "ContactDocument",
+    "contact_document",
+    "contact_id",
+    "count_identity",
+    "why",
+]
 
 
 class Channel(msgspec.Struct):
@@ -48,8 +56,8 @@ class ContactDocument(msgspec.Struct, rename="camel"):
     time_zone: str | None
     anonymous: bool
     source: str
-    created_at: int  # microseconds since the epoch
-    updated_at: int
+    created_at: str  # ISO 8601 in UTC, like an event's occurred
+    updated_at: str
 
 
 class Created(msgspec.Struct):
@@ -60,6 +68,12 @@ class Created(msgspec.Struct):
 class ContactExport(msgspec.Struct):
     contact: ContactDocument
     records: dict[str, list[dict[str, Any]]]  # table -> its rows about the contact
+
+
+def contact_document(found: dict[str, Any]) -> ContactDocument:
+    """A contact as the store reads it, its times in ISO 8601 like events'."""
+    times = {"createdAt": from_us(found["createdAt"]), "updatedAt": from_us(found["updatedAt"])}
+    return msgspec.convert({**found, **times}, ContactDocument)
 
 
 def contact_id(request: Request) -> int:
@@ -81,9 +95,9 @@ def _contacts(request: Request) -> ContactStore:
 
 
 async def create_contact(request: Request) -> Response:
-    """``POST /contact``: create, or update the contact the document identifies."""
+    """``POST /contact``: create, or update the contact the document (bare or wrapped) names."""
     key = await full_key(request)
-    doc = decode_contact(await request_body(request))
+    doc = decode_contact_request(await request_body(request))
     upsert = _contacts(request).upsert_contact
     saved = await run_in_threadpool(upsert, key.workspace_id, doc, why(key))
     count_identity(request, saved.merges, len(saved.notes))
@@ -91,9 +105,10 @@ async def create_contact(request: Request) -> Response:
 
 
 async def update_contact(request: Request) -> Response:
+    """``PUT /contact/{id}``: change what the document names (bare or wrapped in ``contact``)."""
     key = await full_key(request)
     contact = contact_id(request)
-    doc = decode_contact(await request_body(request))
+    doc = decode_contact_request(await request_body(request))
     update = _contacts(request).update_contact
     await run_in_threadpool(update, key.workspace_id, contact, doc, now_us())
     return PlainTextResponse(f"Contact with id='{contact}' has been updated")
@@ -103,7 +118,7 @@ async def get_contact(request: Request) -> Response:
     key = await full_key(request)
     found = _contacts(request).get_contact
     document = await run_in_threadpool(found, key.workspace_id, contact_id(request))
-    return json_reply(msgspec.convert(document, ContactDocument))
+    return json_reply(contact_document(document))
 
 
 def _erase(request: Request) -> bool:
@@ -145,7 +160,7 @@ async def export_contact(request: Request) -> Response:
     export = _contacts(request).export_contact
     exported = await run_in_threadpool(export, key.workspace_id, contact_id(request))
     return json_reply(
-        msgspec.convert(exported, ContactExport),
+        ContactExport(contact_document(exported["contact"]), exported["records"]),
         {"Content-Disposition": "attachment; filename=contact-export.json"},
     )
 
@@ -161,7 +176,7 @@ OPERATIONS = [
         "Create or update a contact",
         create_contact,
         {200: Answer("the contact's id, and any merges refused", Created)},
-        request=ContactBody,
+        request=ContactRequest,
         errors=(409,),
     ),
     Operation(
@@ -187,7 +202,7 @@ OPERATIONS = [
         "Update a contact",
         update_contact,
         {200: Answer("updated", media_type="text/plain")},
-        request=ContactBody,
+        request=ContactRequest,
         params=(_ID,),
         errors=(409,),
     ),
