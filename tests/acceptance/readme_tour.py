@@ -177,15 +177,11 @@ def script(steps: Sequence[Step], base: str, out: Path) -> str:
     return "".join(parts)
 
 
-def run(steps: Sequence[Step], base: str, env: Mapping[str, str]) -> list[Outcome]:
-    """Outcomes up to the first wrong answer, or of every step when all are right."""
-    for tool in ("bash", "curl", "jq"):
-        if shutil.which(tool) is None:
-            raise TourError(f"the README's examples need {tool}, which is not installed")
-    with tempfile.TemporaryDirectory(prefix="footfall-tour-") as folder:
-        out = Path(folder)
+def _bash(code: str, env: Mapping[str, str]) -> str | None:
+    """Runs the script; None when it ran to its end, else why it stopped (with bash's stderr)."""
+    try:
         done = subprocess.run(
-            ["bash", "-c", script(steps, base, out)],
+            ["bash", "-c", code],
             cwd=ROOT,
             env={**env, "PYTHONUNBUFFERED": "1"},
             capture_output=True,
@@ -193,16 +189,29 @@ def run(steps: Sequence[Step], base: str, env: Mapping[str, str]) -> list[Outcom
             timeout=TIMEOUT_SECONDS,
             check=False,
         )
+    except subprocess.TimeoutExpired:
+        return f"the examples did not finish within {TIMEOUT_SECONDS} s"
+    if done.returncode == 0:
+        return None
+    return f"bash stopped here with exit status {done.returncode}\n{done.stderr}".rstrip()
+
+
+def run(steps: Sequence[Step], base: str, env: Mapping[str, str]) -> list[Outcome]:
+    """Outcomes up to the first wrong answer, or of every step when all are right."""
+    for tool in ("bash", "curl", "jq"):
+        if shutil.which(tool) is None:
+            raise TourError(f"the README's examples need {tool}, which is not installed")
+    with tempfile.TemporaryDirectory(prefix="footfall-tour-") as folder:
+        out = Path(folder)
+        stopped = _bash(script(steps, base, out), env)
         outcomes: list[Outcome] = []
         for number, step in enumerate(steps):
             path = out / f"{number}.txt"
             if not path.exists():
                 break
             outcome = judge(step, path.read_text())
-            last = not (out / f"{number + 1}.txt").exists()
-            if last and done.returncode != 0:
-                failed = f"bash stopped here with exit status {done.returncode}"
-                outcome = Outcome(step, outcome.output + done.stderr, failed)
+            if stopped is not None and not (out / f"{number + 1}.txt").exists():
+                outcome = Outcome(step, outcome.output, stopped)
             outcomes.append(outcome)
             if outcome.problem is not None:
                 break
@@ -270,8 +279,11 @@ def main() -> int:
         base_env = {k: v for k, v in os.environ.items() if k != "FOOTFALL_DATA_DIR"}
         outcomes = tour({**base_env, "FOOTFALL_DATA_DIR": folder}, Path(folder))
     for outcome in outcomes:
-        print(f"$ {outcome.step.code}".replace("\n", "\n  "))
-        print(outcome.output if outcome.problem is None else outcome.report(), end="\n\n")
+        if outcome.problem is None:
+            print(f"$ {outcome.step.code}".replace("\n", "\n  "))
+            print(outcome.output, end="\n\n")
+        else:
+            print(outcome.report(), file=sys.stderr)
     steps = len(parse(README.read_text()))
     if len(outcomes) == steps and all(o.problem is None for o in outcomes):
         print(f"{steps} steps: every answer is the README's")

@@ -97,3 +97,4 @@ def test_a_wrong_answer_names_its_line_and_stops_the_run(tmp_path: Path) -> None
     failing = parse(SAMPLE.replace('echo "id', 'false; echo "id'))
     [stopped] = run(failing, "http://127.0.0.1:1", dict(os.environ))
     assert stopped.problem == "bash stopped here with exit status 1"
+    assert "README.md line 10 (section 'Tour')" in stopped.report()
