@@ -21,7 +21,12 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-DATA = ROOT.parent / "shared" / "data" / "yoochoose-rsc15-100k" / "prepared"
+# The YooChoose sample as session-rec prepares it; on the project's machines it sits beside the clone.
+DATA = Path(
+    os.environ.get(
+        "FOOTFALL_BENCH_DATA", ROOT.parent / "shared" / "data" / "yoochoose-rsc15-100k" / "prepared"
+    )
+)
 POSTGRES_ADMIN = os.environ.get(
     "FOOTFALL_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
 )

@@ -7,7 +7,7 @@ Run from the repository root (after scripts/bootstrap):
 
 For each backend: a fresh database is migrated and filled directly through the store
 (store.events.commit_batch, batches of parsed NewEvents, as the group committer writes them), with real
-clicks from the YooChoose sample in ../shared/data (read there, never copied), cycled with a
+clicks from the YooChoose sample in FOOTFALL_BENCH_DATA (read there, never copied), cycled with a
 per-cycle suffix on the session id so that keys stay distinct, and their occurred times spread
 over 90 days. Then a real ``footfall serve`` process answers history queries from one sequential
 keep-alive HTTP client; latency is measured per request at the client. ``--explain`` prints the

@@ -9,7 +9,7 @@ The load generator runs on the same machine: wrk (Debian package ``wrk``) for th
 an open-loop asyncio client for latency at a fixed offered rate. The ceiling is a bare ASGI
 handler (bench/bare.py) on the same server stack (uvicorn + uvloop + httptools, one process)
 that only parses the JSON body and answers 200. Request bodies are real clicks from the
-YooChoose sample in ../shared/data (read there, never copied).
+YooChoose sample in FOOTFALL_BENCH_DATA (read there, never copied).
 """
 
 from __future__ import annotations

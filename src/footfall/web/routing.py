@@ -79,15 +79,12 @@ def json_reply(value: object, headers: Mapping[str, str] | None = None) -> Respo
 
 
 def routes(operations: Iterable[Operation]) -> list[Route]:
-    """Starlette routes of the operations it serves; API routes also answer with a trailing slash."""
+    """Starlette routes of the operations it serves; each also answers with a trailing slash (a
+    twin route, not Starlette's redirect, so clients that do not follow 307 are served too)."""
     found = [
         Route(op.path, op.endpoint, methods=[op.method])
         for op in operations
         if op.endpoint is not None
     ]
-    slashed = [
-        Route(r.path + "/", r.endpoint, methods=sorted(r.methods or []))
-        for r in found
-        if r.path.startswith("/api/")
-    ]
+    slashed = [Route(r.path + "/", r.endpoint, methods=sorted(r.methods or [])) for r in found]
     return found + slashed

@@ -1,0 +1,43 @@
+"""Every route answers the same with or without a trailing slash, never with a redirect."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import httpx
+import pytest
+
+from footfall.web.app import all_operations
+from footfall.web.routing import Operation
+
+OPERATIONS = all_operations()
+
+
+def _contact(api: httpx.Client) -> str:
+    """A fresh contact of the workspace, so that a DELETE of each form finds one to delete."""
+    response = api.post("/api/v1/contact", json={"externalCustomerId": uuid.uuid4().hex})
+    assert response.status_code == 200, response.text
+    return str(response.json()["id"])
+
+
+def _path(api: httpx.Client, op: Operation) -> str:
+    values = {"key": "visit"}
+    return re.sub(r"\{(\w+)\}", lambda m: values.get(m[1]) or _contact(api), op.path)
+
+
+def _send(api: httpx.Client, op: Operation, path: str) -> httpx.Response:
+    body: dict[str, object] | None = {} if op.method in ("POST", "PUT") else None
+    return api.request(op.method, path, json=body)
+
+
+@pytest.mark.parametrize("op", OPERATIONS, ids=[f"{op.method} {op.path}" for op in OPERATIONS])
+def test_each_route_answers_with_a_trailing_slash_too(api: httpx.Client, op: Operation) -> None:
+    assert api.post("/api/v2/event", json={"eventTypeKey": "visit", "keyValue": "k"}).is_success
+    path = _path(api, op)
+    bare = _send(api, op, path)
+    slashed = _send(api, op, (path if op.method != "DELETE" else _path(api, op)) + "/")
+    assert slashed.status_code == bare.status_code != 307, (bare.text, slashed.text)
+    if op.method == "GET" and op.path != "/metrics":
+        assert bare.status_code == 200, bare.text
+        assert slashed.content == bare.content
