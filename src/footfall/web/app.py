@@ -21,6 +21,7 @@ from footfall.web import (
     failures,
     history,
     identity,
+    keys,
     openapi,
     operations,
     tokens,
@@ -41,6 +42,7 @@ FAMILIES = (
     eventtypes,
     failures,
     tokens,
+    keys,
     operations,
 )
 
