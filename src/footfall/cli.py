@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 
@@ -11,10 +13,11 @@ from footfall.clock import now_us
 from footfall.config import Settings
 from footfall.eventtypes.replay import replay_failed
 from footfall.exceptions import FootfallError
-from footfall.ingest.dates import parse_iso, to_us
+from footfall.ingest.dates import from_us, parse_iso, to_us
 from footfall.store import migrate as migrate_store
 from footfall.store import open_store
 from footfall.store.registry import ReplaySelection
+from footfall.store.rows import KeyRecord
 
 
 def _settings() -> Settings:
@@ -26,10 +29,11 @@ def _settings() -> Settings:
 
 def _print_key(issued: access.IssuedKey, as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps({"workspace": issued.workspace, "api_key": issued.api_key}))
+        shown = {"workspace": issued.workspace, "api_key": issued.api_key, "scope": issued.scope}
+        click.echo(json.dumps(shown | {"id": issued.key_id}))
     else:
         click.echo(f"workspace: {issued.workspace}")
-        click.echo(f"api key ({issued.scope}): {issued.api_key}")
+        click.echo(f"api key {issued.key_id} ({issued.scope}): {issued.api_key}")
         click.echo("Keep the key now: only its hash is stored.")
 
 
@@ -108,7 +112,7 @@ def workspace() -> None:
 
 @workspace.command("create")
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True, help="Print {workspace, api_key} as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print {workspace, api_key, scope, id}.")
 def workspace_create(name: str, as_json: bool) -> None:
     """Create a workspace and its first full-access API key."""
     settings = _settings()
@@ -130,7 +134,7 @@ def key() -> None:
 @key.command("create")
 @click.argument("workspace_name", metavar="WORKSPACE")
 @click.option("--scope", type=click.Choice(access.SCOPES), default="events", show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print {workspace, api_key} as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print {workspace, api_key, scope, id}.")
 def key_create(workspace_name: str, scope: str, as_json: bool) -> None:
     """Create another API key for a workspace."""
     settings = _settings()
@@ -142,6 +146,94 @@ def key_create(workspace_name: str, scope: str, as_json: bool) -> None:
         raise click.ClickException(str(exc)) from exc
     finally:
         store.close()
+
+
+@contextmanager
+def _key_store() -> Iterator[access.KeyStore]:
+    """The store's key operations on a migrated database; Footfall errors as click's."""
+    settings = _settings()
+    store = open_store(settings)
+    try:
+        migrate_store(settings)
+        yield store.access
+    except FootfallError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
+
+
+def _when(us: int | None) -> str:
+    return "-" if us is None else from_us(us)
+
+
+def _key_line(record: KeyRecord, now: int) -> str:
+    state = "active"
+    if record.revoked_us is not None:
+        state = "revoked" if record.revoked_us <= now else "retiring"
+    return (
+        f"{record.key_id:>6}  {record.prefix}…  {record.scope:<6}  {state:<8}  "
+        f"created {_when(record.created_us)}  last used {_when(record.last_used_us)}"
+        + ("" if record.revoked_us is None else f"  until {_when(record.revoked_us)}")
+    )
+
+
+def _key_json(record: KeyRecord) -> dict[str, object]:
+    """As ``GET /api/v1/keys`` lists it (without importing the web layer: the CLI starts faster)."""
+    return {
+        "id": record.key_id,
+        "workspace": record.workspace,
+        "scope": record.scope,
+        "prefix": record.prefix,
+        "created": from_us(record.created_us),
+        "lastUsed": None if record.last_used_us is None else from_us(record.last_used_us),
+        "revoked": None if record.revoked_us is None else from_us(record.revoked_us),
+    }
+
+
+@key.command("list")
+@click.option("--workspace", "workspace_name", required=True, help="The workspace's name.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of keys.")
+def key_list(workspace_name: str, as_json: bool) -> None:
+    """List a workspace's keys, newest first, revoked ones included (never their secrets)."""
+    with _key_store() as keys:
+        workspace_id = keys.workspace_id(workspace_name)
+        if workspace_id is None:
+            raise click.ClickException(f"no workspace named {workspace_name!r}")
+        records = access.all_keys(keys, workspace_id)
+    if as_json:
+        click.echo(json.dumps([_key_json(r) for r in records]))
+        return
+    now = now_us()
+    for record in records:
+        click.echo(_key_line(record, now))
+
+
+@key.command("revoke")
+@click.argument("key_id", type=click.IntRange(1, 2**63 - 1))
+def key_revoke(key_id: int) -> None:
+    """Revoke a key and its bearer tokens: refused at once by new processes, and by running
+    ones within FOOTFALL_KEY_CACHE_SECONDS."""
+    with _key_store() as keys:
+        record = access.revoke_key(keys, key_id)
+    click.echo(f"key {record.key_id} ({record.prefix}…, {record.workspace}) revoked")
+
+
+@key.command("rotate")
+@click.argument("key_id", type=click.IntRange(1, 2**63 - 1))
+@click.option(
+    "--grace",
+    type=click.IntRange(0, access.MAX_GRACE_SECONDS),
+    default=0,
+    show_default=True,
+    help="Seconds the old key keeps working.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print {workspace, api_key, scope, id}.")
+def key_rotate(key_id: int, grace: int, as_json: bool) -> None:
+    """Issue a new key with the same workspace and scope, and revoke the old one after --grace
+    seconds (at once by default)."""
+    with _key_store() as keys:
+        issued = access.rotate_key(keys, key_id, grace_seconds=grace)
+    _print_key(issued, as_json)
 
 
 @main.group()

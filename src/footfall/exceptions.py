@@ -81,6 +81,14 @@ class WorkspaceExists(FootfallError):
     """A workspace with this name already exists."""
 
 
+class UnknownKey(FootfallError):
+    """No such API key in this workspace."""
+
+
+class KeyConflict(FootfallError):
+    """The key cannot change this way now (revoked or rotated already, or too many keys)."""
+
+
 class InvalidQuery(FootfallError):
     """The query is invalid."""
 

@@ -212,7 +212,8 @@ def test_concurrent_migrations_all_succeed(database: Database) -> None:
 def test_workspace_create_prints_a_key_as_json(database: Database) -> None:
     name = f"shop-{uuid.uuid4().hex[:8]}"
     payload = last_json(database.ok("workspace", "create", name, "--json"))
-    assert set(payload) == {"workspace", "api_key"}
+    assert set(payload) == {"workspace", "api_key", "id", "scope"}
+    assert payload["scope"] == "full"
     assert payload["workspace"] == name
     assert isinstance(payload["api_key"], str) and len(payload["api_key"]) >= 32
     if database.backend == "sqlite":
@@ -247,8 +248,9 @@ def test_key_create(database: Database) -> None:
     name = f"shop-{uuid.uuid4().hex[:8]}"
     full = last_json(database.ok("workspace", "create", name, "--json"))
     events = last_json(database.ok("key", "create", name, "--scope", "events", "--json"))
-    assert set(events) == {"workspace", "api_key"}
-    assert events["workspace"] == name
+    assert set(events) == {"workspace", "api_key", "id", "scope"}
+    assert (events["workspace"], events["scope"]) == (name, "events")
+    assert events["id"] > full["id"]
     assert events["api_key"] != full["api_key"]
     scopes = sorted(row[0] for row in database.rows("SELECT scope FROM api_keys"))
     assert scopes == ["events", "full"]
@@ -294,6 +296,70 @@ def test_api_keys_are_stored_hashed(database: Database) -> None:
     assert by_hash == expected
 
 
+def keys_listed(database: Database, workspace: str) -> dict[int, dict[str, Any]]:
+    result = database.ok("key", "list", "--workspace", workspace, "--json")
+    listed: list[dict[str, Any]] = json.loads(result.stdout)
+    return {k["id"]: k for k in listed}
+
+
+def test_key_list_revoke_and_rotate(database: Database) -> None:
+    name = f"shop-{uuid.uuid4().hex[:8]}"
+    full = last_json(database.ok("workspace", "create", name, "--json"))
+    events = last_json(database.ok("key", "create", name, "--scope", "events", "--json"))
+    listed = keys_listed(database, name)
+    assert list(listed) == [events["id"], full["id"]]  # newest first
+    assert [k["prefix"] for k in listed.values()] == [events["api_key"][:8], full["api_key"][:8]]
+    assert all(k["revoked"] is None and k["lastUsed"] is None for k in listed.values())
+    text = database.ok("key", "list", "--workspace", name).stdout
+    assert [line.split()[:4] for line in text.splitlines()] == [
+        [str(events["id"]), events["api_key"][:8] + "…", "events", "active"],
+        [str(full["id"]), full["api_key"][:8] + "…", "full", "active"],
+    ]
+    assert full["api_key"] not in text and events["api_key"] not in text
+
+    revoked = database.ok("key", "revoke", str(events["id"]))
+    assert f"key {events['id']}" in revoked.stdout and "revoked" in revoked.stdout
+    assert keys_listed(database, name)[events["id"]]["revoked"] is not None
+
+    rotated = last_json(database.ok("key", "rotate", str(full["id"]), "--json"))
+    assert (rotated["workspace"], rotated["scope"]) == (name, "full")
+    assert rotated["api_key"].startswith("ff_") and rotated["api_key"] != full["api_key"]
+    listed = keys_listed(database, name)
+    assert listed[full["id"]]["revoked"] is not None
+    assert listed[rotated["id"]]["revoked"] is None
+    assert "revoked" in database.ok("key", "list", "--workspace", name).stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["key", "revoke", "999999"], "no API key 999999"),
+        (["key", "rotate", "999999"], "no API key 999999"),
+        (["key", "revoke", "x"], "KEY_ID"),
+        (["key", "rotate", "1", "--grace", "-1"], "--grace"),
+        (["key", "list", "--workspace", "no-such-workspace"], "no-such-workspace"),
+        (["key", "list"], "--workspace"),
+    ],
+)
+def test_key_commands_refuse_clearly(database: Database, args: list[str], says: str) -> None:
+    database.ok("migrate")
+    result = database.run(*args)
+    assert result.returncode != 0
+    assert says in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_revoked_key_cannot_be_rotated(database: Database) -> None:
+    name = f"shop-{uuid.uuid4().hex[:8]}"
+    full = last_json(database.ok("workspace", "create", name, "--json"))
+    database.ok("key", "revoke", str(full["id"]))
+    database.ok("key", "revoke", str(full["id"]))  # again: nothing changes
+    result = database.run("key", "rotate", str(full["id"]))
+    assert result.returncode != 0
+    assert "revoked or rotated already" in result.stderr
+    assert len(keys_listed(database, name)) == 1
+
+
 # -- serve ---------------------------------------------------------------------------------------
 
 
@@ -330,6 +396,38 @@ def test_serve_on_a_fresh_database_migrates_it(database: Database, serve: Any) -
     assert database.rows("SELECT version_num FROM alembic_version") == [(head_revision(),)]
     if database.backend == "sqlite":
         assert (database.data_dir / "footfall.db").is_file()
+
+
+def test_a_running_server_refuses_a_key_revoked_by_the_cli_within_the_cache_time(
+    database: Database, serve: Any
+) -> None:
+    ttl = 1.0
+    database.env["FOOTFALL_KEY_CACHE_SECONDS"] = str(ttl)
+    name = f"shop-{uuid.uuid4().hex[:8]}"
+    full = last_json(database.ok("workspace", "create", name, "--json"))
+    events = last_json(database.ok("key", "create", name, "--scope", "events", "--json"))
+    served = serve()
+
+    def status(key: str) -> int:
+        response = httpx.post(
+            f"{served.url}/api/v2/event",
+            json=event("d@example.com"),
+            headers=basic(key),
+            timeout=30,
+        )
+        return response.status_code
+
+    assert status(events["api_key"]) == 200
+    assert status(full["api_key"]) == 200
+    assert keys_listed(database, name)[events["id"]]["lastUsed"] is not None
+    database.ok("key", "revoke", str(events["id"]))
+    rotated = last_json(database.ok("key", "rotate", str(full["id"]), "--grace", "60", "--json"))
+    revoked_at = time.monotonic()
+    while status(events["api_key"]) == 200:
+        assert time.monotonic() - revoked_at < ttl + 0.5, "the revoked key still works"
+        time.sleep(0.05)
+    assert status(full["api_key"]) == 200  # rotated with a grace period: works for a minute
+    assert status(rotated["api_key"]) == 200
 
 
 def test_workspace_created_while_serving_is_usable(database: Database, serve: Any) -> None:

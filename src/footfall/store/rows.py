@@ -11,7 +11,22 @@ class ApiKey:
     workspace_id: int
     workspace: str
     scope: str
-    expires_us: int | None = None  # set for bearer tokens
+    expires_us: int | None = None  # when it stops working: a token's expiry, a key's revocation
+    last_used_us: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """An API key as its workspace's operators see it: never its secret or hash."""
+
+    key_id: int
+    workspace_id: int
+    workspace: str
+    scope: str
+    prefix: str
+    created_us: int
+    last_used_us: int | None
+    revoked_us: int | None  # in the future during a rotation's grace period
 
 
 @dataclass(frozen=True, slots=True)

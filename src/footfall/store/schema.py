@@ -35,7 +35,11 @@ api_keys = sa.Table(
     sa.Column("prefix", sa.String(16), nullable=False),
     sa.Column("scope", sa.String(16), nullable=False),
     sa.Column("created_us", sa.BigInteger, nullable=False),
+    # When the key stops (or stopped) working: later than now during a rotation's grace period.
     sa.Column("revoked_us", sa.BigInteger, nullable=True),
+    # Written on a store lookup at most once a minute, never on a cached request.
+    sa.Column("last_used_us", sa.BigInteger, nullable=True),
+    sa.Index("ix_api_keys_workspace", "workspace_id", "id"),
 )
 
 auth_tokens = sa.Table(

@@ -22,6 +22,7 @@ from footfall.web import (
     failures,
     history,
     identity,
+    keys,
     openapi,
     operations,
     tokens,
@@ -42,6 +43,7 @@ FAMILIES = (
     eventtypes,
     failures,
     tokens,
+    keys,
     operations,
 )
 

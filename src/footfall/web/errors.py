@@ -17,11 +17,13 @@ from footfall.exceptions import (
     InvalidContact,
     InvalidEvent,
     InvalidQuery,
+    KeyConflict,
     MalformedBody,
     RateLimited,
     StorageUnavailable,
     Unauthorized,
     UnknownEventType,
+    UnknownKey,
     UnknownWorkspace,
 )
 from footfall.web.asgi import TEXT, Header, Send, send_reply
@@ -45,7 +47,9 @@ _MAPPING: list[tuple[type[FootfallError], int, str]] = [
     (InvalidContact, 400, "invalid_contact"),
     (ContactNotFound, 404, "not_found"),
     (UnknownEventType, 404, "not_found"),
+    (UnknownKey, 404, "not_found"),
     (IdentityConflict, 409, "conflict"),
+    (KeyConflict, 409, "conflict"),
     (BodyTooLarge, 413, "too_large"),
     (Unauthorized, 401, "unauthorized"),
     (Forbidden, 403, "forbidden"),

@@ -21,7 +21,7 @@ _REFUSALS = {
     401: "missing or invalid credentials",
     403: "this key's scope does not allow this call",
     404: "no such resource in this workspace",
-    409: "an identifier belongs to another contact",
+    409: "a conflict with what is stored (an identifier of another contact, a revoked key…)",
     413: "the body is over the limit",
     429: "the key's rate limit is exceeded; retry later",
     503: "storage is unavailable; nothing was stored, retry later",

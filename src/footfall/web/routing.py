@@ -73,9 +73,13 @@ class Operation:
         return sorted(implied)
 
 
-def json_reply(value: object, headers: Mapping[str, str] | None = None) -> Response:
+def json_reply(
+    value: object, headers: Mapping[str, str] | None = None, status: int = 200
+) -> Response:
     """A JSON response encoded from a response struct, so what is sent is what is documented."""
-    return Response(msgspec.json.encode(value), headers=headers, media_type="application/json")
+    return Response(
+        msgspec.json.encode(value), status, headers=headers, media_type="application/json"
+    )
 
 
 def routes(operations: Iterable[Operation]) -> list[Route]:
