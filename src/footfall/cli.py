@@ -1,27 +1,64 @@
-"""The command line: ``footfall serve|worker|migrate|workspace create|key create|events replay-failed``."""
+"""The command line: ``footfall serve|worker|migrate|workspace create|list|key create|events
+replay-failed``.
+
+Each command imports what it needs when it runs: ``footfall --help`` loads neither the store,
+the web layer nor jsonschema (tests/acceptance/test_cli.py checks it). Every command that
+touches the database says which one on stderr first.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import click
 
-from footfall import access
-from footfall.clock import now_us
 from footfall.config import Settings
-from footfall.eventtypes.replay import replay_failed
 from footfall.exceptions import FootfallError
-from footfall.ingest.dates import parse_iso, to_us
-from footfall.store import migrate as migrate_store
-from footfall.store import open_store
-from footfall.store.registry import ReplaySelection
+
+if TYPE_CHECKING:
+    from footfall import access
+    from footfall.store import Store
+
+# access.SCOPES, which cannot be imported here without the store (a test keeps them equal)
+SCOPES = ("events", "full")
 
 
 def _settings() -> Settings:
+    """The settings, once the database they name is printed."""
     try:
-        return Settings.from_env()
+        settings = Settings.from_env()
     except FootfallError as exc:
         raise click.ClickException(str(exc)) from exc
+    click.echo(f"footfall: database {settings.database_label()}", err=True)
+    return settings
+
+
+def _migrate(settings: Settings) -> None:
+    from footfall.store import migrate
+
+    try:
+        migrate(settings)
+    except FootfallError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@contextmanager
+def _store(settings: Settings | None = None) -> Iterator[Store]:
+    """The migrated store; a FootfallError inside becomes a message and exit status 1."""
+    from footfall.store import open_store
+
+    settings = settings or _settings()
+    _migrate(settings)
+    store = open_store(settings)
+    try:
+        yield store
+    except FootfallError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
 
 
 def _print_key(issued: access.IssuedKey, as_json: bool) -> None:
@@ -34,14 +71,17 @@ def _print_key(issued: access.IssuedKey, as_json: bool) -> None:
 
 
 @click.group()
+@click.version_option(package_name="footfall", prog_name="footfall")
 def main() -> None:
     """Footfall: behavioural events in, durably stored, tied to contacts."""
 
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", default=1, show_default=True, type=int, help="Service processes.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--workers", default=1, show_default=True, type=click.IntRange(1), help="Service processes."
+)
 @click.option(
     "--no-worker",
     "no_worker",
@@ -51,25 +91,18 @@ def main() -> None:
 def serve(host: str, port: int, workers: int, no_worker: bool) -> None:
     """Migrate the database, then serve the HTTP API (and run the background jobs, once per
     deployment, unless --no-worker)."""
-    import uvicorn
+    from footfall import serving
 
     settings = _settings()
     try:
-        migrate_store(settings)
+        sock = serving.listen(host, port)  # first: an address in use stops us before anything
     except FootfallError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"footfall: database {settings.resolved_database_url.split('@')[-1]}", err=True)
-    uvicorn.run(
-        "footfall.bootstrap:create_api_app" if no_worker else "footfall.bootstrap:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        access_log=False,
-        log_level="warning",
-        loop="uvloop",
-        http="httptools",
-    )
+    with sock:
+        _migrate(settings)
+        click.echo(f"footfall: listening on {serving.url(sock)}", err=True)
+        if not serving.run(sock, workers, background=not no_worker):
+            raise click.ClickException("the service did not start (see the log above)")
 
 
 @main.command()
@@ -79,25 +112,15 @@ def worker() -> None:
     from footfall.background.worker import run_worker
 
     settings = _settings()
-    try:
-        migrate_store(settings)
-    except FootfallError as exc:
-        raise click.ClickException(str(exc)) from exc
+    _migrate(settings)
     logs.configure(settings.log_level)
-    click.echo(
-        f"footfall worker: database {settings.resolved_database_url.split('@')[-1]}", err=True
-    )
     run_worker(settings)
 
 
 @main.command()
 def migrate() -> None:
     """Apply schema migrations (safe to run from several processes at once)."""
-    settings = _settings()
-    try:
-        migrate_store(settings)
-    except FootfallError as exc:
-        raise click.ClickException(str(exc)) from exc
+    _migrate(_settings())
     click.echo("database is up to date")
 
 
@@ -111,15 +134,39 @@ def workspace() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print {workspace, api_key} as JSON.")
 def workspace_create(name: str, as_json: bool) -> None:
     """Create a workspace and its first full-access API key."""
-    settings = _settings()
-    store = open_store(settings)
-    try:
-        migrate_store(settings)
+    from footfall import access
+
+    with _store() as store:
         _print_key(access.create_workspace(store.access, name), as_json)
-    except FootfallError as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        store.close()
+
+
+@workspace.command("list")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print {workspaces: [{workspace, created, active_keys}]}.",
+)
+def workspace_list(as_json: bool) -> None:
+    """List the workspaces: name, creation time (UTC) and number of keys not revoked."""
+    from footfall.ingest.dates import from_us
+
+    with _store() as store:
+        listed = store.access.list_workspaces()
+    rows = [
+        {"workspace": w.name, "created": from_us(w.created_us), "active_keys": w.active_keys}
+        for w in listed
+    ]
+    if as_json:
+        click.echo(json.dumps({"workspaces": rows}))
+        return
+    if not rows:
+        click.echo("no workspaces yet: footfall workspace create NAME")
+        return
+    width = max(len("WORKSPACE"), *(len(w.name) for w in listed))
+    click.echo(f"{'WORKSPACE':<{width}}  {'CREATED':<24}  ACTIVE KEYS")
+    for row in rows:
+        click.echo(f"{row['workspace']:<{width}}  {row['created']:<24}  {row['active_keys']}")
 
 
 @main.group()
@@ -129,19 +176,14 @@ def key() -> None:
 
 @key.command("create")
 @click.argument("workspace_name", metavar="WORKSPACE")
-@click.option("--scope", type=click.Choice(access.SCOPES), default="events", show_default=True)
+@click.option("--scope", type=click.Choice(SCOPES), default="events", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print {workspace, api_key} as JSON.")
 def key_create(workspace_name: str, scope: str, as_json: bool) -> None:
     """Create another API key for a workspace."""
-    settings = _settings()
-    store = open_store(settings)
-    try:
-        migrate_store(settings)
+    from footfall import access
+
+    with _store() as store:
         _print_key(access.create_key(store.access, workspace_name, scope), as_json)
-    except FootfallError as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        store.close()
 
 
 @main.group()
@@ -158,16 +200,19 @@ def replay_failed_events(
     type_key: str, since: str | None, workspace_name: str | None, as_json: bool
 ) -> None:
     """Re-submit failed events of a type under its current rules; each is accepted once."""
+    from footfall.clock import now_us
+    from footfall.eventtypes.replay import replay_failed
+    from footfall.ingest.dates import parse_iso, to_us
+    from footfall.store.registry import ReplaySelection
+
+    since_us = None
+    if since is not None:
+        moment = parse_iso(since)
+        if moment is None:
+            raise click.BadParameter(f"not an ISO 8601 date: {since!r}", param_hint="--since")
+        since_us = to_us(moment)
     settings = _settings()
-    store = open_store(settings)
-    try:
-        migrate_store(settings)
-        since_us = None
-        if since is not None:
-            moment = parse_iso(since)
-            if moment is None:
-                raise click.BadParameter(f"not an ISO 8601 date: {since!r}", param_hint="--since")
-            since_us = to_us(moment)
+    with _store(settings) as store:
         workspace_id = None
         if workspace_name is not None:
             workspace_id = store.access.workspace_id(workspace_name)
@@ -175,10 +220,6 @@ def replay_failed_events(
                 raise click.ClickException(f"no workspace named {workspace_name!r}")
         selection = ReplaySelection(type_key, workspace_id=workspace_id, since_us=since_us)
         results = replay_failed(store.types, selection, now_us(), settings.past_events_max_age_days)
-    except FootfallError as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        store.close()
     accepted = sum(1 for r in results if r.accepted)
     if as_json:
         outcome = [{"id": r.id, "accepted": r.accepted, "error": r.error} for r in results]

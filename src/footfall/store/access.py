@@ -7,7 +7,7 @@ from typing import Any
 from footfall.exceptions import WorkspaceExists
 from footfall.store.core import Database
 from footfall.store.cursor import Cursor
-from footfall.store.rows import ApiKey
+from footfall.store.rows import ApiKey, WorkspaceSummary
 
 _KEY = "SELECT k.id, k.workspace_id, w.name, k.scope"
 
@@ -24,6 +24,16 @@ def create_workspace(tx: Cursor, name: str, now_us: int) -> int:
 def workspace_id(tx: Cursor, name: str) -> int | None:
     row = tx.one("SELECT id FROM workspaces WHERE name = ?", name)
     return None if row is None else int(row[0])
+
+
+def list_workspaces(tx: Cursor) -> list[WorkspaceSummary]:
+    """Every workspace by name, with its number of keys that were not revoked."""
+    rows = tx.all(
+        "SELECT w.name, w.created_us, count(k.id) FROM workspaces w "
+        "LEFT JOIN api_keys k ON k.workspace_id = w.id AND k.revoked_us IS NULL "
+        "GROUP BY w.id, w.name, w.created_us ORDER BY w.name"
+    )
+    return [WorkspaceSummary(row[0], int(row[1]), int(row[2])) for row in rows]
 
 
 def create_api_key(
@@ -94,6 +104,10 @@ class AccessStore:
     def workspace_id(self, name: str) -> int | None:
         with self._db.read() as tx:
             return workspace_id(tx, name)
+
+    def list_workspaces(self) -> list[WorkspaceSummary]:
+        with self._db.read() as tx:
+            return list_workspaces(tx)
 
     def create_api_key(
         self, workspace_id: int, key_hash: str, prefix: str, scope: str, now_us: int
