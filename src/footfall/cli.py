@@ -1,30 +1,67 @@
-"""The command line: ``footfall serve|worker|migrate|workspace create|key create|events replay-failed``."""
+"""The command line: ``footfall serve|worker|migrate|workspace create|list|key create|events
+replay-failed``.
+
+Each command imports what it needs when it runs: ``footfall --help`` loads neither the store,
+the web layer nor jsonschema (tests/acceptance/test_cli.py checks it). Every command that
+touches the database says which one on stderr first.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import click
 
-from footfall import access
-from footfall.clock import now_us
 from footfall.config import Settings
-from footfall.eventtypes.replay import replay_failed
 from footfall.exceptions import FootfallError
-from footfall.ingest.dates import from_us, parse_iso, to_us
-from footfall.store import migrate as migrate_store
-from footfall.store import open_store
-from footfall.store.registry import ReplaySelection
-from footfall.store.rows import KeyRecord
+
+if TYPE_CHECKING:
+    from footfall import access
+    from footfall.store import Store
+    from footfall.store.rows import KeyRecord
+
+# access.SCOPES and access.MAX_GRACE_SECONDS, which cannot be imported here without the store
+# (a test keeps them equal)
+SCOPES = ("events", "full")
+MAX_GRACE_SECONDS = 7 * 86_400
 
 
 def _settings() -> Settings:
+    """The settings, once the database they name is printed."""
     try:
-        return Settings.from_env()
+        settings = Settings.from_env()
     except FootfallError as exc:
         raise click.ClickException(str(exc)) from exc
+    click.echo(f"footfall: database {settings.database_label()}", err=True)
+    return settings
+
+
+def _migrate(settings: Settings) -> None:
+    from footfall.store import migrate
+
+    try:
+        migrate(settings)
+    except FootfallError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@contextmanager
+def _store(settings: Settings | None = None) -> Iterator[Store]:
+    """The migrated store; a FootfallError inside becomes a message and exit status 1."""
+    from footfall.store import open_store
+
+    settings = settings or _settings()
+    _migrate(settings)
+    store = open_store(settings)
+    try:
+        yield store
+    except FootfallError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
 
 
 def _print_key(issued: access.IssuedKey, as_json: bool) -> None:
@@ -38,14 +75,17 @@ def _print_key(issued: access.IssuedKey, as_json: bool) -> None:
 
 
 @click.group()
+@click.version_option(package_name="footfall", prog_name="footfall")
 def main() -> None:
     """Footfall: behavioural events in, durably stored, tied to contacts."""
 
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", default=1, show_default=True, type=int, help="Service processes.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--workers", default=1, show_default=True, type=click.IntRange(1), help="Service processes."
+)
 @click.option(
     "--no-worker",
     "no_worker",
@@ -55,25 +95,18 @@ def main() -> None:
 def serve(host: str, port: int, workers: int, no_worker: bool) -> None:
     """Migrate the database, then serve the HTTP API (and run the background jobs, once per
     deployment, unless --no-worker)."""
-    import uvicorn
+    from footfall import serving
 
     settings = _settings()
     try:
-        migrate_store(settings)
+        sock = serving.listen(host, port)  # first: an address in use stops us before anything
     except FootfallError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"footfall: database {settings.resolved_database_url.split('@')[-1]}", err=True)
-    uvicorn.run(
-        "footfall.bootstrap:create_api_app" if no_worker else "footfall.bootstrap:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        access_log=False,
-        log_level="warning",
-        loop="uvloop",
-        http="httptools",
-    )
+    with sock:
+        _migrate(settings)
+        click.echo(f"footfall: listening on {serving.url(sock)}", err=True)
+        if not serving.run(sock, workers, background=not no_worker):
+            raise click.ClickException("the service did not start (see the log above)")
 
 
 @main.command()
@@ -83,25 +116,15 @@ def worker() -> None:
     from footfall.background.worker import run_worker
 
     settings = _settings()
-    try:
-        migrate_store(settings)
-    except FootfallError as exc:
-        raise click.ClickException(str(exc)) from exc
+    _migrate(settings)
     logs.configure(settings.log_level)
-    click.echo(
-        f"footfall worker: database {settings.resolved_database_url.split('@')[-1]}", err=True
-    )
     run_worker(settings)
 
 
 @main.command()
 def migrate() -> None:
     """Apply schema migrations (safe to run from several processes at once)."""
-    settings = _settings()
-    try:
-        migrate_store(settings)
-    except FootfallError as exc:
-        raise click.ClickException(str(exc)) from exc
+    _migrate(_settings())
     click.echo("database is up to date")
 
 
@@ -115,15 +138,40 @@ def workspace() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print {workspace, api_key, scope, id}.")
 def workspace_create(name: str, as_json: bool) -> None:
     """Create a workspace and its first full-access API key."""
-    settings = _settings()
-    store = open_store(settings)
-    try:
-        migrate_store(settings)
+    from footfall import access
+
+    with _store() as store:
         _print_key(access.create_workspace(store.access, name), as_json)
-    except FootfallError as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        store.close()
+
+
+@workspace.command("list")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print {workspaces: [{workspace, created, active_keys}]}.",
+)
+def workspace_list(as_json: bool) -> None:
+    """List the workspaces: name, creation time (UTC) and number of keys that work."""
+    from footfall.clock import now_us
+    from footfall.ingest.dates import from_us
+
+    with _store() as store:
+        listed = store.access.list_workspaces(now_us())
+    rows = [
+        {"workspace": w.name, "created": from_us(w.created_us), "active_keys": w.active_keys}
+        for w in listed
+    ]
+    if as_json:
+        click.echo(json.dumps({"workspaces": rows}))
+        return
+    if not rows:
+        click.echo("no workspaces yet: footfall workspace create NAME")
+        return
+    width = max(len("WORKSPACE"), *(len(w.name) for w in listed))
+    click.echo(f"{'WORKSPACE':<{width}}  {'CREATED':<24}  ACTIVE KEYS")
+    for row in rows:
+        click.echo(f"{row['workspace']:<{width}}  {row['created']:<24}  {row['active_keys']}")
 
 
 @main.group()
@@ -133,36 +181,19 @@ def key() -> None:
 
 @key.command("create")
 @click.argument("workspace_name", metavar="WORKSPACE")
-@click.option("--scope", type=click.Choice(access.SCOPES), default="events", show_default=True)
+@click.option("--scope", type=click.Choice(SCOPES), default="events", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print {workspace, api_key, scope, id}.")
 def key_create(workspace_name: str, scope: str, as_json: bool) -> None:
     """Create another API key for a workspace."""
-    settings = _settings()
-    store = open_store(settings)
-    try:
-        migrate_store(settings)
+    from footfall import access
+
+    with _store() as store:
         _print_key(access.create_key(store.access, workspace_name, scope), as_json)
-    except FootfallError as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        store.close()
-
-
-@contextmanager
-def _key_store() -> Iterator[access.KeyStore]:
-    """The store's key operations on a migrated database; Footfall errors as click's."""
-    settings = _settings()
-    store = open_store(settings)
-    try:
-        migrate_store(settings)
-        yield store.access
-    except FootfallError as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        store.close()
 
 
 def _when(us: int | None) -> str:
+    from footfall.ingest.dates import from_us
+
     return "-" if us is None else from_us(us)
 
 
@@ -179,6 +210,8 @@ def _key_line(record: KeyRecord, now: int) -> str:
 
 def _key_json(record: KeyRecord) -> dict[str, object]:
     """As ``GET /api/v1/keys`` lists it (without importing the web layer: the CLI starts faster)."""
+    from footfall.ingest.dates import from_us
+
     return {
         "id": record.key_id,
         "workspace": record.workspace,
@@ -195,11 +228,14 @@ def _key_json(record: KeyRecord) -> dict[str, object]:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of keys.")
 def key_list(workspace_name: str, as_json: bool) -> None:
     """List a workspace's keys, newest first, revoked ones included (never their secrets)."""
-    with _key_store() as keys:
-        workspace_id = keys.workspace_id(workspace_name)
+    from footfall import access
+    from footfall.clock import now_us
+
+    with _store() as store:
+        workspace_id = store.access.workspace_id(workspace_name)
         if workspace_id is None:
             raise click.ClickException(f"no workspace named {workspace_name!r}")
-        records = access.all_keys(keys, workspace_id)
+        records = access.all_keys(store.access, workspace_id)
     if as_json:
         click.echo(json.dumps([_key_json(r) for r in records]))
         return
@@ -213,8 +249,10 @@ def key_list(workspace_name: str, as_json: bool) -> None:
 def key_revoke(key_id: int) -> None:
     """Revoke a key and its bearer tokens: refused at once by new processes, and by running
     ones within FOOTFALL_KEY_CACHE_SECONDS."""
-    with _key_store() as keys:
-        record = access.revoke_key(keys, key_id)
+    from footfall import access
+
+    with _store() as store:
+        record = access.revoke_key(store.access, key_id)
     click.echo(f"key {record.key_id} ({record.prefix}…, {record.workspace}) revoked")
 
 
@@ -222,7 +260,7 @@ def key_revoke(key_id: int) -> None:
 @click.argument("key_id", type=click.IntRange(1, 2**63 - 1))
 @click.option(
     "--grace",
-    type=click.IntRange(0, access.MAX_GRACE_SECONDS),
+    type=click.IntRange(0, MAX_GRACE_SECONDS),
     default=0,
     show_default=True,
     help="Seconds the old key keeps working.",
@@ -231,8 +269,10 @@ def key_revoke(key_id: int) -> None:
 def key_rotate(key_id: int, grace: int, as_json: bool) -> None:
     """Issue a new key with the same workspace and scope, and revoke the old one after --grace
     seconds (at once by default)."""
-    with _key_store() as keys:
-        issued = access.rotate_key(keys, key_id, grace_seconds=grace)
+    from footfall import access
+
+    with _store() as store:
+        issued = access.rotate_key(store.access, key_id, grace_seconds=grace)
     _print_key(issued, as_json)
 
 
@@ -250,16 +290,19 @@ def replay_failed_events(
     type_key: str, since: str | None, workspace_name: str | None, as_json: bool
 ) -> None:
     """Re-submit failed events of a type under its current rules; each is accepted once."""
+    from footfall.clock import now_us
+    from footfall.eventtypes.replay import replay_failed
+    from footfall.ingest.dates import parse_iso, to_us
+    from footfall.store.registry import ReplaySelection
+
+    since_us = None
+    if since is not None:
+        moment = parse_iso(since)
+        if moment is None:
+            raise click.BadParameter(f"not an ISO 8601 date: {since!r}", param_hint="--since")
+        since_us = to_us(moment)
     settings = _settings()
-    store = open_store(settings)
-    try:
-        migrate_store(settings)
-        since_us = None
-        if since is not None:
-            moment = parse_iso(since)
-            if moment is None:
-                raise click.BadParameter(f"not an ISO 8601 date: {since!r}", param_hint="--since")
-            since_us = to_us(moment)
+    with _store(settings) as store:
         workspace_id = None
         if workspace_name is not None:
             workspace_id = store.access.workspace_id(workspace_name)
@@ -267,10 +310,6 @@ def replay_failed_events(
                 raise click.ClickException(f"no workspace named {workspace_name!r}")
         selection = ReplaySelection(type_key, workspace_id=workspace_id, since_us=since_us)
         results = replay_failed(store.types, selection, now_us(), settings.past_events_max_age_days)
-    except FootfallError as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        store.close()
     accepted = sum(1 for r in results if r.accepted)
     if as_json:
         outcome = [{"id": r.id, "accepted": r.accepted, "error": r.error} for r in results]

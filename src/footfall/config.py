@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from footfall.exceptions import ConfigurationError
 
@@ -64,6 +65,29 @@ class Settings:
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'footfall.db'}"
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file, absolute (``sqlite:///name`` is relative to the working directory,
+        ``sqlite:////path`` absolute); None on PostgreSQL."""
+        url = self.resolved_database_url
+        if not url.startswith("sqlite:///"):
+            return None
+        return Path(url.removeprefix("sqlite:///")).absolute()
+
+    def database_label(self) -> str:
+        """The database for an operator's eyes: a SQLite URL with its absolute path, a
+        PostgreSQL URL without its password."""
+        path = self.sqlite_path
+        if path is not None:
+            return f"sqlite:///{path}"
+        parts = urlsplit(self.resolved_database_url)
+        netloc = parts.netloc
+        if "@" in netloc:
+            user, host = netloc.rsplit("@", 1)
+            netloc = f"{user.split(':', 1)[0]}@{host}"
+        query = [(k, v) for k, v in parse_qsl(parts.query) if k.lower() != "password"]
+        return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query)))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -73,6 +73,10 @@ class StorageUnavailable(FootfallError):
     """Storage is unavailable; nothing was stored, retry later."""
 
 
+class AddressUnavailable(FootfallError):
+    """The address to serve on is in use, or not one of this host's."""
+
+
 class UnknownWorkspace(FootfallError):
     """No such workspace."""
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -13,6 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +54,14 @@ class Database:
         result = self.run(*args)
         assert result.returncode == 0, (args, result.stdout, result.stderr)
         return result
+
+    def execute(self, sql: str) -> None:
+        if self.backend == "sqlite":
+            with sqlite3.connect(self.url.removeprefix("sqlite:///")) as conn:
+                conn.execute(sql)
+            return
+        with psycopg.connect(self.url) as conn:
+            conn.execute(sql)
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
         if self.backend == "sqlite":
@@ -480,3 +491,225 @@ def test_unreachable_database_fails_without_a_traceback(database: Database) -> N
         assert result.returncode != 0, args
         assert result.stderr.strip(), args
         assert "Traceback" not in result.stderr, (args, result.stderr[-2000:])
+
+
+# -- start-up, version, the address and the database in use -------------------------------------
+
+_LOADED = """
+import sys
+import {module}
+print(" ".join(sorted(m for m in {heavy!r} if m in sys.modules)))
+"""
+
+
+def _loaded(module: str, heavy: tuple[str, ...]) -> list[str]:
+    """Which of ``heavy`` importing ``module`` loads, in a fresh interpreter."""
+    code = _LOADED.format(module=module, heavy=heavy)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    return result.stdout.split()
+
+
+def test_the_command_line_imports_no_heavy_module_before_a_command_runs() -> None:
+    """`footfall --help` took 5 s: the CLI imported the store, the web layer and jsonschema."""
+    heavy = (
+        "jsonschema", "uvicorn", "starlette", "sqlalchemy", "alembic", "psycopg", "structlog",
+        "footfall.store", "footfall.access", "footfall.web", "footfall.bootstrap",
+        "footfall.eventtypes", "footfall.ingest",
+    )  # fmt: skip
+    assert _loaded("footfall.cli", heavy) == []
+
+
+def test_type_rules_load_no_grammar() -> None:
+    """jsonschema's IRI check compiled an Earley grammar (rfc3987-syntax, lark) at import: 4 s."""
+    assert _loaded("footfall.eventtypes.rules", ("rfc3987_syntax", "lark")) == []
+    assert _loaded("footfall.bootstrap", ("rfc3987_syntax", "lark")) == []
+
+
+def test_scopes_of_the_command_line_are_those_of_access() -> None:
+    from footfall import access, cli
+
+    assert cli.SCOPES == access.SCOPES
+    assert cli.MAX_GRACE_SECONDS == access.MAX_GRACE_SECONDS
+
+
+def test_version() -> None:
+    result = subprocess.run(
+        [str(FOOTFALL), "--version"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"footfall, version {importlib.metadata.version('footfall')}"
+
+
+def test_serve_on_a_port_in_use_fails_cleanly_every_time(database: Database) -> None:
+    """It crashed with a segmentation fault about half the time, after starting the service."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for _ in range(5):
+            result = database.run("serve", "--port", str(port))
+            assert result.returncode == 1, (result.returncode, result.stderr[-2000:])
+            assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
+            assert "Traceback" not in result.stderr
+            assert "listening on" not in result.stderr
+    # Refused before anything started: not even the database was created or migrated.
+    if database.backend == "sqlite":
+        assert not database.data_dir.exists()
+    else:
+        tables = "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+        assert database.rows(tables) == [(0,)]
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "-1", "65536"])
+def test_serve_refuses_a_port_out_of_range(port: str, tmp_path: Path) -> None:
+    env = _base_env() | {"FOOTFALL_DATA_DIR": str(tmp_path / "data")}
+    result = subprocess.run(
+        [str(FOOTFALL), "serve", "--port", port],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert f"Invalid value for '--port': {port} is not in the range 1<=x<=65535" in result.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_serve_prints_its_address_and_database(
+    database: Database, serve: Any, tmp_path: Path
+) -> None:
+    served = serve()
+    log = (tmp_path / "serve.log").read_text()
+    lines = log.splitlines()
+    assert f"footfall: database {database.url}" in lines
+    assert f"footfall: listening on {served.url}" in lines
+    assert lines.index(f"footfall: database {database.url}") < lines.index(
+        f"footfall: listening on {served.url}"
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["migrate"],
+        ["workspace", "create", "shop", "--json"],
+        ["workspace", "list"],
+        ["key", "create", "nowhere"],
+        ["events", "replay-failed", "--type", "pageViewed"],
+    ],
+    ids=["migrate", "workspace-create", "workspace-list", "key-create", "replay"],
+)
+def test_every_command_prints_its_database_without_the_password(
+    database: Database, args: list[str]
+) -> None:
+    env = database.env
+    if database.backend == "postgres":  # trust authentication: any password is accepted
+        env = env | {"FOOTFALL_DATABASE_URL": database.url.replace("postgres@", "postgres:s3cr3t@")}
+    result = database.run(*args, env=env)
+    assert result.stderr.startswith(f"footfall: database {database.url}\n"), result.stderr
+    assert "s3cr3t" not in result.stderr + result.stdout
+
+
+def test_worker_prints_its_database(database: Database, tmp_path: Path) -> None:
+    log = tmp_path / "worker.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(FOOTFALL), "worker"], env=database.env, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while "runner.started" not in log.read_text() and time.monotonic() < deadline:
+            assert process.poll() is None, log.read_text()
+            time.sleep(0.05)
+    finally:
+        stop(process)
+    assert f"footfall: database {database.url}\n" in log.read_text()
+
+
+def test_a_relative_sqlite_url_is_relative_to_the_working_directory(tmp_path: Path) -> None:
+    env = _base_env() | {"FOOTFALL_DATABASE_URL": "sqlite:///here.db"}
+    result = subprocess.run(
+        [str(FOOTFALL), "migrate"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "here.db").is_file()
+    assert f"footfall: database sqlite:///{tmp_path / 'here.db'}\n" in result.stderr
+
+
+@pytest.mark.parametrize("setting", ["FOOTFALL_DATABASE_URL", "FOOTFALL_DATA_DIR"])
+@pytest.mark.parametrize("args", [["migrate"], ["workspace", "list"], ["serve", "--port", "1"]])
+def test_a_missing_directory_is_named_not_created(
+    setting: str, args: list[str], tmp_path: Path
+) -> None:
+    missing = tmp_path / "no" / "such"
+    value = f"sqlite:///{missing / 'footfall.db'}" if setting == "FOOTFALL_DATABASE_URL" else ""
+    env = _base_env() | {setting: value or str(missing / "data")}
+    if args[0] == "serve":
+        args = ["serve", "--port", str(free_port())]
+    result = subprocess.run(
+        [str(FOOTFALL), *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 1, result.stderr
+    assert setting in result.stderr
+    assert f"{missing} does not exist" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_only_the_data_directory_is_created(tmp_path: Path) -> None:
+    """The data directory is Footfall's to create, the default one with its parents; the
+    directories above another one are not."""
+
+    def migrate(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(FOOTFALL), "migrate"], env=_base_env() | env, capture_output=True, text=True
+        )
+
+    assert migrate({"FOOTFALL_DATA_DIR": str(tmp_path / "data")}).returncode == 0
+    assert (tmp_path / "data" / "footfall.db").is_file()
+    refused = migrate({"FOOTFALL_DATA_DIR": str(tmp_path / "above" / "data")})
+    assert refused.returncode == 1
+    assert f"FOOTFALL_DATA_DIR: {tmp_path / 'above'} does not exist" in refused.stderr
+    assert not (tmp_path / "above").exists()
+    home = tmp_path / "home"
+    home.mkdir()
+    result = migrate({"HOME": str(home)})
+    assert result.returncode == 0, result.stderr
+    default = home / ".local" / "share" / "footfall" / "footfall.db"
+    assert default.is_file()
+    assert f"footfall: database sqlite:///{default}\n" in result.stderr
+
+
+# -- workspace list ------------------------------------------------------------------------------
+
+
+def test_workspace_list(database: Database) -> None:
+    empty = database.ok("workspace", "list", "--json")
+    assert last_json(empty) == {"workspaces": []}
+    before = time.time()
+    database.ok("workspace", "create", "zeta", "--json")
+    database.ok("workspace", "create", "alpha", "--json")
+    database.ok("key", "create", "zeta", "--scope", "events")
+    database.ok("key", "create", "zeta", "--scope", "full")
+    # A revoked key is not active.
+    database.execute("UPDATE api_keys SET revoked_us = 1 WHERE id = (SELECT max(id) FROM api_keys)")
+    listed = last_json(database.ok("workspace", "list", "--json"))["workspaces"]
+    assert [(w["workspace"], w["active_keys"]) for w in listed] == [("alpha", 1), ("zeta", 2)]
+    for entry in listed:
+        created = datetime.fromisoformat(entry["created"].replace("Z", "+00:00"))
+        assert before - 1 <= created.timestamp() <= time.time() + 1
+    text = database.ok("workspace", "list").stdout.splitlines()
+    assert text[0].split() == ["WORKSPACE", "CREATED", "ACTIVE", "KEYS"]
+    assert [line.split() for line in text[1:]] == [
+        ["alpha", listed[0]["created"], "1"],
+        ["zeta", listed[1]["created"], "2"],
+    ]

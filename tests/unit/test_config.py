@@ -32,3 +32,28 @@ def test_the_connection_pool_is_configurable_and_never_empty() -> None:
     assert Settings.from_env({}).db_pool_size == 8
     with pytest.raises(ConfigurationError, match="FOOTFALL_DB_POOL_SIZE"):
         Settings.from_env({"FOOTFALL_DB_POOL_SIZE": "0"})
+
+
+@pytest.mark.parametrize(
+    ("url", "label"),
+    [
+        ("postgresql://ff:s3cr3t@db:5432/ff", "postgresql://ff@db:5432/ff"),
+        (
+            "postgresql://db/ff?sslmode=require&password=s3cr3t",
+            "postgresql://db/ff?sslmode=require",
+        ),
+        ("postgres://ff@db/ff", "postgres://ff@db/ff"),
+        ("sqlite:////srv/ff.db", "sqlite:////srv/ff.db"),
+    ],
+)
+def test_the_database_label_shows_no_password(url: str, label: str) -> None:
+    assert Settings.from_env({"FOOTFALL_DATABASE_URL": url}).database_label() == label
+
+
+def test_a_relative_sqlite_url_is_labelled_with_its_absolute_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = Settings.from_env({"FOOTFALL_DATABASE_URL": "sqlite:///rel/ff.db"})
+    assert settings.sqlite_path == tmp_path / "rel" / "ff.db"
+    assert settings.database_label() == f"sqlite:///{tmp_path / 'rel' / 'ff.db'}"

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
+from typing import Any
+
 import pytest
 
 from footfall.eventtypes.naming import event_name_issues, param_name_issue
-from footfall.eventtypes.registry import rules_from_json
+from footfall.eventtypes.registry import TypeRulesCache, rules_from_json
 from footfall.eventtypes.rules import ParamRule, TypeSettings, compile_settings
 from footfall.exceptions import InvalidQuery, ParamsMissing, SchemaViolation
 from footfall.ingest.events import json_type
@@ -61,6 +66,57 @@ def test_formats_are_checked() -> None:
     for bad in ([Param("e", "nope")], [Param("d", "2023-02-30")]):
         with pytest.raises(SchemaViolation):
             rules.check("T", bad)
+
+
+def test_iri_formats_are_checked_in_linear_time() -> None:
+    """jsonschema checked them with an Earley parser: seconds per kilobyte (and 4 s to load)."""
+    schema = {"properties": {"i": {"format": "iri"}, "r": {"format": "iri-reference"}}}
+    rules = compile_settings(TypeSettings(jsonSchema=schema))
+    rules.check("T", [Param("i", "https://exämple.org/päth?q=ü#f"), Param("r", "../päth")])
+    for bad in ([Param("i", "../relative")], [Param("i", "http://a b")], [Param("r", "a b")]):
+        with pytest.raises(SchemaViolation, match="is not a"):
+            rules.check("T", bad)
+    started = time.monotonic()
+    rules.check("T", [Param("i", "https://example.org/" + "ä" * 20_000)])
+    with pytest.raises(SchemaViolation):
+        rules.check("T", [Param("i", "https://example.org/" + "a" * 20_000 + " ")])
+    assert time.monotonic() - started < 2  # the Earley parser took over 20 s
+
+
+class _BlockingSettings:
+    """A settings source whose second read waits until released."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+        self.reading = threading.Event()
+        self.release = threading.Event()
+        self.finished = False
+
+    def type_settings_version(self) -> tuple[int, int, int]:
+        self.reads += 1
+        if self.reads > 1:
+            self.reading.set()
+            self.release.wait(10)
+            self.finished = True
+        return (0, 0, self.reads)
+
+    def all_type_settings(self) -> list[tuple[int, str, Any]]:
+        return []
+
+
+def test_stopping_the_rules_cache_waits_for_a_refresh_in_progress() -> None:
+    """The store closes right after: a refresh still reading it could crash the process."""
+    source = _BlockingSettings()
+
+    async def scenario() -> bool:
+        cache = TypeRulesCache(source, refresh_seconds=0.01)
+        await cache.start()
+        assert await asyncio.to_thread(source.reading.wait, 10)
+        threading.Timer(0.2, source.release.set).start()
+        await cache.stop()
+        return source.finished
+
+    assert asyncio.run(scenario())
 
 
 @pytest.mark.parametrize(

@@ -44,6 +44,7 @@ class TypeRulesCache:
         self._rules: dict[tuple[int, str], TypeRules] = {}
         self._sources: dict[tuple[int, str], object] = {}
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         # A refresh that read the database before a put() must not undo it.
         self._generation = 0
         self._put_at: dict[tuple[int, str], int] = {}
@@ -92,6 +93,7 @@ class TypeRulesCache:
             self._rules.pop(gone, None)
 
     async def start(self) -> None:
+        self._stopping.clear()
         try:
             await asyncio.to_thread(self.refresh)
         except FootfallError as exc:  # storage down at start: events get 503 until it is back
@@ -101,14 +103,18 @@ class TypeRulesCache:
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self._refresh_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._refresh_seconds)
+                return
             try:
                 await asyncio.to_thread(self.refresh)
             except FootfallError as exc:  # storage down: keep the rules we have
                 log.warning("type rules not refreshed", action="types.stale", error=str(exc))
 
     async def stop(self) -> None:
+        """Let a refresh in progress finish, then stop: the store it reads closes next, and
+        closing a connection under a running statement can crash the process."""
+        self._stopping.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task
+            self._task = None

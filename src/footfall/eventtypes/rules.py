@@ -16,6 +16,7 @@ from jsonschema.protocols import Validator
 from jsonschema.validators import validator_for
 
 from footfall.decoding import MAX_DEPTH, deeper_than
+from footfall.eventtypes.formats import format_checker
 from footfall.eventtypes.patterns import UnsupportedPattern, check_patterns, linear_time
 from footfall.exceptions import InvalidQuery, ParamsMissing, SchemaViolation
 from footfall.ingest.models import Param
@@ -104,7 +105,7 @@ def compile_settings(settings: TypeSettings, stored: bool = False) -> TypeRules:
                 check_patterns(settings.jsonSchema)
             except UnsupportedPattern as exc:
                 raise InvalidQuery(f"jsonSchema: {exc}") from None
-        validator = linear_time(cls)(settings.jsonSchema, format_checker=cls.FORMAT_CHECKER)
+        validator = linear_time(cls)(settings.jsonSchema, format_checker=format_checker(cls))
         try:  # a $ref that resolves nowhere only shows when it is followed
             list(validator.iter_errors({}))
         except Exception as exc:

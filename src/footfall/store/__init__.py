@@ -12,8 +12,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TypeVar
 
-from footfall.config import Settings
-from footfall.exceptions import StorageUnavailable
+from footfall.config import DEFAULT_DATA_DIR, Settings
+from footfall.exceptions import ConfigurationError, StorageUnavailable
 from footfall.store.access import AccessStore
 from footfall.store.contacts import ContactStore
 from footfall.store.core import Database, PoolLimits
@@ -72,13 +72,33 @@ def open_store(settings: Settings) -> Store:
 
 
 def migrate(settings: Settings) -> None:
-    url = settings.resolved_database_url
-    if url.startswith("sqlite:///"):
-        try:
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StorageUnavailable(f"cannot create the data directory: {exc}") from exc
-    upgrade(url)
+    path = settings.sqlite_path
+    if path is not None:
+        _sqlite_directory(settings, path.parent)
+    upgrade(settings.resolved_database_url)
+
+
+def _sqlite_directory(settings: Settings, directory: Path) -> None:
+    """Create the data directory if it is missing (the default one with its parents), never
+    another: a directory that does not exist is more likely a mistyped path than a wish."""
+    if directory.is_dir():
+        return
+    if settings.database_url:
+        raise ConfigurationError(
+            f"FOOTFALL_DATABASE_URL: the directory {directory} does not exist; create it first "
+            "(sqlite:///name is relative to the working directory, sqlite:////path absolute)"
+        )
+    default = directory == DEFAULT_DATA_DIR
+    if not default and not directory.parent.is_dir():
+        state = "is not a directory" if directory.parent.exists() else "does not exist"
+        raise ConfigurationError(
+            f"FOOTFALL_DATA_DIR: {directory.parent} {state} "
+            f"(Footfall creates {directory.name!r} in it, not the directories above)"
+        )
+    try:
+        directory.mkdir(parents=default, exist_ok=True)
+    except OSError as exc:
+        raise StorageUnavailable(f"cannot create the data directory {directory}: {exc}") from exc
 
 
 __all__ = ["Store", "migrate", "open_store"]

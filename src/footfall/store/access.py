@@ -10,7 +10,7 @@ from typing import Any
 from footfall.exceptions import WorkspaceExists
 from footfall.store.core import Database
 from footfall.store.cursor import Cursor
-from footfall.store.rows import ApiKey, KeyRecord
+from footfall.store.rows import ApiKey, KeyRecord, WorkspaceSummary
 
 _KEY = "SELECT k.id, k.workspace_id, w.name, k.scope, k.revoked_us, k.last_used_us"
 _LIVE = "(k.revoked_us IS NULL OR k.revoked_us > ?)"
@@ -32,6 +32,18 @@ def create_workspace(tx: Cursor, name: str, now_us: int) -> int:
 def workspace_id(tx: Cursor, name: str) -> int | None:
     row = tx.one("SELECT id FROM workspaces WHERE name = ?", name)
     return None if row is None else int(row[0])
+
+
+def list_workspaces(tx: Cursor, now_us: int) -> list[WorkspaceSummary]:
+    """Every workspace by name, with its number of keys that work (a rotated key counts until
+    its grace period ends)."""
+    rows = tx.all(
+        "SELECT w.name, w.created_us, count(k.id) FROM workspaces w "
+        f"LEFT JOIN api_keys k ON k.workspace_id = w.id AND {_LIVE} "
+        "GROUP BY w.id, w.name, w.created_us ORDER BY w.name",
+        now_us,
+    )
+    return [WorkspaceSummary(row[0], int(row[1]), int(row[2])) for row in rows]
 
 
 def create_api_key(
@@ -177,6 +189,10 @@ class AccessStore:
     def workspace_id(self, name: str) -> int | None:
         with self._db.read() as tx:
             return workspace_id(tx, name)
+
+    def list_workspaces(self, now_us: int) -> list[WorkspaceSummary]:
+        with self._db.read() as tx:
+            return list_workspaces(tx, now_us)
 
     def create_api_key(
         self, workspace_id: int, key_hash: str, prefix: str, scope: str, now_us: int

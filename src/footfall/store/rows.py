@@ -30,6 +30,13 @@ class KeyRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkspaceSummary:
+    name: str
+    created_us: int
+    active_keys: int  # not revoked
+
+
+@dataclass(frozen=True, slots=True)
 class StoredEvent:
     id: int
     event_type_key: str

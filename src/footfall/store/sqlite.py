@@ -32,7 +32,8 @@ class SqliteDialect(Dialect):
         self.busy_timeout_ms = busy_timeout_ms
 
     def connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # No mkdir: a missing directory is an outage, not the place for a new empty database
+        # (``footfall migrate`` creates the data directory).
         connection = sqlite3.connect(
             self.path,
             isolation_level=None,
