@@ -32,3 +32,17 @@ def test_the_connection_pool_is_configurable_and_never_empty() -> None:
     assert Settings.from_env({}).db_pool_size == 8
     with pytest.raises(ConfigurationError, match="FOOTFALL_DB_POOL_SIZE"):
         Settings.from_env({"FOOTFALL_DB_POOL_SIZE": "0"})
+
+
+def test_the_registry_growth_caps_are_configurable_and_never_negative() -> None:
+    defaults = Settings.from_env({})
+    assert (defaults.max_new_event_types_per_day, defaults.max_new_param_names_per_day) == (
+        1000,
+        10_000,
+    )
+    settings = Settings.from_env(
+        {"FOOTFALL_MAX_NEW_EVENT_TYPES_PER_DAY": "0", "FOOTFALL_MAX_NEW_PARAM_NAMES_PER_DAY": "50"}
+    )
+    assert (settings.max_new_event_types_per_day, settings.max_new_param_names_per_day) == (0, 50)
+    with pytest.raises(ConfigurationError, match="FOOTFALL_MAX_NEW_PARAM_NAMES_PER_DAY"):
+        Settings.from_env({"FOOTFALL_MAX_NEW_PARAM_NAMES_PER_DAY": "-1"})

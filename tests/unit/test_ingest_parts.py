@@ -11,6 +11,7 @@ import pytest
 
 from footfall import logs
 from footfall.config import Settings
+from footfall.eventtypes.growth import Caps, Growth, Take
 from footfall.exceptions import StorageUnavailable
 from footfall.identity.locators import Locators
 from footfall.ingest.past import ACCEPTED, INVALID, NOT_STORED
@@ -63,8 +64,24 @@ def past_body(count: int, names: int) -> bytes:
     return msgspec.json.encode({"events": events})
 
 
+class KnownRegistry:
+    """A registry that has every type and name already: the growth cap never counts."""
+
+    def existing(
+        self, workspace_id: int, types: Sequence[str], names: Sequence[tuple[str, str]]
+    ) -> tuple[set[str], set[tuple[str, str]]]:
+        return set(types), set(names)
+
+    def claim_growth(self, workspace_id: int, day: int, take: Take) -> None:
+        raise AssertionError("nothing is new")
+
+
+def growth() -> Growth:
+    return Growth(KnownRegistry(), Caps(1, 1))
+
+
 def ingest(committer: FakeCommitter, limits: CommitLimits) -> Ingestion:
-    ingestion = Ingestion(Settings(), committer, lambda ws, key: None, logs.get("test"))
+    ingestion = Ingestion(Settings(), committer, lambda ws, key: None, logs.get("test"), growth())
     ingestion.limits = limits
     return ingestion
 
@@ -98,7 +115,7 @@ def test_storage_lost_before_any_part_is_a_storage_error() -> None:
 def test_a_past_event_larger_than_a_live_one_is_refused_alone() -> None:
     committer = FakeCommitter()
     ingestion = Ingestion(
-        Settings(max_body_bytes=2000), committer, lambda ws, key: None, logs.get("test")
+        Settings(max_body_bytes=2000), committer, lambda ws, key: None, logs.get("test"), growth()
     )
     result = asyncio.run(ingestion.past_events(KEY, 2, past_body(1, 200) + b""))
     assert [o.status for o in result.outcomes] == [INVALID]
