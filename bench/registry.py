@@ -10,7 +10,9 @@ For each backend: a fresh database is migrated and filled directly through the s
 sent as events leave behind). Then a real ``footfall serve`` process answers, from one
 sequential keep-alive client, ``GET /api/v1/event-types/{key}`` and ``PUT`` of one type's rules
 (latency per request at the client, ``--queries`` times each), and ``GET /api/v1/event-types``
-(one call: its time and size; since pagination, the first page). ``--source`` runs another
+(one call: its time and size; since pagination, the first page). Then ``--attack`` live events,
+each of a random new type with three parameters, from the same client: how many are accepted
+(new types the registry keeps) and refused, and their latency. ``--source`` runs another
 checkout's code (PYTHONPATH) for the server, for an A/B comparison in one run.
 """
 
@@ -90,6 +92,27 @@ def measure(url: str, key: str, keys: list[str], queries: int, rng: random.Rando
     return lines
 
 
+def attack(url: str, key: str, events: int) -> str:
+    codes: dict[int, int] = {}
+    latencies = []
+    with httpx.Client(base_url=url, auth=("", key), timeout=120) as client:
+        for n in range(events):
+            body = {
+                "eventTypeKey": f"Random{random.getrandbits(48):x}Seen",
+                "keyValue": f"k{n}",
+                "params": [{"name": name, "value": "v"} for name in ("a", "b", "c")],
+            }
+            started = time.perf_counter()
+            status = client.post("/api/v2/event", json=body).status_code
+            latencies.append((time.perf_counter() - started) * 1000)
+            codes[status] = codes.get(status, 0) + 1
+    return (
+        f"{events:,} events of random new types: {codes.get(200, 0):,} accepted, "
+        f"{codes.get(400, 0):,} refused (400), others {events - codes.get(200, 0) - codes.get(400, 0)}; "
+        f"p50 {percentile(latencies, 0.5):,.1f} ms, p95 {percentile(latencies, 0.95):,.1f} ms"
+    )
+
+
 def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> list[str]:
     env, database = backend_env(backend, workdir)
     if args.source:
@@ -117,6 +140,8 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> list[s
         server = start_footfall(env)
         try:
             lines = measure(server.url, issued.api_key, keys, args.queries, random.Random(1))
+            if args.attack:
+                lines.append(attack(server.url, issued.api_key, args.attack))
         finally:
             server.stop()
     finally:
@@ -131,6 +156,7 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--types", type=int, default=50_000, help="event types to create")
     parser.add_argument("--queries", type=int, default=50, help="GET and PUT requests each")
+    parser.add_argument("--attack", type=int, default=3000, help="events of random new types")
     parser.add_argument("--source", help="the src directory of another checkout to serve")
     args = parser.parse_args()
     if args.types < 1 or args.queries < 1:

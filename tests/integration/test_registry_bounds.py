@@ -78,6 +78,13 @@ def test_new_types_over_the_cap_are_refused_and_logged_existing_ones_never(
     assert row["eventTypeKey"] == "Gamma" and row["route"] == "v2/event"
     assert row["field"] == "eventTypeKey" and json.loads(row["raw"])["eventTypeKey"] == "Gamma"
     assert registry(store, workspace.id) == (["Alpha", "Beta"], 0)
+    with store.read() as tx:  # refused: counted without a statistics row of its own
+        hourly = tx.all(
+            "SELECT key, outcome FROM event_type_hourly WHERE workspace_id = ? AND outcome = ?",
+            workspace.id,
+            "too_many_types",
+        )
+    assert [tuple(row) for row in hourly] == [("", "too_many_types")]
 
 
 def test_new_param_names_over_the_cap_are_refused_and_logged(

@@ -3,7 +3,7 @@ of the store (a fake ledger counting the calls; the real one is in the integrati
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping
 
 from footfall.eventtypes.growth import DAY_US, Caps, Growth, Novelty, Take, admit
 from footfall.exceptions import TooManyNewParams, TooManyNewTypes
@@ -14,7 +14,8 @@ CAPS = Caps(types=2, names=3)
 
 
 def novelty(type_key: str | None, *names: str) -> Novelty:
-    return Novelty(type_key, frozenset((type_key or "Known", name) for name in names))
+    """What an event of ``type_key`` (None: of an existing type) adds."""
+    return Novelty(type_key or "Known", type_key is not None, frozenset(names))
 
 
 def test_events_are_admitted_whole_while_what_they_add_fits() -> None:
@@ -53,10 +54,13 @@ class FakeLedger:
         self.claims = 0
 
     def existing(
-        self, workspace_id: int, types: Sequence[str], names: Sequence[tuple[str, str]]
-    ) -> tuple[set[str], set[tuple[str, str]]]:
+        self, workspace_id: int, types: Collection[str], names: Mapping[str, Collection[str]]
+    ) -> tuple[set[str], dict[str, set[str]]]:
         self.lookups += 1
-        return self.types & set(types), self.names & set(names)
+        found = {
+            key: {n for n in wanted if (key, n) in self.names} for key, wanted in names.items()
+        }
+        return self.types & set(types), found
 
     def claim_growth(self, workspace_id: int, day: int, take: Take) -> None:
         self.claims += 1

@@ -4,7 +4,7 @@ event, what was stored (with a fake committer; the real one is in the integratio
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import msgspec
 import pytest
@@ -68,9 +68,9 @@ class KnownRegistry:
     """A registry that has every type and name already: the growth cap never counts."""
 
     def existing(
-        self, workspace_id: int, types: Sequence[str], names: Sequence[tuple[str, str]]
-    ) -> tuple[set[str], set[tuple[str, str]]]:
-        return set(types), set(names)
+        self, workspace_id: int, types: Collection[str], names: Mapping[str, Collection[str]]
+    ) -> tuple[set[str], dict[str, set[str]]]:
+        return set(types), {key: set(wanted) for key, wanted in names.items()}
 
     def claim_growth(self, workspace_id: int, day: int, take: Take) -> None:
         raise AssertionError("nothing is new")

@@ -9,14 +9,16 @@ the workspace has are never refused.
 What each workspace added today is a row in the database, read and raised under a row lock, so
 the cap holds across processes. A new item is counted when an event asking for it is admitted,
 before it commits, so the count can run high (two processes admitting the same new type at the
-same moment, a commit that then fails) but never low. Each process remembers which types and
-names exist (a bounded LRU), so an event of known types and names costs no query.
+same moment, a commit that then fails) but never low. Each process remembers which types, names
+and whole event structures exist (a bounded set of hashes), so an event of known types and names
+costs one hash and no query.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -28,8 +30,8 @@ from footfall.records import NewEvent
 __all__ = ["DAY_US", "Caps", "Growth", "GrowthLedger", "Novelty", "Take", "admit"]
 
 DAY_US = 86_400_000_000
+REMEMBER_AT_ONCE = 10_000
 KNOWN_ENTRIES = 200_000  # structures, types and names a process remembers (about 15 MB at most)
-Name = tuple[str, str]  # (type, parameter name)
 Take = Callable[[int, int], tuple[int, int]]
 
 
@@ -43,8 +45,9 @@ class Caps:
 class Novelty:
     """What one event would add to the registry."""
 
-    type_key: str | None  # its type, when the type is new
-    names: frozenset[Name]  # its parameter names that are new for their type
+    key: str  # its type
+    new_type: bool  # the type is new
+    names: frozenset[str]  # its parameter names that are new to the type
 
 
 def _types_refusal(key: str, caps: Caps) -> InvalidEvent:
@@ -56,8 +59,8 @@ def _types_refusal(key: str, caps: Caps) -> InvalidEvent:
     )
 
 
-def _names_refusal(names: Iterable[Name], caps: Caps) -> InvalidEvent:
-    key, name = min(names)
+def _names_refusal(key: str, names: Iterable[str], caps: Caps) -> InvalidEvent:
+    name = min(names)
     return TooManyNewParams(
         f"too many new parameter names in this workspace today (limit {caps.names} a day, "
         f"FOOTFALL_MAX_NEW_PARAM_NAMES_PER_DAY): param {name!r} is new to {key!r}; events "
@@ -73,35 +76,33 @@ def admit(
     each new item counts once however many events bring it. The refusals (None: admitted) and
     how many new types and names the admitted events take."""
     types: set[str] = set()
-    names: set[Name] = set()
+    names: dict[str, set[str]] = {}  # type -> names taken
+    taken = 0
     refusals: list[InvalidEvent | None] = []
     for novelty in wanted:
-        more_types = {novelty.type_key} - types if novelty.type_key is not None else set()
-        more_names = novelty.names - names
+        key = novelty.key
+        more_types = {key} - types if novelty.new_type else set()
+        more_names = novelty.names - names.get(key, set())
         if len(types) + len(more_types) > room[0]:
-            refusals.append(_types_refusal(novelty.type_key or "", caps))
-        elif len(names) + len(more_names) > room[1]:
-            refusals.append(_names_refusal(more_names, caps))
+            refusals.append(_types_refusal(key, caps))
+        elif taken + len(more_names) > room[1]:
+            refusals.append(_names_refusal(key, more_names, caps))
         else:
             types |= more_types
-            names |= more_names
+            names.setdefault(key, set()).update(more_names)
+            taken += len(more_names)
             refusals.append(None)
-    return refusals, len(types), len(names)
+    return refusals, len(types), taken
 
 
 class GrowthLedger(Protocol):
     """What the cap needs of the store (``Store.types``)."""
 
     def existing(
-        self, workspace_id: int, types: Sequence[str], names: Sequence[Name]
-    ) -> tuple[set[str], set[Name]]: ...
+        self, workspace_id: int, types: Collection[str], names: Mapping[str, Collection[str]]
+    ) -> tuple[set[str], dict[str, set[str]]]: ...
 
     def claim_growth(self, workspace_id: int, day: int, take: Take) -> None: ...
-
-
-def _items(event: NewEvent) -> list[tuple[int, str] | tuple[int, str, str]]:
-    ws, key = event.workspace_id, event.event_type_key
-    return [(ws, key), *((ws, key, name) for name, _ in event.shape)]
 
 
 def _structure(event: NewEvent) -> int:
@@ -129,7 +130,10 @@ class _Recent:
         return False
 
     def add(self, seen: int) -> None:
-        self._new.add(seen)
+        self.update((seen,))
+
+    def update(self, seen: Iterable[int]) -> None:
+        self._new.update(seen)
         if len(self._new) >= self._half:
             self._old, self._new = self._new, set()
 
@@ -152,9 +156,10 @@ class Growth:
         return all(_structure(event) in known for event in events)
 
     def _remember(self, items: Iterable[object]) -> None:
+        """Remember ``items`` as existing, at most REMEMBER_AT_ONCE of them: a huge request
+        neither flushes what is in use nor pays for what the store can tell again later."""
         with self._lock:
-            for item in items:
-                self._known.add(hash(item))
+            self._known.update(hash(item) for item in itertools.islice(items, REMEMBER_AT_ONCE))
 
     def claim(
         self, workspace_id: int, events: Sequence[NewEvent], now_us: int
@@ -164,40 +169,40 @@ class Growth:
         wanted = self._novelties(workspace_id, events)
         day = now_us // DAY_US
         refusals: list[InvalidEvent | None] = [None] * len(events)
-        if any(n.type_key is not None or n.names for n in wanted):
+        if any(n.new_type or n.names for n in wanted):
             refusals = self._take(workspace_id, day, wanted)
-        admitted = [e for e, refusal in zip(events, refusals, strict=True) if refusal is None]
-        self._remember(item for e in admitted for item in _items(e))
-        with self._lock:
-            for e in admitted:
-                self._known.add(_structure(e))
+        admitted = [i for i, refusal in enumerate(refusals) if refusal is None]
+        ws = workspace_id
+        self._remember((ws, wanted[i].key) for i in admitted if wanted[i].new_type)
+        self._remember((ws, wanted[i].key, name) for i in admitted for name in wanted[i].names)
+        self._remember((ws, events[i].event_type_key, events[i].shape) for i in admitted)
         return refusals
 
     def _novelties(self, workspace_id: int, events: Sequence[NewEvent]) -> list[Novelty]:
+        """What each event adds: its type and names not known here, less those the store has."""
+        ws, known = workspace_id, self._known
+        types: set[str] = set()
+        names: dict[str, set[str]] = {}  # type -> its names in events of unknown structure
         with self._lock:
-            known = self._known
-            types = {
-                e.event_type_key
-                for e in events
-                if hash((workspace_id, e.event_type_key)) not in known
-            }
-            names = {
-                (e.event_type_key, name)
-                for e in events
-                for name, _ in e.shape
-                if hash((workspace_id, e.event_type_key, name)) not in known
-            }
-        found_types, found_names = self._ledger.existing(workspace_id, sorted(types), sorted(names))
-        self._remember((workspace_id, key) for key in found_types)
-        self._remember((workspace_id, key, name) for key, name in found_names)
-        new_types, new_names = types - found_types, names - found_names
-        return [
-            Novelty(
-                e.event_type_key if e.event_type_key in new_types else None,
-                frozenset((e.event_type_key, n) for n, _ in e.shape) & new_names,
-            )
-            for e in events
-        ]
+            for e in events:
+                key = e.event_type_key
+                if hash((ws, key)) not in known:
+                    types.add(key)
+                if _structure(e) not in known:
+                    names.setdefault(key, set()).update(n for n, _ in e.shape)
+            for key, asked in names.items():  # each distinct name once
+                names[key] = {n for n in asked if hash((ws, key, n)) not in known}
+        found_types, found_names = self._ledger.existing(ws, types, names)
+        self._remember((ws, key) for key in found_types)
+        self._remember((ws, key, n) for key, found in found_names.items() for n in found)
+        new_names = {key: wanted - found_names.get(key, set()) for key, wanted in names.items()}
+        novelties = []
+        for e in events:
+            key = e.event_type_key
+            new = new_names.get(key)
+            fresh = frozenset(n for n, _ in e.shape if n in new) if new else frozenset()
+            novelties.append(Novelty(key, key in types and key not in found_types, fresh))
+        return novelties
 
     def _take(
         self, workspace_id: int, day: int, wanted: list[Novelty]

@@ -19,7 +19,7 @@ import structlog
 from footfall.clock import now_us
 from footfall.config import Settings
 from footfall.eventtypes.growth import Growth
-from footfall.exceptions import BodyTooLarge, InvalidEvent, StorageUnavailable
+from footfall.exceptions import BodyTooLarge, InvalidEvent, StorageUnavailable, TooManyNewTypes
 from footfall.ingest.events import decode, parse_event, storable
 from footfall.ingest.orders import parse_orders
 from footfall.ingest.past import (
@@ -164,6 +164,7 @@ def failure(
         raw=storable(raw[:limit].decode("utf-8", errors="ignore")),
         raw_bytes=min(len(raw) if size is None else size, 2**62),
         received_us=received_us,
+        typed_stats=reason != TooManyNewTypes.reason,
     )
 
 

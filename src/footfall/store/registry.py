@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +15,7 @@ from footfall.store.core import Database
 from footfall.store.cursor import Cursor
 from footfall.store.events import EventStore
 from footfall.store.rows import EventTypeStats
-from footfall.store.sql import Where, in_clause, loads
+from footfall.store.sql import Where, loads, marks
 
 # Each type's count and last-seen time, the shards added up, for the type ``t`` of the query.
 _COUNTS = (
@@ -124,36 +124,46 @@ def hourly(tx: Cursor, ws: int, key: str, from_us: int, to_us: int) -> list[tupl
 _CHUNK = 500
 
 
-def existing(
-    tx: Cursor, ws: int, types: Sequence[str], names: Sequence[tuple[str, str]], arrays: bool
-) -> tuple[set[str], set[tuple[str, str]]]:
-    """Which of ``types`` and of the (type, parameter name) pairs ``names`` the registry has,
-    each looked up by primary key."""
+def _present(tx: Cursor, ws: int, key: str | None, values: list[str], arrays: bool) -> set[str]:
+    """Which ``values`` are types of the workspace (``key`` None) or names of its type ``key``.
+
+    On PostgreSQL one primary-key probe per value (LATERAL ... LIMIT 1): with statistics that
+    predate a burst of new rows, the planner would otherwise filter every name of the type for
+    each look-up. SQLite probes its index for each value of an IN list by itself."""
+    table, column = ("event_types", "key") if key is None else ("event_type_params", "name")
+    scope = "workspace_id = ?" + ("" if key is None else " AND key = ?")
+    scoped = [ws] if key is None else [ws, key]
     found: set[str] = set()
-    asked = sorted(set(types) | {key for key, _ in names})
-    for start in range(0, len(asked), _CHUNK):
-        condition, args = in_clause("key", asked[start : start + _CHUNK], arrays)
-        rows = tx.all(
-            f"SELECT key FROM event_types WHERE workspace_id = ? AND {condition}", ws, *args
-        )
-        found.update(row[0] for row in rows)
-    by_type: dict[str, list[str]] = {}
-    for key, name in names:
-        if key in found:  # a type the registry lacks has no names yet
-            by_type.setdefault(key, []).append(name)
-    pairs: set[tuple[str, str]] = set()
-    for key, wanted in sorted(by_type.items()):
-        for start in range(0, len(wanted), _CHUNK):
-            condition, args = in_clause("name", wanted[start : start + _CHUNK], arrays)
+    size = 10 * _CHUNK if arrays else _CHUNK  # an array is one parameter; an IN list is many
+    for start in range(0, len(values), size):
+        chunk = values[start : start + size]
+        if arrays:
             rows = tx.all(
-                f"SELECT DISTINCT name FROM event_type_params WHERE workspace_id = ? AND key = ? "
-                f"AND {condition}",
-                ws,
-                key,
-                *args,
+                "SELECT v.value FROM unnest(?::text[]) AS v(value) CROSS JOIN LATERAL (SELECT 1 "
+                f"FROM {table} WHERE {scope} AND {column} = v.value LIMIT 1) hit",
+                chunk,
+                *scoped,
             )
-            pairs.update((key, row[0]) for row in rows)
-    return found & set(types), pairs
+        else:
+            rows = tx.all(
+                f"SELECT DISTINCT {column} FROM {table} WHERE {scope} AND {column} IN ({marks(chunk)})",
+                *scoped,
+                *chunk,
+            )
+        found.update(row[0] for row in rows)
+    return found
+
+
+def existing(
+    tx: Cursor, ws: int, types: Collection[str], names: Mapping[str, Collection[str]], arrays: bool
+) -> tuple[set[str], dict[str, set[str]]]:
+    """Which of ``types``, and of the parameter ``names`` of each type, the registry has."""
+    asked = sorted(set(types) | {key for key, wanted in names.items() if wanted})
+    found = _present(tx, ws, None, asked, arrays)
+    seen = {  # a type the registry lacks has no names yet
+        key: _present(tx, ws, key, list(names[key]), arrays) for key in sorted(found & set(names))
+    }
+    return found & set(types), seen
 
 
 Take = Callable[[int, int], tuple[int, int]]
@@ -343,8 +353,8 @@ class TypeStore:
             return hourly(tx, workspace_id, key, from_us, to_us)
 
     def existing(
-        self, workspace_id: int, types: Sequence[str], names: Sequence[tuple[str, str]]
-    ) -> tuple[set[str], set[tuple[str, str]]]:
+        self, workspace_id: int, types: Collection[str], names: Mapping[str, Collection[str]]
+    ) -> tuple[set[str], dict[str, set[str]]]:
         with self._db.read() as tx:
             return existing(tx, workspace_id, types, names, self._db.dialect.arrays)
 
