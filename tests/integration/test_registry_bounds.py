@@ -17,6 +17,7 @@ from conftest import LiveServer, Workspace
 from footfall.clock import now_us
 from footfall.store import Store
 from footfall.store.cursor import Cursor
+from footfall.store.registry import TypeStore
 
 KV = {"keyValue": "someone@example.com"}
 
@@ -169,6 +170,31 @@ def test_the_caps_are_counted_per_workspace(
         assert send(first, "Alpha").status_code == 200
         assert send(first, "Beta").status_code == 400
         assert send(other, "Beta").status_code == 200
+
+
+def test_events_of_known_types_and_names_cost_no_registry_query(
+    make_server: Any, workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    looked_up: list[int] = []
+    real = TypeStore.existing
+
+    def counted(self: TypeStore, *args: Any) -> Any:
+        looked_up.append(1)
+        return real(self, *args)
+
+    monkeypatch.setattr(TypeStore, "existing", counted)
+    live = make_server()
+    with live.client(workspace.full_key) as api:
+        for _ in range(5):
+            assert send(api, "Viewed", "a", "b").status_code == 200
+        assert len(looked_up) == 1  # the first event only
+        assert send(api, "Viewed", "b").status_code == 200  # a new combination of known names
+        assert send(api, "Viewed", "b", "a").status_code == 200
+    assert len(looked_up) == 1
+    with make_server().client(workspace.full_key) as api:  # another process learns it once
+        assert send(api, "Viewed", "a", "b").status_code == 200
+        assert send(api, "Viewed", "a", "b").status_code == 200
+    assert len(looked_up) == 2
 
 
 # -- reads that do not grow with the registry -------------------------------------------------

@@ -192,7 +192,11 @@ class Growth:
                     names.setdefault(key, set()).update(n for n, _ in e.shape)
             for key, asked in names.items():  # each distinct name once
                 names[key] = {n for n in asked if hash((ws, key, n)) not in known}
-        found_types, found_names = self._ledger.existing(ws, types, names)
+        names = {key: asked for key, asked in names.items() if asked}
+        found_types: set[str] = set()
+        found_names: dict[str, set[str]] = {}
+        if types or names:  # else a new combination of known names: nothing to ask
+            found_types, found_names = self._ledger.existing(ws, types, names)
         self._remember((ws, key) for key in found_types)
         self._remember((ws, key, n) for key, found in found_names.items() for n in found)
         new_names = {key: wanted - found_names.get(key, set()) for key, wanted in names.items()}
