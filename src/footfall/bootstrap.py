@@ -13,6 +13,7 @@ from footfall import logs
 from footfall.access import Authenticator, RateLimiter
 from footfall.background import Runner, default_jobs
 from footfall.config import Settings
+from footfall.eventtypes.growth import Caps, Growth
 from footfall.eventtypes.registry import TypeRulesCache
 from footfall.ingest.committer import GroupCommitter
 from footfall.ingest.service import Ingestion
@@ -52,7 +53,13 @@ class Services:
         gc.set_threshold(20_000, 20, 20)
         self.committer = GroupCommitter(self.store.events, self.settings.group_commit_max_events)
         self.committer.on_commit = self._committed
-        self.ingestion = Ingestion(self.settings, self.committer, self.type_rules.rules, self.log)
+        caps = Caps(
+            self.settings.max_new_event_types_per_day, self.settings.max_new_param_names_per_day
+        )
+        growth = Growth(self.store.types, caps)
+        self.ingestion = Ingestion(
+            self.settings, self.committer, self.type_rules.rules, self.log, growth
+        )
         await self.committer.start()
         await self.type_rules.start()
         if self.background:

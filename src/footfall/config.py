@@ -59,6 +59,8 @@ class Settings:
     failed_event_max_bytes: int = 64 * 1024
     failed_events_retention_days: int = 30
     type_rules_refresh_seconds: float = 5.0
+    max_new_event_types_per_day: int = 1000
+    max_new_param_names_per_day: int = 10_000
     log_level: str = "INFO"
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -124,5 +126,7 @@ class Settings:
                 env, "FOOTFALL_FAILED_EVENTS_RETENTION_DAYS", 30, minimum=1
             ),
             type_rules_refresh_seconds=_float(env, "FOOTFALL_TYPE_RULES_REFRESH_SECONDS", 5.0),
+            max_new_event_types_per_day=_int(env, "FOOTFALL_MAX_NEW_EVENT_TYPES_PER_DAY", 1000),
+            max_new_param_names_per_day=_int(env, "FOOTFALL_MAX_NEW_PARAM_NAMES_PER_DAY", 10_000),
             log_level=level,
         )

@@ -40,6 +40,18 @@ class TooDeep(InvalidEvent):
     reason = "too_deep"
 
 
+class TooManyNewTypes(InvalidEvent):
+    """The workspace created as many new event types today as it may."""
+
+    reason = "too_many_types"
+
+
+class TooManyNewParams(InvalidEvent):
+    """The workspace's types gained as many new parameter names today as they may."""
+
+    reason = "too_many_params"
+
+
 class NoLocator(InvalidEvent):
     """The event has no keyValue and no param that identifies a contact."""
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import LiveServer, Workspace
+from conftest import Workspace
 from footfall.store import Store
 
 PATHS = ["/api/v2/past_events", "/api/v1/past_events"]
@@ -277,39 +277,40 @@ def test_past_events_are_stored_in_their_own_workspace_only(
 
 
 def test_a_request_with_many_new_names_is_stored_in_several_commits(
-    api: httpx.Client,
+    make_server: Any,
     store: Store,
     workspace: Workspace,
-    server: LiveServer,
     other_workspace: Workspace,
 ) -> None:
     """500 events with 30 new parameter names each: 15,000 registry rows, more than one
     commit may hold (5,000 names); every event is accepted and stored, in several commits."""
-    events = [
-        event(key=f"bulk-{n}", **{f"attr_{n}_{m}": "v" for m in range(30)}) for n in range(500)
-    ]
+    server = make_server(max_new_param_names_per_day=20_000)  # the default cap is 10,000
+    with server.client(workspace.full_key) as api:
+        events = [
+            event(key=f"bulk-{n}", **{f"attr_{n}_{m}": "v" for m in range(30)}) for n in range(500)
+        ]
 
-    def live_events() -> list[int]:
-        with server.client(other_workspace.events_key) as other:
-            body = {"eventTypeKey": "live", "keyValue": "l"}
-            return [other.post("/api/v2/event", json=body).status_code for _ in range(20)]
+        def live_events() -> list[int]:
+            with server.client(other_workspace.events_key) as other:
+                body = {"eventTypeKey": "live", "keyValue": "l"}
+                return [other.post("/api/v2/event", json=body).status_code for _ in range(20)]
 
-    registry = server.app.services.metrics.registry
-    commits_before = registry.get_sample_value("footfall_commit_batches_total")
-    reply = post(api, events)
-    commits = registry.get_sample_value("footfall_commit_batches_total") - commits_before
-    assert statuses(reply) == ["ACCEPTED"] * 500
-    with ThreadPoolExecutor(max_workers=1) as pool:  # again, with another workspace beside it
-        beside = pool.submit(live_events)
-        again = post(api, [{**e, "keyValue": "again"} for e in events])
-        assert beside.result() == [200] * 20
-    assert statuses(again) == ["ACCEPTED"] * 500
-    with store.read() as tx:
-        count = tx.one("SELECT count(*) FROM events WHERE workspace_id = ?", workspace.id)[0]
-        names = tx.one(
-            "SELECT count(*) FROM event_type_params WHERE workspace_id = ? AND key = 'visit'",
-            workspace.id,
-        )[0]
+        registry = server.app.services.metrics.registry
+        commits_before = registry.get_sample_value("footfall_commit_batches_total")
+        reply = post(api, events)
+        commits = registry.get_sample_value("footfall_commit_batches_total") - commits_before
+        assert statuses(reply) == ["ACCEPTED"] * 500
+        with ThreadPoolExecutor(max_workers=1) as pool:  # again, with another workspace beside it
+            beside = pool.submit(live_events)
+            again = post(api, [{**e, "keyValue": "again"} for e in events])
+            assert beside.result() == [200] * 20
+        assert statuses(again) == ["ACCEPTED"] * 500
+        with store.read() as tx:
+            count = tx.one("SELECT count(*) FROM events WHERE workspace_id = ?", workspace.id)[0]
+            names = tx.one(
+                "SELECT count(*) FROM event_type_params WHERE workspace_id = ? AND key = 'visit'",
+                workspace.id,
+            )[0]
     assert count == 1000
     assert commits >= 3
     assert names == 15_000

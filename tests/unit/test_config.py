@@ -57,3 +57,17 @@ def test_a_relative_sqlite_url_is_labelled_with_its_absolute_path(
     settings = Settings.from_env({"FOOTFALL_DATABASE_URL": "sqlite:///rel/ff.db"})
     assert settings.sqlite_path == tmp_path / "rel" / "ff.db"
     assert settings.database_label() == f"sqlite:///{tmp_path / 'rel' / 'ff.db'}"
+
+
+def test_the_registry_growth_caps_are_configurable_and_never_negative() -> None:
+    defaults = Settings.from_env({})
+    assert (defaults.max_new_event_types_per_day, defaults.max_new_param_names_per_day) == (
+        1000,
+        10_000,
+    )
+    settings = Settings.from_env(
+        {"FOOTFALL_MAX_NEW_EVENT_TYPES_PER_DAY": "0", "FOOTFALL_MAX_NEW_PARAM_NAMES_PER_DAY": "50"}
+    )
+    assert (settings.max_new_event_types_per_day, settings.max_new_param_names_per_day) == (0, 50)
+    with pytest.raises(ConfigurationError, match="FOOTFALL_MAX_NEW_PARAM_NAMES_PER_DAY"):
+        Settings.from_env({"FOOTFALL_MAX_NEW_PARAM_NAMES_PER_DAY": "-1"})

@@ -4,13 +4,14 @@ event, what was stored (with a fake committer; the real one is in the integratio
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import msgspec
 import pytest
 
 from footfall import logs
 from footfall.config import Settings
+from footfall.eventtypes.growth import Caps, Growth, Take
 from footfall.exceptions import StorageUnavailable
 from footfall.identity.locators import Locators
 from footfall.ingest.past import ACCEPTED, INVALID, NOT_STORED
@@ -66,8 +67,24 @@ def past_body(count: int, names: int) -> bytes:
     return msgspec.json.encode({"events": events})
 
 
+class KnownRegistry:
+    """A registry that has every type and name already: the growth cap never counts."""
+
+    def existing(
+        self, workspace_id: int, types: Collection[str], names: Mapping[str, Collection[str]]
+    ) -> tuple[set[str], dict[str, set[str]]]:
+        return set(types), {key: set(wanted) for key, wanted in names.items()}
+
+    def claim_growth(self, workspace_id: int, day: int, take: Take) -> None:
+        raise AssertionError("nothing is new")
+
+
+def growth() -> Growth:
+    return Growth(KnownRegistry(), Caps(1, 1))
+
+
 def ingest(committer: FakeCommitter, limits: CommitLimits) -> Ingestion:
-    ingestion = Ingestion(Settings(), committer, lambda ws, key: None, logs.get("test"))
+    ingestion = Ingestion(Settings(), committer, lambda ws, key: None, logs.get("test"), growth())
     ingestion.limits = limits
     return ingestion
 
@@ -115,7 +132,7 @@ def test_refusals_the_log_cannot_keep_are_to_be_sent_again() -> None:
 def test_a_past_event_larger_than_a_live_one_is_refused_alone() -> None:
     committer = FakeCommitter()
     ingestion = Ingestion(
-        Settings(max_body_bytes=2000), committer, lambda ws, key: None, logs.get("test")
+        Settings(max_body_bytes=2000), committer, lambda ws, key: None, logs.get("test"), growth()
     )
     result = asyncio.run(ingestion.past_events(KEY, 2, past_body(1, 200) + b""))
     assert [o.status for o in result.outcomes] == [INVALID]

@@ -18,10 +18,18 @@ import structlog
 
 from footfall.clock import now_us
 from footfall.config import Settings
-from footfall.exceptions import BodyTooLarge, InvalidEvent, StorageUnavailable
+from footfall.eventtypes.growth import Growth
+from footfall.exceptions import BodyTooLarge, InvalidEvent, StorageUnavailable, TooManyNewTypes
 from footfall.ingest.events import decode, parse_event, storable
 from footfall.ingest.orders import parse_orders
-from footfall.ingest.past import ACCEPTED, NOT_STORED, Outcome, parse_past_events
+from footfall.ingest.past import (
+    ACCEPTED,
+    INVALID,
+    NOT_STORED,
+    Outcome,
+    PastBatch,
+    parse_past_events,
+)
 from footfall.records import NewEvent, NewFailure, NewOrder
 from footfall.store.rows import ApiKey
 
@@ -156,6 +164,7 @@ def failure(
         raw=storable(raw[:limit].decode("utf-8", errors="ignore")),
         raw_bytes=min(len(raw) if size is None else size, 2**62),
         received_us=received_us,
+        typed_stats=reason != TooManyNewTypes.reason,
     )
 
 
@@ -219,8 +228,23 @@ def _refusals_not_logged(outcomes: list[Outcome]) -> list[Outcome]:
     ]
 
 
+def _capped(batch: PastBatch, refusals: list[InvalidEvent | None]) -> PastBatch:
+    """The batch with the accepted events the growth cap refused turned into refusals."""
+    pairs = list(zip(batch.accepted, refusals, strict=True))
+    refused = iter(pairs)
+    outcomes = []
+    for outcome in batch.outcomes:
+        if outcome.status == ACCEPTED:
+            event, exc = next(refused)
+            if exc is not None:
+                outcome = Outcome(INVALID, str(exc), event.raw.encode(), exc.reason, exc.field)
+        outcomes.append(outcome)
+    return PastBatch(outcomes, [event for event, exc in pairs if exc is None])
+
+
 class Ingestion:
-    """Parses what a client sent under the type rules in force and waits for the durable commit."""
+    """Parses what a client sent under the type rules in force, holds the registry's growth to
+    its caps, and waits for the durable commit."""
 
     def __init__(
         self,
@@ -228,9 +252,11 @@ class Ingestion:
         committer: Committer,
         rules: RuleLookup,
         log: structlog.stdlib.BoundLogger,
+        growth: Growth,
     ) -> None:
         self._committer = committer
         self._rules = rules
+        self._growth = growth
         self._log = log
         self._max_age_days = settings.past_events_max_age_days
         self._kept_bytes = settings.failed_event_max_bytes
@@ -256,6 +282,22 @@ class Ingestion:
             stored += len(part)
         return stored
 
+    async def _admit(self, key: ApiKey, events: list[NewEvent]) -> list[InvalidEvent | None]:
+        """Each event's refusal by the growth cap (None: admitted). Known types and names are
+        checked in memory; anything else is counted in the database, off the event loop."""
+        if self._growth.all_known(events):
+            return [None] * len(events)
+        claim = functools.partial(self._growth.claim, key.workspace_id, events, now_us())
+        refusals = await asyncio.to_thread(claim)
+        if capped := sum(1 for r in refusals if r is not None):
+            self._log.warning(
+                "registry growth capped",
+                action="types.capped",
+                workspace=key.workspace,
+                refused=capped,
+            )
+        return refusals
+
     async def event(self, key: ApiKey, version: int, body: bytes) -> None:
         """Store one live event; raises InvalidEvent (and subclasses) when it breaks a rule."""
         event = parse_event(
@@ -266,6 +308,9 @@ class Ingestion:
             rules=self._rules,
         )
         event.key_id = key.key_id
+        [refusal] = await self._admit(key, [event])
+        if refusal is not None:
+            raise refusal
         await self._committer.submit([event])
 
     async def past_events(self, key: ApiKey, version: int, body: bytes) -> PastResult:
@@ -284,6 +329,9 @@ class Ingestion:
         batch = await asyncio.to_thread(parse) if len(body) > PARSE_OFF_LOOP_BYTES else parse()
         for event in batch.accepted:
             event.key_id = key.key_id
+        refusals = await self._admit(key, batch.accepted)
+        if any(refusal is not None for refusal in refusals):
+            batch = _capped(batch, refusals)
         refused = self._refused(key, f"v{version}/past_events", batch.outcomes, received)
         outcomes = batch.outcomes
         stored = await self._store(batch.accepted) if batch.accepted else 0

@@ -1,10 +1,11 @@
-"""The event-type registry in SQL: settings, observed structure, hourly outcomes, failed events."""
+"""The event-type registry in SQL: settings, observed structure, growth per day, hourly outcomes,
+failed events."""
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,19 +15,46 @@ from footfall.store.core import Database
 from footfall.store.cursor import Cursor
 from footfall.store.events import EventStore
 from footfall.store.rows import EventTypeStats
-from footfall.store.sql import Where, loads
+from footfall.store.sql import Where, loads, marks
+
+# Each type's count and last-seen time, the shards added up, for the type ``t`` of the query.
+_COUNTS = (
+    "(SELECT COALESCE(SUM(c.event_count), 0) FROM event_type_counts c "
+    "WHERE c.workspace_id = t.workspace_id AND c.key = t.key), "
+    "(SELECT MAX(c.last_seen_us) FROM event_type_counts c "
+    "WHERE c.workspace_id = t.workspace_id AND c.key = t.key)"
+)
 
 
-def event_types(tx: Cursor, ws: int) -> list[EventTypeStats]:
-    """Each type with its count (the shards added up), first and last seen, by key."""
+def _stats(row: Sequence[Any]) -> EventTypeStats:
+    key, first_seen, settings, count, last_seen = row
+    last = int(first_seen) if last_seen is None else int(last_seen)
+    return EventTypeStats(key, int(count), int(first_seen), last, loads(settings))
+
+
+def event_types(tx: Cursor, ws: int, after: str | None, limit: int) -> list[EventTypeStats]:
+    """A page of types by key, after ``after``: each with its rules, count and last-seen time,
+    read by the primary key (a page costs the same however many types the workspace has)."""
+    where = Where("t.workspace_id = ?", ws)
+    if after is not None:
+        where.add("t.key > ?", after)
     rows = tx.all(
-        "SELECT t.key, COALESCE(SUM(c.event_count), 0), t.first_seen_us, "
-        "COALESCE(MAX(c.last_seen_us), t.first_seen_us) FROM event_types t "
-        "LEFT JOIN event_type_counts c ON c.workspace_id = t.workspace_id AND c.key = t.key "
-        "WHERE t.workspace_id = ? GROUP BY t.key, t.first_seen_us ORDER BY t.key",
-        ws,
+        f"SELECT t.key, t.first_seen_us, t.settings, {_COUNTS} FROM event_types t "
+        f"WHERE {where.sql} ORDER BY t.key LIMIT ?",
+        *where.args,
+        limit,
     )
-    return [EventTypeStats(r[0], int(r[1]), int(r[2]), int(r[3])) for r in rows]
+    return [_stats(row) for row in rows]
+
+
+def event_type(tx: Cursor, ws: int, key: str) -> EventTypeStats | None:
+    row = tx.one(
+        f"SELECT t.key, t.first_seen_us, t.settings, {_COUNTS} FROM event_types t "
+        "WHERE t.workspace_id = ? AND t.key = ?",
+        ws,
+        key,
+    )
+    return None if row is None else _stats(row)
 
 
 def all_settings(tx: Cursor) -> list[tuple[int, str, Any]]:
@@ -44,11 +72,6 @@ def settings_version(tx: Cursor) -> tuple[int, int, int]:
         "FROM event_types WHERE updated_us IS NOT NULL"
     )
     return int(row[0]), int(row[1]), int(row[2])
-
-
-def settings_of(tx: Cursor, ws: int, key: str) -> Any:
-    row = tx.one("SELECT settings FROM event_types WHERE workspace_id = ? AND key = ?", ws, key)
-    return None if row is None else loads(row[0])
 
 
 def set_settings(tx: Cursor, ws: int, key: str, settings_json: str, now_us: int) -> None:
@@ -94,6 +117,81 @@ def hourly(tx: Cursor, ws: int, key: str, from_us: int, to_us: int) -> list[tupl
         to_us,
     )
     return [(int(r[0]), r[1], int(r[2])) for r in rows]
+
+
+# -- how fast each workspace's registry grows -------------------------------------------------
+
+_CHUNK = 500
+
+
+def _present(tx: Cursor, ws: int, key: str | None, values: list[str], arrays: bool) -> set[str]:
+    """Which ``values`` are types of the workspace (``key`` None) or names of its type ``key``.
+
+    On PostgreSQL one primary-key probe per value (LATERAL ... LIMIT 1): with statistics that
+    predate a burst of new rows, the planner would otherwise filter every name of the type for
+    each look-up. SQLite probes its index for each value of an IN list by itself."""
+    table, column = ("event_types", "key") if key is None else ("event_type_params", "name")
+    scope = "workspace_id = ?" + ("" if key is None else " AND key = ?")
+    scoped = [ws] if key is None else [ws, key]
+    found: set[str] = set()
+    size = 10 * _CHUNK if arrays else _CHUNK  # an array is one parameter; an IN list is many
+    for start in range(0, len(values), size):
+        chunk = values[start : start + size]
+        if arrays:
+            rows = tx.all(
+                "SELECT v.value FROM unnest(?::text[]) AS v(value) CROSS JOIN LATERAL (SELECT 1 "
+                f"FROM {table} WHERE {scope} AND {column} = v.value LIMIT 1) hit",
+                chunk,
+                *scoped,
+            )
+        else:
+            rows = tx.all(
+                f"SELECT DISTINCT {column} FROM {table} WHERE {scope} AND {column} IN ({marks(chunk)})",
+                *scoped,
+                *chunk,
+            )
+        found.update(row[0] for row in rows)
+    return found
+
+
+def existing(
+    tx: Cursor, ws: int, types: Collection[str], names: Mapping[str, Collection[str]], arrays: bool
+) -> tuple[set[str], dict[str, set[str]]]:
+    """Which of ``types``, and of the parameter ``names`` of each type, the registry has."""
+    asked = sorted(set(types) | {key for key, wanted in names.items() if wanted})
+    found = _present(tx, ws, None, asked, arrays)
+    seen = {  # a type the registry lacks has no names yet
+        key: _present(tx, ws, key, list(names[key]), arrays) for key in sorted(found & set(names))
+    }
+    return found & set(types), seen
+
+
+Take = Callable[[int, int], tuple[int, int]]
+
+
+def claim_growth(tx: Cursor, ws: int, day: int, take: Take, lock: str) -> None:
+    """Under the workspace's row lock: what it added on ``day`` so far goes to ``take``, which
+    answers how many more types and names it adds."""
+    tx.execute(
+        "INSERT INTO event_type_growth (workspace_id, day, new_types, new_names) "
+        "VALUES (?, ?, 0, 0) ON CONFLICT (workspace_id) DO NOTHING",
+        ws,
+        day,
+    )
+    row = tx.one(
+        f"SELECT day, new_types, new_names FROM event_type_growth WHERE workspace_id = ?{lock}", ws
+    )
+    used = (int(row[1]), int(row[2])) if int(row[0]) == day else (0, 0)
+    types, names = take(*used)
+    if types or names:
+        tx.execute(
+            "UPDATE event_type_growth SET day = ?, new_types = ?, new_names = ? "
+            "WHERE workspace_id = ?",
+            day,
+            used[0] + types,
+            used[1] + names,
+            ws,
+        )
 
 
 # -- the failed-event log --------------------------------------------------------------------
@@ -223,9 +321,19 @@ class TypeStore:
         self._db = db
         self._events = events
 
-    def list_event_types(self, workspace_id: int) -> list[EventTypeStats]:
+    def list_event_types(
+        self, workspace_id: int, after: str | None = None, limit: int = 100
+    ) -> list[EventTypeStats]:
         with self._db.read() as tx:
-            return event_types(tx, workspace_id)
+            return event_types(tx, workspace_id, after, limit)
+
+    def event_type(
+        self, workspace_id: int, key: str
+    ) -> tuple[EventTypeStats | None, list[ObservedParam]]:
+        """One type (None if unknown) and its observed structure, both read by key."""
+        with self._db.read() as tx:
+            found = event_type(tx, workspace_id, key)
+            return found, [] if found is None else observed_params(tx, workspace_id, key)
 
     def all_type_settings(self) -> list[tuple[int, str, Any]]:
         with self._db.read() as tx:
@@ -235,22 +343,24 @@ class TypeStore:
         with self._db.read() as tx:
             return settings_version(tx)
 
-    def type_settings(self, workspace_id: int, key: str) -> Any:
-        with self._db.read() as tx:
-            return settings_of(tx, workspace_id, key)
-
     def set_type_settings(self, workspace_id: int, key: str, settings_json: str, now: int) -> None:
         self._db.transact(lambda tx: set_settings(tx, workspace_id, key, settings_json, now))
-
-    def type_params(self, workspace_id: int, key: str) -> list[ObservedParam]:
-        with self._db.read() as tx:
-            return observed_params(tx, workspace_id, key)
 
     def type_hourly(
         self, workspace_id: int, key: str, from_us: int, to_us: int
     ) -> list[tuple[int, str, int]]:
         with self._db.read() as tx:
             return hourly(tx, workspace_id, key, from_us, to_us)
+
+    def existing(
+        self, workspace_id: int, types: Collection[str], names: Mapping[str, Collection[str]]
+    ) -> tuple[set[str], dict[str, set[str]]]:
+        with self._db.read() as tx:
+            return existing(tx, workspace_id, types, names, self._db.dialect.arrays)
+
+    def claim_growth(self, workspace_id: int, day: int, take: Take) -> None:
+        lock = self._db.dialect.for_update
+        self._db.transact(lambda tx: claim_growth(tx, workspace_id, day, take, lock))
 
     def list_failures(self, workspace_id: int, query: FailureQuery) -> list[dict[str, Any]]:
         with self._db.read() as tx:

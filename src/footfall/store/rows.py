@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,7 @@ class EventTypeStats:
     count: int
     first_seen_us: int
     last_seen_us: int
+    settings: Any = None  # the operator's rules as stored (decoded JSON), None when never set
 
 
 @dataclass(frozen=True, slots=True)

@@ -157,6 +157,17 @@ event_type_params = sa.Table(
     ),
 )
 
+# How many new types and (type, parameter name) pairs each workspace added on ``day`` (days since
+# the epoch, UTC), against FOOTFALL_MAX_NEW_*_PER_DAY; one row per workspace, raised under its lock.
+event_type_growth = sa.Table(
+    "event_type_growth",
+    metadata,
+    sa.Column("workspace_id", Id, sa.ForeignKey("workspaces.id"), primary_key=True),
+    sa.Column("day", sa.BigInteger, nullable=False),
+    sa.Column("new_types", sa.BigInteger, nullable=False),
+    sa.Column("new_names", sa.BigInteger, nullable=False),
+)
+
 # Accepted and rejected events per type and hour (outcome: "accepted" or the rejection reason;
 # key "" when a rejected body named no type). Sharded like event_type_counts.
 event_type_hourly = sa.Table(

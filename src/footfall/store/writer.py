@@ -371,9 +371,8 @@ def _record_failures(tx: Cursor, failures: Sequence[NewFailure], shard: int) -> 
     )
     counts: dict[tuple[int, str, int, str], int] = defaultdict(int)
     for f in failures:
-        counts[
-            (f.workspace_id, f.event_type_key, f.received_us // HOUR_US * HOUR_US, f.reason)
-        ] += 1
+        key = f.event_type_key if f.typed_stats else ""
+        counts[(f.workspace_id, key, f.received_us // HOUR_US * HOUR_US, f.reason)] += 1
     _count_hourly(tx, counts, shard)
 
 

@@ -3,7 +3,7 @@ issues, its hourly statistics, and the rules an operator sets with ``PUT``."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from starlette.concurrency import run_in_threadpool
@@ -25,13 +25,24 @@ from footfall.records import ACCEPTED, HOUR_US
 from footfall.store.registry import ObservedParam, TypeStore
 from footfall.store.rows import EventTypeStats
 from footfall.web.auth import full_key
-from footfall.web.params import moment, request_body
+from footfall.web.params import (
+    NEXT_CURSOR,
+    PAGE_CURSOR,
+    decode_key_cursor,
+    encode_key_cursor,
+    limit,
+    moment,
+    page,
+    request_body,
+)
 from footfall.web.routing import Answer, Operation, Param, json_reply
 from footfall.web.services import services
 
 __all__ = ["OPERATIONS", "checked_type_key"]
 
 MAX_STATS_HOURS = 24 * 93
+DEFAULT_TYPES_PAGE = 100
+MAX_TYPES_PAGE = 1000
 
 
 class TypeSummary(msgspec.Struct, rename="camel"):
@@ -79,8 +90,8 @@ def _settings(stored: Any) -> TypeSettings:
     return msgspec.convert(stored or {}, TypeSettings)
 
 
-def _summary(stats: EventTypeStats, stored: Any) -> TypeSummary:
-    settings = _settings(stored)
+def _summary(stats: EventTypeStats) -> TypeSummary:
+    settings = _settings(stats.settings)
     return TypeSummary(
         stats.key,
         stats.count,
@@ -93,15 +104,19 @@ def _summary(stats: EventTypeStats, stored: Any) -> TypeSummary:
 
 
 async def list_types(request: Request) -> Response:
+    """A page of types by key; the next page with ``X-Next-Cursor`` passed as ``cursor``."""
     key = await full_key(request)
+    params = request.query_params
+    size = limit(params, "limit", DEFAULT_TYPES_PAGE, MAX_TYPES_PAGE)
+    cursor = params.get("cursor")
+    after = decode_key_cursor(cursor) if cursor else None
     store = services(request).store.types
-    types = await run_in_threadpool(store.list_event_types, key.workspace_id)
-    settings = {
-        type_key: value
-        for ws, type_key, value in await run_in_threadpool(store.all_type_settings)
-        if ws == key.workspace_id
-    }
-    return json_reply([_summary(t, settings.get(t.key)) for t in types])
+
+    def fetch(n: int) -> list[EventTypeStats]:
+        return store.list_event_types(key.workspace_id, after, n)
+
+    types, headers = await page(fetch, size, NEXT_CURSOR, lambda t: encode_key_cursor(t.key))
+    return json_reply([_summary(t) for t in types], headers)
 
 
 def _structure(seen: list[ObservedParam]) -> list[SeenParam]:
@@ -120,19 +135,16 @@ def _structure(seen: list[ObservedParam]) -> list[SeenParam]:
 
 
 def _type_view(store: TypeStore, workspace_id: int, type_key: str) -> TypeView:
-    found = [t for t in store.list_event_types(workspace_id) if t.key == type_key]
-    stored = store.type_settings(workspace_id, type_key)
-    if not found and stored is None:
+    stats, seen = store.event_type(workspace_id, type_key)
+    if stats is None:
         raise UnknownEventType(f"no event type {type_key!r} in this workspace")
-    stats = found[0] if found else EventTypeStats(type_key, 0, 0, 0)
-    structure = _structure(store.type_params(workspace_id, type_key))
+    structure = _structure(seen)
     issues = event_name_issues(type_key)
     issues += [issue for p in structure if (issue := param_name_issue(p.name))]
-    summary = _summary(stats, stored)
-    fields = msgspec.structs.asdict(summary) | {"naming_issues": issues}
+    fields = msgspec.structs.asdict(_summary(stats)) | {"naming_issues": issues}
     if stats.count == 0:  # rules set before the type's first event
         fields["first_seen"] = fields["last_seen"] = None
-    return TypeView(**fields, params=structure, settings=_settings(stored))
+    return TypeView(**fields, params=structure, settings=_settings(stats.settings))
 
 
 async def get_type(request: Request) -> Response:
@@ -194,9 +206,22 @@ OPERATIONS = [
     Operation(
         "GET",
         "/api/v1/event-types",
-        "Event types of the workspace",
+        "Event types of the workspace, a page at a time",
         list_types,
-        {200: Answer("every type, by key", list[TypeSummary])},
+        {
+            200: Answer(
+                "a page of types, by key", list[TypeSummary], headers={NEXT_CURSOR: PAGE_CURSOR}
+            )
+        },
+        params=(
+            Param("cursor", "query", "the X-Next-Cursor of the previous page"),
+            Param(
+                "limit",
+                "query",
+                f"types per page (default {DEFAULT_TYPES_PAGE})",
+                Annotated[int, msgspec.Meta(ge=1, le=MAX_TYPES_PAGE)],
+            ),
+        ),
     ),
     Operation("GET", "/api/v1/event-types/{key}", "An event type", get_type, _VIEW, params=(_KEY,)),
     Operation(

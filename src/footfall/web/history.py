@@ -14,6 +14,8 @@ from footfall.ingest.dates import from_us
 from footfall.store.rows import EventQuery, StoredEvent
 from footfall.web.auth import full_key
 from footfall.web.params import (
+    NEXT_CURSOR,
+    PAGE_CURSOR,
     Id,
     Params,
     decode_cursor,
@@ -30,7 +32,6 @@ from footfall.web.services import services
 __all__ = ["OPERATIONS", "PAGE_PARAMS", "EventView", "event_page", "event_query"]
 
 MAX_LIMIT = 1000
-NEXT_CURSOR = "X-Next-Cursor"
 
 
 class EventView(msgspec.Struct, rename="camel"):
@@ -98,7 +99,7 @@ PAGE_PARAMS = (
 PAGE = Answer(
     "events, newest first",
     list[EventView],
-    headers={NEXT_CURSOR: "pass as cursor for the next page; absent on the last page"},
+    headers={NEXT_CURSOR: PAGE_CURSOR},
 )
 
 OPERATIONS = [

@@ -4,6 +4,7 @@ helper of the paged listings, and the body reader of the JSON calls."""
 from __future__ import annotations
 
 import base64
+import contextlib
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Annotated, TypeVar
@@ -20,11 +21,15 @@ from footfall.web.services import services
 __all__ = [
     "MAX_ID",
     "NEXT_BEFORE",
+    "NEXT_CURSOR",
     "PAGE_BEFORE",
+    "PAGE_CURSOR",
     "Id",
     "Params",
     "decode_cursor",
+    "decode_key_cursor",
     "encode_cursor",
+    "encode_key_cursor",
     "integer",
     "limit",
     "moment",
@@ -43,6 +48,9 @@ Id = Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]  # a row id, as documented
 # Listings by row id page by ``before``: the id of the last row, in this header.
 NEXT_BEFORE = "X-Next-Before"
 PAGE_BEFORE = "pass as before for the next page; absent on the last page"
+# Other listings page by an opaque ``cursor``, given out in this header.
+NEXT_CURSOR = "X-Next-Cursor"
+PAGE_CURSOR = "pass as cursor for the next page; absent on the last page"
 
 
 def text(params: Params, name: str) -> str | None:
@@ -124,6 +132,23 @@ def decode_cursor(text: str) -> tuple[int, int]:
     if not all(0 <= part <= MAX_ID for part in position):
         raise InvalidQuery(f"cursor {text!r} is not a cursor this API returned")
     return position
+
+
+def encode_key_cursor(key: str) -> str:
+    """The position after ``key`` in a listing by key (any text: a header carries it as base64)."""
+    return base64.urlsafe_b64encode(key.encode()).decode()
+
+
+def decode_key_cursor(text: str) -> str:
+    """The key an ``X-Next-Cursor`` header of a listing by key gave out."""
+    key = ""
+    if len(text) <= 1000:
+        with contextlib.suppress(ValueError):  # binascii.Error and UnicodeError among them
+            key = base64.urlsafe_b64decode(text.encode()).decode()
+    if not key or "\x00" in key:
+        shown = repr(text) if len(text) <= 40 else f"{text[:20]!r}… ({len(text)} characters)"
+        raise InvalidQuery(f"cursor {shown} is not a cursor this API returned")
+    return key
 
 
 async def page(
