@@ -56,7 +56,12 @@ def live(url: str, key: str, stop: threading.Event, out: list[tuple[float, float
     with httpx.Client(base_url=url, headers=auth(key), timeout=60) as client:
         n = 0
         while not stop.is_set():
-            body = {"eventTypeKey": "pageViewed", "keyValue": f"a-{n}", "params": []}
+            page = {"location": f"https://shop.example/p/{n}"}
+            body = {
+                "eventTypeKey": "pageViewed",
+                "keyValue": f"a-{n}",
+                "params": [{"name": "page", "value": page}],
+            }
             started = time.perf_counter()
             status = client.post("/api/v2/event", json=body).status_code
             out.append((started, (time.perf_counter() - started) * 1000, status))
@@ -110,8 +115,10 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> None:
             f"  B request time  {min(durations):.2f}-{max(durations):.2f} s, "
             f"statuses {sorted(set(hostile_statuses))}"
         )
+        refused = sorted({status for _, _, status in samples if status != 200})
+        print(f"  A's answers other than 200: {refused or 'none'} (every event must be stored)")
         excess = percentile(during, 0.99) - percentile(idle, 0.99)
-        verdict = "met" if excess <= TARGET_MS else "MISSED"
+        verdict = "met" if excess <= TARGET_MS and not refused else "MISSED"
         print(
             f"  p99 excess {excess:.1f} ms (target <= {TARGET_MS:.0f} ms: {verdict}); 5xx {errors}"
         )
