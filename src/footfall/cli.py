@@ -105,7 +105,8 @@ def serve(host: str, port: int, workers: int, no_worker: bool) -> None:
     with sock:
         _migrate(settings)
         click.echo(f"footfall: listening on {serving.url(sock)}", err=True)
-        if not serving.run(sock, workers, background=not no_worker):
+        background, limit = not no_worker, settings.max_connections
+        if not serving.run(sock, workers, background=background, max_connections=limit):
             raise click.ClickException("the service did not start (see the log above)")
 
 

@@ -48,6 +48,8 @@ class Settings:
     max_body_bytes: int = 20 * 1024
     max_header_bytes: int = 16 * 1024
     max_batch_body_bytes: int = 16 * 1024 * 1024
+    request_timeout_seconds: float = 20.0
+    max_connections: int = 1000
     rate_limit_per_second: float = 0.0
     group_commit_max_events: int = 2000
     busy_timeout_ms: int = 5000
@@ -105,6 +107,8 @@ class Settings:
             raise ConfigurationError(
                 f"FOOTFALL_LOG_LEVEL must be DEBUG/INFO/WARNING/ERROR, got {level!r}"
             )
+        if _float(env, "FOOTFALL_REQUEST_TIMEOUT_SECONDS", 20.0) == 0:
+            raise ConfigurationError("FOOTFALL_REQUEST_TIMEOUT_SECONDS must be > 0")
         return cls(
             data_dir=data_dir,
             database_url=url,
@@ -113,6 +117,8 @@ class Settings:
             max_batch_body_bytes=_int(
                 env, "FOOTFALL_MAX_BATCH_BODY_BYTES", 16 * 1024 * 1024, minimum=1
             ),
+            request_timeout_seconds=_float(env, "FOOTFALL_REQUEST_TIMEOUT_SECONDS", 20.0),
+            max_connections=_int(env, "FOOTFALL_MAX_CONNECTIONS", 1000, minimum=1),
             rate_limit_per_second=_float(env, "FOOTFALL_RATE_LIMIT", 0.0),
             group_commit_max_events=_int(env, "FOOTFALL_GROUP_COMMIT_MAX_EVENTS", 2000, minimum=1),
             busy_timeout_ms=_int(env, "FOOTFALL_BUSY_TIMEOUT_MS", 5000),

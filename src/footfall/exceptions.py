@@ -70,6 +70,13 @@ class SchemaViolation(InvalidEvent):
     reason = "schema"
 
 
+class BodyTimeout(FootfallError):
+    """The request body did not arrive in time (a client that stalls, or sends less than it
+    declared)."""
+
+    reason = "timeout"
+
+
 class BodyTooLarge(FootfallError):
     """The request body is too large."""
 

@@ -10,19 +10,68 @@ same second or two on one port can both pass the check.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import os
 import socket
+from functools import cache
 from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from footfall.config import Settings
 from footfall.exceptions import AddressUnavailable
 
-__all__ = ["listen", "run", "url"]
+__all__ = ["HeadDeadlineProtocol", "listen", "run", "url"]
 
 BACKLOG = 2048
+
+
+@cache
+def _head_timeout() -> float:
+    """Read once per process (worker processes too) from the environment they share."""
+    return Settings.from_env().request_timeout_seconds
+
+
+class HeadDeadlineProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP/1.1 protocol with a deadline on each request's head: a connection that
+    opens and says nothing, or trickles its request line and headers, is closed after
+    ``FOOTFALL_REQUEST_TIMEOUT_SECONDS`` (uvicorn itself waits for ever). The body has its own
+    deadline, in the application (408)."""
+
+    _head_deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._head_deadline is None:  # the next request on a kept-alive connection
+            self._arm()
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        self._head_deadline = self.loop.call_later(_head_timeout(), self._too_slow)
+
+    def _disarm(self) -> None:
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()
+            self._head_deadline = None
+
+    def _too_slow(self) -> None:
+        self._head_deadline = None
+        if not self.transport.is_closing():
+            self.transport.close()
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -48,8 +97,9 @@ def url(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def run(sock: socket.socket, workers: int, background: bool) -> bool:
-    """Serve until SIGINT or SIGTERM; False if the application did not start."""
+def run(sock: socket.socket, workers: int, background: bool, max_connections: int) -> bool:
+    """Serve until SIGINT or SIGTERM; False if the application did not start. Beyond
+    ``max_connections`` open connections (per process) uvicorn answers 503 at once."""
     host, port = sock.getsockname()[:2]
     app = "footfall.bootstrap:create_app" if background else "footfall.bootstrap:create_api_app"
     options: dict[str, Any] = {
@@ -60,7 +110,8 @@ def run(sock: socket.socket, workers: int, background: bool) -> bool:
         "access_log": False,
         "log_level": "warning",
         "loop": "uvloop",
-        "http": "httptools",
+        "http": HeadDeadlineProtocol,
+        "limit_concurrency": max_connections,
         "backlog": BACKLOG,
     }
     if workers > 1:

@@ -32,6 +32,15 @@ def test_huge_headers_are_refused_before_anything_reads_them(server: LiveServer)
     assert _cache_size(server) == before
 
 
+def test_a_huge_query_string_is_414_before_any_route_reads_it(server: LiveServer) -> None:
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        for path in ("/api/v1/events", "/api/v2/event", "/health"):
+            reply = client.get(f"{path}?keyValue={'k' * 60_000}")
+            assert reply.status_code == 414, (path, reply.status_code)
+            assert "longer than 16384 bytes" in reply.text
+        assert client.get("/health?x=" + "k" * 1000).status_code == 200
+
+
 def test_junk_credentials_are_refused_without_a_lookup(server: LiveServer) -> None:
     before = _cache_size(server)
     junk = [

@@ -32,6 +32,7 @@ class FakeCommitter:
         self.fail_from = fail_from
         self.log_fails = log_fails
         self.parts: list[tuple[int, bool]] = []
+        self.logged: list[tuple[int, bool]] = []
 
     async def submit(
         self, items: Sequence[NewEvent | NewOrder | NewFailure], alone: bool = False
@@ -39,6 +40,7 @@ class FakeCommitter:
         if isinstance(items[0], NewFailure):
             if self.log_fails:
                 raise StorageUnavailable("storage unavailable: test")
+            self.logged.append((len(items), alone))
             return
         if self.fail_from is not None and len(self.parts) >= self.fail_from:
             raise StorageUnavailable("storage unavailable: test")
@@ -127,6 +129,20 @@ def test_refusals_the_log_cannot_keep_are_to_be_sent_again() -> None:
     only_refused = {"events": [body["events"][1]]}
     with pytest.raises(StorageUnavailable):
         asyncio.run(ingestion.past_events(KEY, 2, msgspec.json.encode(only_refused)))
+
+
+def test_many_large_refusals_are_logged_in_parts_each_alone() -> None:
+    """A batch of oversized events must not become one huge commit of the failed-event log,
+    which other workspaces' live events would wait for."""
+    committer = FakeCommitter()
+    ingestion = Ingestion(
+        Settings(max_body_bytes=2000), committer, lambda ws, key: None, logs.get("test"), growth()
+    )
+    ingestion.limits = CommitLimits(bytes=10_000)
+    result = asyncio.run(ingestion.past_events(KEY, 2, past_body(12, 200)))
+    assert [o.status for o in result.outcomes] == [INVALID] * 12
+    assert sum(n for n, _ in committer.logged) == 12
+    assert len(committer.logged) > 1 and all(alone for _, alone in committer.logged)
 
 
 def test_a_past_event_larger_than_a_live_one_is_refused_alone() -> None:

@@ -67,10 +67,12 @@ class CommitLimits:
     bytes: int = 2 * 1024 * 1024  # raw JSON
 
 
-Stored = NewEvent | NewOrder
+Stored = NewEvent | NewOrder | NewFailure
 
 
 def _cost(item: Stored) -> tuple[int, int]:
+    if isinstance(item, NewFailure):
+        return 0, len(item.raw)
     event = item.event if isinstance(item, NewOrder) else item
     return len(event.shape), len(event.raw)
 
@@ -389,9 +391,12 @@ class Ingestion:
 
     async def _keep(self, entries: list[NewFailure]) -> None:
         """Write refusals to the failed-event log; StorageUnavailable when it cannot be written,
-        so that the client is asked to retry instead of losing what it sent."""
+        so that the client is asked to retry instead of losing what it sent. Many large
+        refusals are written in parts, each alone in its commit, like accepted events."""
         try:
-            await self._committer.submit(entries)
+            split = list(parts(entries, self.limits))
+            for part in split:
+                await self._committer.submit([entries[i] for i in part], alone=len(split) > 1)
         except StorageUnavailable as error:
             self._log.warning(
                 "failed event not logged", action="failure.unlogged", error=str(error)

@@ -102,6 +102,11 @@ class FootfallApp:
                 message = f"the request headers are larger than {limit} bytes"
                 await Problem(431, "headers_too_large", message).send(send)
                 return
+            target = len(scope.get("raw_path") or b"") + len(scope["query_string"])
+            if target > limit:
+                message = f"the request's path and query are longer than {limit} bytes"
+                await Problem(414, "uri_too_long", message).send(send)
+                return
             refusal = nul_refusal(scope)
             if refusal is not None:
                 await Problem(400, "invalid_query", refusal).send(send)

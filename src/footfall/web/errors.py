@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from footfall.exceptions import (
+    BodyTimeout,
     BodyTooLarge,
     ContactNotFound,
     FootfallError,
@@ -51,6 +52,7 @@ _MAPPING: list[tuple[type[FootfallError], int, str]] = [
     (IdentityConflict, 409, "conflict"),
     (KeyConflict, 409, "conflict"),
     (BodyTooLarge, 413, "too_large"),
+    (BodyTimeout, 408, "timeout"),
     (Unauthorized, 401, "unauthorized"),
     (Forbidden, 403, "forbidden"),
     (RateLimited, 429, "rate_limited"),

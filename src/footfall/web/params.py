@@ -167,5 +167,7 @@ async def page(
 
 async def request_body(request: Request) -> bytes:
     """The body of a JSON API call, up to the batch body limit (413 beyond)."""
-    limit = services(request).settings.max_batch_body_bytes
-    return await read_body(request.receive, dict(request.scope["headers"]), limit)
+    settings = services(request).settings
+    headers = dict(request.scope["headers"])
+    limit, timeout = settings.max_batch_body_bytes, settings.request_timeout_seconds
+    return await read_body(request.receive, headers, limit, timeout)
