@@ -23,7 +23,8 @@ SQLite: descriptors of the server process open on the database file) and its ope
 connections (/proc/net/tcp) are sampled every 5 s. The run fails (exit status 1) when any
 target is missed: no 5xx and no transport error for A or B, no 5xx for C, nothing lost, A's p99
 within 2x its idle p99, database connections within the pool's bound, client connections back
-to where they started, RSS growth within RSS_GROWTH.
+to where they started, RSS growth within RSS_GROWTH. A is measured alone once more after the soak
+(for information: has anything lasting come of it?).
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ class Traffic:
     """What a valid workspace sent and what it was told."""
 
     events_ms: list[float] = field(default_factory=list)
+    events_at: list[float] = field(default_factory=list)  # when each was due, from the start
     reads_ms: list[float] = field(default_factory=list)
     statuses: Counter[int] = field(default_factory=Counter)
     transport_errors: Counter[str] = field(default_factory=Counter)
@@ -122,6 +124,7 @@ async def well_behaved(url: str, key: str, seconds: float, rate: float, tag: str
                 else:
                     reply = await client.post("/api/v2/event", json=a_event(soak_id, n))
                     out.events_ms.append((time.perf_counter() - due) * 1000)
+                    out.events_at.append(due - start)
                     if reply.status_code == 200:
                         out.acked_events.append(soak_id)
                 out.statuses[reply.status_code] += 1
@@ -242,6 +245,7 @@ def run_c(url: str, key: str, seconds: float, args: argparse.Namespace) -> Hosti
 @dataclass
 class Run:
     idle: Traffic
+    after: Traffic  # A alone again after the soak: has anything lasting come of it?
     a: Traffic
     b: Traffic
     c: HostileResult
@@ -249,9 +253,7 @@ class Run:
     end: Sample
     health: int
     log: Path
-    lost_a: int
-    lost_b: int
-    lost_orders: int
+    lost: dict[str, tuple[int, int]]  # what was acknowledged: (lost, acknowledged)
 
 
 def watch(
@@ -291,15 +293,18 @@ def soak(backend: str, args: argparse.Namespace, workdir: Path) -> Run:
             idle = pool.submit(run_a, server.url, key_a, args.idle_seconds, args.rate, "idle")
             idle_traffic = idle.result()
             samples = [sample(server, env, database, 0.0)]
+            seconds = {w: 0.0 if w in args.without else args.duration for w in "bc"}
             futures: list[Future[Any]] = [
                 pool.submit(run_a, server.url, key_a, args.duration, args.rate, "soak"),
-                pool.submit(run_b, server.url, key_b, args.duration, args.burst_every, args.seed),
-                pool.submit(run_c, server.url, key_c, args.duration, args),
+                pool.submit(run_b, server.url, key_b, seconds["b"], args.burst_every, args.seed),
+                pool.submit(run_c, server.url, key_c, seconds["c"], args),
             ]
             watch(futures, server, env, database, samples)
             a, b, c = (f.result() for f in futures)
-        time.sleep(3)  # keep-alive connections close, the pool settles
-        end = sample(server, env, database, samples[-1].seconds + 3)
+            time.sleep(3)  # keep-alive connections close, the pool settles
+            end = sample(server, env, database, samples[-1].seconds + 3)
+            after = pool.submit(run_a, server.url, key_a, args.idle_seconds, args.rate, "after")
+            after_traffic = after.result()
         health = httpx.get(server.url + "/health", timeout=10).status_code
         keys_a, _ = stored(env, name_a)
         keys_b, orders_b = stored(env, name_b)
@@ -309,6 +314,7 @@ def soak(backend: str, args: argparse.Namespace, workdir: Path) -> Run:
     assert isinstance(a, Traffic) and isinstance(b, Traffic) and isinstance(c, HostileResult)
     return Run(
         idle_traffic,
+        after_traffic,
         a,
         b,
         c,
@@ -316,10 +322,22 @@ def soak(backend: str, args: argparse.Namespace, workdir: Path) -> Run:
         end,
         health,
         log,
-        lost_a=len(set(warm.acked_events + idle_traffic.acked_events + a.acked_events) - keys_a),
-        lost_b=len(set(b.acked_events) - keys_b),
-        lost_orders=len(set(b.acked_orders) - orders_b),
+        lost={
+            "A events": missing(
+                warm.acked_events
+                + idle_traffic.acked_events
+                + a.acked_events
+                + after_traffic.acked_events,
+                keys_a,
+            ),
+            "B events": missing(b.acked_events, keys_b),
+            "B orders": missing(b.acked_orders, orders_b),
+        },
     )
+
+
+def missing(acknowledged: list[str], found: set[str]) -> tuple[int, int]:
+    return len(set(acknowledged) - found), len(acknowledged)
 
 
 # -- the report ----------------------------------------------------------------------------------------
@@ -344,18 +362,22 @@ def report(backend: str, args: argparse.Namespace, run: Run) -> list[str]:
     print(
         f"\n== {backend}: {args.duration:.0f} s soak after {args.idle_seconds:.0f} s of A alone =="
     )
-    print(f"{'':24}{'start':>9}{'max':>9}{'end':>9}")
+    print(f"{'':24}{'start':>9}{'half':>9}{'max':>9}{'end':>9}")
     for label, attribute in (
         ("RSS (MB)", "rss_mb"),
         ("database connections", "db_connections"),
         ("client connections", "client_connections"),
     ):
         values = [getattr(s, attribute) for s in (*samples, end)]
-        print(f"  {label:22}{values[0]:9.1f}{max(values):9.1f}{values[-1]:9.1f}")
+        half = values[len(values) // 2]
+        print(f"  {label:22}{values[0]:9.1f}{half:9.1f}{max(values):9.1f}{values[-1]:9.1f}")
     print(f"  A events alone     {latency(run.idle.events_ms)}  ({len(run.idle.events_ms):,})")
     print(f"  A events in soak   {latency(run.a.events_ms)}  ({len(run.a.events_ms):,})")
+    print(f"  A events after     {latency(run.after.events_ms)}  ({len(run.after.events_ms):,})")
+    print(f"  A's slowest moments in the soak: {slowest(run.a)}")
     print(f"  A reads alone      {latency(run.idle.reads_ms)}")
     print(f"  A reads in soak    {latency(run.a.reads_ms)}")
+    print(f"  A reads after      {latency(run.after.reads_ms)}")
     for name, traffic in (("A", run.a), ("B", run.b)):
         errors = dict(traffic.transport_errors) or "none"
         print(
@@ -380,6 +402,15 @@ def report(backend: str, args: argparse.Namespace, run: Run) -> list[str]:
     return targets(run)
 
 
+def slowest(traffic: Traffic, count: int = 5) -> str:
+    """The ``count`` seconds of the soak with A's slowest events: how slow, and when."""
+    worst: dict[int, float] = {}
+    for ms, at in zip(traffic.events_ms, traffic.events_at, strict=True):
+        worst[int(at)] = max(ms, worst.get(int(at), 0.0))
+    top = sorted(worst.items(), key=lambda item: item[1], reverse=True)[:count]
+    return ", ".join(f"{ms:,.0f} ms at {at} s" for at, ms in sorted(top))
+
+
 def log_errors(log: Path) -> list[str]:
     marks = ('"level": "error"', '"level": "critical"', "Traceback", "ERROR:")
     return [
@@ -396,11 +427,16 @@ def targets(run: Run) -> list[str]:
     soak_p99 = percentile(run.a.events_ms + run.a.reads_ms, 0.99)
     rss_limit = start.rss_mb * (1 + RSS_GROWTH) + RSS_SLACK_MB
     peak_db = max(s.db_connections for s in run.samples)
-    fivexx_a = run.idle.server_errors() + run.a.server_errors()
+    fivexx_a = run.idle.server_errors() + run.a.server_errors() + run.after.server_errors()
     fivexx_b = run.b.server_errors()
     fivexx_c = sum(n for _, _, n in run.c.server_errors())
     transport = sum(
-        (run.idle.transport_errors + run.a.transport_errors + run.b.transport_errors).values()
+        (
+            run.idle.transport_errors
+            + run.a.transport_errors
+            + run.after.transport_errors
+            + run.b.transport_errors
+        ).values()
     )
     checks = [
         (
@@ -409,9 +445,10 @@ def targets(run: Run) -> list[str]:
         ),
         (f"A/B transport errors {transport} (target 0)", transport == 0),
         (
-            f"acknowledged and lost: A events {run.lost_a}, B events {run.lost_b}, "
-            f"B orders {run.lost_orders} (target 0)",
-            run.lost_a + run.lost_b + run.lost_orders == 0,
+            "acknowledged and lost: "
+            + ", ".join(f"{name} {lost} of {n:,}" for name, (lost, n) in run.lost.items())
+            + " (target 0)",
+            all(lost == 0 for lost, _ in run.lost.values()),
         ),
         (
             f"A p99 {soak_p99:.1f} ms in soak vs {idle_p99:.1f} ms alone (target <= {P99_FACTOR:g}x)",
@@ -456,6 +493,9 @@ def main() -> None:
         "--burst", type=int, default=150, help="connections in C's bursts (every 20 s)"
     )
     parser.add_argument("--seed", type=int, default=9)
+    parser.add_argument(
+        "--without", default="", help="leave out workspaces (b, c or bc): whose traffic costs A?"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="C's answers by variant")
     parser.add_argument("--source", help="a checkout's src directory to run instead")
     args = parser.parse_args()
