@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import httpx
 import psycopg
@@ -70,10 +71,15 @@ class Server:
 
 
 def start_server(
-    command: list[str], port: int, env: dict[str, str] | None = None, probe: str = "/health"
+    command: list[str],
+    port: int,
+    env: dict[str, str] | None = None,
+    probe: str = "/health",
+    log: IO[bytes] | None = None,
 ) -> Server:
-    """Start ``command`` (listening on ``port``) and wait until ``probe`` answers."""
-    process = subprocess.Popen(command, env=env, cwd=ROOT)
+    """Start ``command`` (listening on ``port``, its stderr to ``log`` if given) and wait until
+    ``probe`` answers."""
+    process = subprocess.Popen(command, env=env, cwd=ROOT, stderr=log)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(url + probe)
@@ -84,10 +90,10 @@ def start_server(
     return Server(process, url)
 
 
-def start_footfall(env: dict[str, str], workers: int = 1) -> Server:
+def start_footfall(env: dict[str, str], workers: int = 1, log: IO[bytes] | None = None) -> Server:
     port = free_port()
     command = [str(BIN / "footfall"), "serve", "--port", str(port), "--workers", str(workers)]
-    return start_server(command, port, env)
+    return start_server(command, port, env, log=log)
 
 
 def backend_env(backend: str, workdir: Path) -> tuple[dict[str, str], str | None]:
@@ -114,8 +120,8 @@ def percentile(values: Sequence[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
 
 
-def create_key(env: dict[str, str], prefix: str = "bench") -> str:
-    """A new workspace's full key, made by the real CLI on the database of ``env``."""
+def create_workspace(env: dict[str, str], prefix: str = "bench") -> tuple[str, str]:
+    """A new workspace made by the real CLI on the database of ``env``: its name and full key."""
     out = subprocess.run(
         [
             str(BIN / "footfall"),
@@ -129,4 +135,10 @@ def create_key(env: dict[str, str], prefix: str = "bench") -> str:
         text=True,
         check=True,
     ).stdout
-    return str(json.loads(out.strip().splitlines()[-1])["api_key"])
+    made = json.loads(out.strip().splitlines()[-1])
+    return str(made["workspace"]), str(made["api_key"])
+
+
+def create_key(env: dict[str, str], prefix: str = "bench") -> str:
+    """A new workspace's full key, made by the real CLI on the database of ``env``."""
+    return create_workspace(env, prefix)[1]
