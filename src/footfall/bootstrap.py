@@ -17,6 +17,7 @@ from footfall.eventtypes.growth import Caps, Growth
 from footfall.eventtypes.registry import TypeRulesCache
 from footfall.ingest.committer import GroupCommitter
 from footfall.ingest.service import Ingestion
+from footfall.memory import limit_malloc_arenas
 from footfall.metrics import Metrics
 from footfall.records import IdentityChanges
 from footfall.store import Store, open_store
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None, background: bool = True) -> Foo
 
     settings = settings or Settings.from_env()
     logs.configure(settings.log_level)
+    limit_malloc_arenas()  # before the worker threads that parse large bodies start
     return FootfallApp(build_services(settings, background))
 
 
