@@ -27,6 +27,7 @@ from footfall.exceptions import AddressUnavailable
 __all__ = ["HeadDeadlineProtocol", "listen", "run", "url"]
 
 BACKLOG = 2048
+KEEP_ALIVE_SECONDS = 15
 
 
 @cache
@@ -112,6 +113,9 @@ def run(sock: socket.socket, workers: int, background: bool, max_connections: in
         "loop": "uvloop",
         "http": HeadDeadlineProtocol,
         "limit_concurrency": max_connections,
+        # Longer than the idle expiry of common client pools (httpx: 5 s): with equal timers a
+        # client reuses a connection just as the server closes it, and its request is lost.
+        "timeout_keep_alive": KEEP_ALIVE_SECONDS,
         "backlog": BACKLOG,
     }
     if workers > 1:
