@@ -24,11 +24,9 @@ from pathlib import Path
 import msgspec
 
 from footfall.access import create_workspace
-from footfall.config import Settings
 from footfall.ingest.events import parse_event
 from footfall.store import Store, open_store
-from footfall.store.migrate import upgrade
-from harness import backend_env, drop_database
+from harness import backend_env, drop_database, migrated_settings
 from history import _contact_of, load
 
 MENTIONS = 50  # events of others naming the person, per erasure
@@ -61,12 +59,7 @@ def person_events(workspace_id: int, n: int, key: str) -> tuple[list[bytes], str
 def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> str:
     env, database = backend_env(backend, workdir)
     try:
-        settings = Settings(
-            data_dir=Path(env["FOOTFALL_DATA_DIR"]),
-            database_url=env.get("FOOTFALL_DATABASE_URL", ""),
-        )
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        upgrade(settings.resolved_database_url)
+        settings = migrated_settings(env)
         store = open_store(settings)
         try:
             return measure(store, backend, args)

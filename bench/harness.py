@@ -20,6 +20,9 @@ from typing import IO
 import httpx
 import psycopg
 
+from footfall.config import Settings
+from footfall.store.migrate import upgrade
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 # The YooChoose sample as session-rec prepares it; on the project's machines it sits beside the clone.
@@ -107,6 +110,17 @@ def backend_env(backend: str, workdir: Path) -> tuple[dict[str, str], str | None
         conn.execute(f'CREATE DATABASE "{name}"')
     env["FOOTFALL_DATABASE_URL"] = POSTGRES_ADMIN.rsplit("/", 1)[0] + "/" + name
     return env, name
+
+
+def migrated_settings(env: dict[str, str]) -> Settings:
+    """The settings of the fresh database ``backend_env`` made, its schema migrated (for the
+    benchmarks that fill a database through the store)."""
+    settings = Settings(
+        data_dir=Path(env["FOOTFALL_DATA_DIR"]), database_url=env.get("FOOTFALL_DATABASE_URL", "")
+    )
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.resolved_database_url)
+    return settings
 
 
 def drop_database(name: str | None) -> None:

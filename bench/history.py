@@ -41,9 +41,8 @@ from footfall.ingest.events import parse_event
 from footfall.records import NewEvent
 from footfall.store import Store, open_store
 from footfall.store.cursor import Cursor
-from footfall.store.migrate import upgrade
 from footfall.store.rows import EventQuery
-from harness import DATA, backend_env, drop_database, percentile, start_footfall
+from harness import DATA, backend_env, drop_database, migrated_settings, percentile, start_footfall
 
 VIEWED, CART = "ProductViewed", "CartUpdated"
 CART_SHARE = 0.05
@@ -336,12 +335,7 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> list[s
     env, database = backend_env(backend, workdir)
     summary: list[str] = []
     try:
-        settings = Settings(
-            data_dir=Path(env["FOOTFALL_DATA_DIR"]),
-            database_url=env.get("FOOTFALL_DATABASE_URL", ""),
-        )
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        upgrade(settings.resolved_database_url)
+        settings = migrated_settings(env)
         store = open_store(settings)
         try:
             issued = create_workspace(store.access, "bench-history")

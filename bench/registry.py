@@ -29,11 +29,9 @@ import psycopg
 
 from footfall.access import create_workspace
 from footfall.clock import now_us
-from footfall.config import Settings
 from footfall.store import Store, open_store
 from footfall.store.cursor import Cursor
-from footfall.store.migrate import upgrade
-from harness import backend_env, drop_database, percentile, start_footfall
+from harness import backend_env, drop_database, migrated_settings, percentile, start_footfall
 
 CHUNK = 5_000
 
@@ -118,12 +116,7 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> list[s
     if args.source:
         env["PYTHONPATH"] = str(Path(args.source).resolve())
     try:
-        settings = Settings(
-            data_dir=Path(env["FOOTFALL_DATA_DIR"]),
-            database_url=env.get("FOOTFALL_DATABASE_URL", ""),
-        )
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        upgrade(settings.resolved_database_url)
+        settings = migrated_settings(env)
         store = open_store(settings)
         try:
             issued = create_workspace(store.access, "bench-registry")
