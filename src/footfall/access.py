@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import re
 import secrets
@@ -153,6 +154,7 @@ def rotate_key(
 
 
 MAX_AUTHORIZATION_CHARS = 1024
+CREDENTIALS_REMEMBERED = 1024  # parsed headers kept: at most about 1 MB
 _SECRET = re.compile(r"[A-Za-z0-9_-]{43}")  # what secrets.token_urlsafe(32) makes
 MALFORMED = (
     "malformed credentials: use HTTP Basic with an API key (ff_...) as the password, "
@@ -183,6 +185,13 @@ def parse_authorization(header: str | None) -> Credential:
     that cannot be one of our keys or tokens."""
     if header is None:
         raise Unauthorized()
+    return _credential(header)
+
+
+@functools.lru_cache(maxsize=CREDENTIALS_REMEMBERED)
+def _credential(header: str) -> Credential:
+    """parse_authorization of a header, remembered for the headers in use (a refusal is not
+    remembered: only well-formed headers, at most MAX_AUTHORIZATION_CHARS each, take room)."""
     if len(header) > MAX_AUTHORIZATION_CHARS:
         raise Unauthorized(f"the Authorization header is longer than {MAX_AUTHORIZATION_CHARS}")
     scheme, _, rest = header.strip().partition(" ")

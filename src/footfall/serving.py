@@ -10,69 +10,21 @@ same second or two on one port can both pass the check.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import os
 import socket
-from functools import cache
 from typing import Any
 
 import uvicorn
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from footfall.config import Settings
 from footfall.exceptions import AddressUnavailable
+from footfall.web.protocol import DeadlineProtocol
 
-__all__ = ["HeadDeadlineProtocol", "listen", "run", "url"]
+__all__ = ["listen", "run", "url"]
 
 BACKLOG = 2048
 KEEP_ALIVE_SECONDS = 15
-
-
-@cache
-def _head_timeout() -> float:
-    """Read once per process (worker processes too) from the environment they share."""
-    return Settings.from_env().request_timeout_seconds
-
-
-class HeadDeadlineProtocol(HttpToolsProtocol):
-    """uvicorn's HTTP/1.1 protocol with a deadline on each request's head: a connection that
-    opens and says nothing, or trickles its request line and headers, is closed after
-    ``FOOTFALL_REQUEST_TIMEOUT_SECONDS`` (uvicorn itself waits for ever). The body has its own
-    deadline, in the application (408)."""
-
-    _head_deadline: asyncio.TimerHandle | None = None
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._arm()
-
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        if self._head_deadline is None:  # the next request on a kept-alive connection
-            self._arm()
-
-    def on_headers_complete(self) -> None:
-        self._disarm()
-        super().on_headers_complete()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
-        super().connection_lost(exc)
-
-    def _arm(self) -> None:
-        self._head_deadline = self.loop.call_later(_head_timeout(), self._too_slow)
-
-    def _disarm(self) -> None:
-        if self._head_deadline is not None:
-            self._head_deadline.cancel()
-            self._head_deadline = None
-
-    def _too_slow(self) -> None:
-        self._head_deadline = None
-        if not self.transport.is_closing():
-            self.transport.close()
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -111,7 +63,7 @@ def run(sock: socket.socket, workers: int, background: bool, max_connections: in
         "access_log": False,
         "log_level": "warning",
         "loop": "uvloop",
-        "http": HeadDeadlineProtocol,
+        "http": DeadlineProtocol,
         "limit_concurrency": max_connections,
         # Longer than the idle expiry of common client pools (httpx: 5 s): with equal timers a
         # client reuses a connection just as the server closes it, and its request is lost.

@@ -303,3 +303,20 @@ def test_all_keys_reads_every_page_newest_first() -> None:
     made = [create_key(keys, "shop", "events").key_id for _ in range(6)]
     listed = [r.key_id for r in all_keys(keys, keys.workspaces["shop"], page=4)]
     assert listed == sorted([*made, 1], reverse=True)
+
+
+def test_parsed_headers_are_remembered_within_a_bound() -> None:
+    """Parsing is remembered for the headers in use, never for a refused one, and never for more
+    than CREDENTIALS_REMEMBERED headers however many distinct valid ones arrive."""
+    from footfall.access import CREDENTIALS_REMEMBERED, _credential
+
+    secrets_ = [KEY_PREFIX + f"{n:043d}" for n in range(CREDENTIALS_REMEMBERED + 500)]
+    for secret in secrets_:
+        assert parse_authorization(basic(secret)).digest == hash_secret(secret)
+    assert _credential.cache_info().currsize == CREDENTIALS_REMEMBERED
+    _credential.cache_clear()
+    for junk in ("Basic " + "A" * 1000, "Bearer nope", "Basic !!"):
+        with pytest.raises(Unauthorized):
+            parse_authorization(junk)
+    assert _credential.cache_info().currsize == 0
+    assert parse_authorization(basic(secrets_[0])) == parse_authorization(basic(secrets_[0]))

@@ -127,3 +127,30 @@ def test_lone_surrogates_and_deep_nesting_are_handled() -> None:
     deep = "[" * 3000 + "]" * 3000
     event = parse({"eventTypeKey": "a", "keyValue": "k", "params": [{"name": "x", "value": deep}]})
     assert json.loads(event.params_json)[0]["value"] == deep  # kept as the string it was
+
+
+def _nested(levels: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(levels):
+        value = {"k": value}
+    return value
+
+
+@pytest.mark.parametrize("levels", [64, 65])
+def test_depth_is_measured_however_the_brackets_are_written(levels: int) -> None:
+    """Counting brackets spares the depth walk only when it cannot miss a level: JSON inside a
+    string whose braces are written as \\u007b escapes, and a body with exactly the limit, are
+    judged as exactly as nesting in plain sight."""
+    embedded = json.dumps(_nested(levels))
+    escaped = json.dumps(embedded).replace("{", "\\u007b")  # no brace left in the raw body
+    assert escaped.count("{") == 0
+    plain = json.dumps(
+        {"eventTypeKey": "a", "keyValue": "k", "params": [{"name": "x", "value": _nested(levels)}]}
+    )
+    hidden = '{"eventTypeKey":"a","keyValue":"k","params":[{"name":"x","value":' + escaped + "}]}"
+    for body in (plain, hidden):
+        if levels <= 64:
+            assert json.loads(parse(body.encode()).params_json)[0]["value"] == _nested(levels)
+        else:
+            with pytest.raises(InvalidEvent, match="more than 64 levels deep"):
+                parse(body.encode())

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
-from footfall.decoding import ANY, MAX_DEPTH, decode_json, deeper_than
+from footfall.decoding import ANY, MAX_DEPTH, decode_json, deeper_than, may_nest_deeper
 from footfall.exceptions import InvalidEvent, MalformedBody, NoLocator, TooDeep
 from footfall.identity.locators import locate
 from footfall.identity.normalize import has_nul
@@ -143,8 +143,10 @@ def _v1_value(param: Param) -> str:
     )
 
 
-def normalize_params(params: list[Param], version: int) -> list[Param]:
-    """Check names and decode embedded JSON; v1 values must be strings."""
+def normalize_params(params: list[Param], version: int, raw: str | None = None) -> list[Param]:
+    """Check names and decode embedded JSON; v1 values must be strings. ``raw``, the JSON the
+    params were decoded from, spares measuring their depth when it has too few brackets."""
+    shallow = raw is not None and not may_nest_deeper(raw)
     seen: set[str] = set()
     for param in params:
         name = param.name
@@ -160,9 +162,11 @@ def normalize_params(params: list[Param], version: int) -> list[Param]:
             raise InvalidEvent(f"param '{name}' appears more than once", field=name)
         seen.add(name)
         value = _v1_value(param) if version == 1 else param.value
+        measured = shallow
         if isinstance(value, str):
+            measured = not may_nest_deeper(value)
             value = parse_embedded(value, name)
-        if deeper_than(value):
+        if not measured and deeper_than(value):
             raise TooDeep(
                 f"param '{name}' nests objects and arrays more than {MAX_DEPTH} levels deep",
                 field=name,
@@ -223,7 +227,7 @@ def build_event(
     ``rules`` gives the operator's rules of a type (required params, JSON Schema), if any.
     """
     check_type_key(body.eventTypeKey)
-    params = normalize_params(body.params or [], version)
+    params = normalize_params(body.params or [], version, raw)
     if body.eventTypeKey in RULES:
         by_name = {param.name: param.value for param in params}
         validate_standard(body.eventTypeKey, by_name)

@@ -310,10 +310,12 @@ class Ingestion:
             rules=self._rules,
         )
         event.key_id = key.key_id
-        [refusal] = await self._admit(key, [event])
-        if refusal is not None:
-            raise refusal
-        await self._committer.submit([event])
+        events = [event]
+        if not self._growth.all_known(events):  # in memory; else counted, off the event loop
+            [refusal] = await self._admit(key, events)
+            if refusal is not None:
+                raise refusal
+        await self._committer.submit(events)
 
     async def past_events(self, key: ApiKey, version: int, body: bytes) -> PastResult:
         """Store the acceptable events of a batch; the refused ones go to the failed-event log."""

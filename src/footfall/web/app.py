@@ -27,8 +27,8 @@ from footfall.web import (
     operations,
     tokens,
 )
-from footfall.web.asgi import Receive, Scope, Send
-from footfall.web.errors import Problem, footfall_error, not_found, too_deep
+from footfall.web.asgi import ClientDisconnected, Receive, Scope, Send
+from footfall.web.errors import Problem, footfall_error, gone, not_found, too_deep
 from footfall.web.routing import Operation, routes
 from footfall.web.services import Services
 
@@ -88,6 +88,7 @@ class FootfallApp:
             exception_handlers={
                 FootfallError: footfall_error,
                 RecursionError: too_deep,
+                ClientDisconnected: gone,
                 404: not_found,
             },
             lifespan=lifespan,

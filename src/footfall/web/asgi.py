@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
-from footfall.exceptions import BodyTimeout, BodyTooLarge
+from footfall.exceptions import BodyTooLarge
 
 __all__ = [
     "JSON",
@@ -35,25 +34,15 @@ class ClientDisconnected(Exception):
     """The client went away before its body arrived: there is no one to answer."""
 
 
-async def read_body(
-    receive: Receive, headers: dict[bytes, bytes], limit: int, timeout: float
-) -> bytes:
-    """The whole body, refused (413) as soon as it is known to exceed ``limit`` bytes, and
-    (408) when it has not all arrived within ``timeout`` seconds; what was read by then travels
-    with a 413, for the failed-event log."""
+async def read_body(receive: Receive, headers: dict[bytes, bytes], limit: int) -> bytes:
+    """The whole body, refused (413) as soon as it is known to exceed ``limit`` bytes; what was
+    read by then travels with the 413, for the failed-event log. (A body that does not arrive
+    in time is answered by the server's protocol: ``footfall.web.protocol``.)"""
     declared = headers.get(b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge(
             f"the body is {int(declared)} bytes; the limit is {limit} bytes", size=int(declared)
         )
-    try:
-        async with asyncio.timeout(timeout):
-            return await _receive_all(receive, limit)
-    except TimeoutError:
-        raise BodyTimeout(f"the body did not arrive within {timeout:g} seconds") from None
-
-
-async def _receive_all(receive: Receive, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:

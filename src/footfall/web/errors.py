@@ -35,6 +35,7 @@ __all__ = [
     "TOO_DEEP",
     "Problem",
     "footfall_error",
+    "gone",
     "not_found",
     "problem",
     "status_headers",
@@ -124,6 +125,11 @@ async def footfall_error(request: Request, exc: Exception) -> Response:
 async def too_deep(request: Request, exc: Exception) -> Response:
     """Starlette's handler of a RecursionError: the client's input was too deep for some step."""
     return problem(MalformedBody(TOO_DEEP)).response()
+
+
+async def gone(request: Request, exc: Exception) -> Response:
+    """Starlette's handler of a client that left before its body arrived: no one hears this."""
+    return Response(b"", status_code=400)
 
 
 async def not_found(request: Request, exc: Exception) -> Response:

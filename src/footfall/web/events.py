@@ -187,7 +187,7 @@ async def handle(
         _admit(services, route, key)
         settings = services.settings
         limit = settings.max_batch_body_bytes if route.batch else settings.max_body_bytes
-        body = await read_body(receive, headers, limit, settings.request_timeout_seconds)
+        body = await read_body(receive, headers, limit)
         status, payload = await route.handler(services.ingestion, key, body, m)
     except ClientDisconnected:
         return

@@ -169,5 +169,4 @@ async def request_body(request: Request) -> bytes:
     """The body of a JSON API call, up to the batch body limit (413 beyond)."""
     settings = services(request).settings
     headers = dict(request.scope["headers"])
-    limit, timeout = settings.max_batch_body_bytes, settings.request_timeout_seconds
-    return await read_body(request.receive, headers, limit, timeout)
+    return await read_body(request.receive, headers, settings.max_batch_body_bytes)
