@@ -58,8 +58,7 @@ from hostile import HostileResult, hostile_traffic
 from probe import Sample, sample, stored
 
 P99_FACTOR = 2.0
-# FOOTFALL_DB_POOL_SIZE (default) + the group committer's own connection (PostgreSQL: one per lane)
-POOL_BOUND = {"sqlite": 8 + 1, "postgres": 8 + 2}
+POOL_BOUND = 8 + 1  # FOOTFALL_DB_POOL_SIZE (default) + the group committer's own connection
 RSS_GROWTH = 0.25  # end RSS at most 25% above start, plus RSS_SLACK_MB
 RSS_SLACK_MB = 16.0
 SAMPLE_SECONDS = 5.0
@@ -400,7 +399,7 @@ def report(backend: str, args: argparse.Namespace, run: Run) -> list[str]:
     print(f"  server log {run.log}: {len(logged)} lines at error level or tracebacks")
     for line in logged[:5]:
         print(f"     {line[:300]}")
-    return targets(run, backend)
+    return targets(run)
 
 
 def slowest(traffic: Traffic, count: int = 5) -> str:
@@ -421,10 +420,9 @@ def log_errors(log: Path) -> list[str]:
     ]
 
 
-def targets(run: Run, backend: str) -> list[str]:
+def targets(run: Run) -> list[str]:
     """Each target with its figure, 'MISSED' where it was."""
     start, end = run.samples[0], run.end
-    bound = POOL_BOUND[backend]
     idle_p99 = percentile(run.idle.events_ms + run.idle.reads_ms, 0.99)
     soak_p99 = percentile(run.a.events_ms + run.a.reads_ms, 0.99)
     rss_limit = start.rss_mb * (1 + RSS_GROWTH) + RSS_SLACK_MB
@@ -457,8 +455,8 @@ def targets(run: Run, backend: str) -> list[str]:
             soak_p99 <= P99_FACTOR * idle_p99,
         ),
         (
-            f"database connections: max {peak_db}, end {end.db_connections} (target <= {bound})",
-            peak_db <= bound and end.db_connections <= bound,
+            f"database connections: max {peak_db}, end {end.db_connections} (target <= {POOL_BOUND})",
+            peak_db <= POOL_BOUND and end.db_connections <= POOL_BOUND,
         ),
         (
             f"client connections: start {start.client_connections}, end {end.client_connections}"

@@ -15,7 +15,7 @@ from footfall.background import Runner, default_jobs
 from footfall.config import Settings
 from footfall.eventtypes.growth import Caps, Growth
 from footfall.eventtypes.registry import TypeRulesCache
-from footfall.ingest.committer import GroupCommitter, Lanes
+from footfall.ingest.committer import GroupCommitter
 from footfall.ingest.service import Ingestion
 from footfall.memory import limit_malloc_arenas
 from footfall.metrics import Metrics
@@ -35,7 +35,7 @@ class Services:
     limiter: RateLimiter
     metrics: Metrics = field(default_factory=Metrics)
     log: structlog.stdlib.BoundLogger = field(default_factory=lambda: logs.get("footfall"))
-    committer: GroupCommitter | Lanes = field(init=False)
+    committer: GroupCommitter = field(init=False)
     ingestion: Ingestion = field(init=False)  # needs the committer: made in start()
     type_rules: TypeRulesCache = field(init=False)
     background: bool = True  # run the periodic jobs (footfall.background) in this process
@@ -43,14 +43,6 @@ class Services:
     def __post_init__(self) -> None:
         self.type_rules = TypeRulesCache(self.store.types, self.settings.type_rules_refresh_seconds)
         self.runner: Runner | None = None
-
-    def _committer(self) -> GroupCommitter | Lanes:
-        """One group committer; two lanes where the database takes concurrent writers."""
-        most = self.settings.group_commit_max_events
-        live = GroupCommitter(self.store.events, most)
-        if self.store.events.write_on_loop:  # SQLite: one writer at a time anyway
-            return live
-        return Lanes(live, GroupCommitter(self.store.bulk_events, most))
 
     async def start(self) -> None:
         # The commit thread waits on the disk or the network, and each time it must win the GIL
@@ -60,7 +52,7 @@ class Services:
         # each request allocates a few dozen short-lived objects.
         gc.freeze()
         gc.set_threshold(20_000, 20, 20)
-        self.committer = self._committer()
+        self.committer = GroupCommitter(self.store.events, self.settings.group_commit_max_events)
         self.committer.on_commit = self._committed
         caps = Caps(
             self.settings.max_new_event_types_per_day, self.settings.max_new_param_names_per_day

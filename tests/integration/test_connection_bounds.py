@@ -25,9 +25,8 @@ from footfall.store import migrate, open_store
 
 POOL = 3
 # The pool, plus the group committer's own connection and, on SQLite, one for the migration
-# check at start-up that is closed at once; on PostgreSQL one connection per committer lane
-# (live events, and the parts of large requests).
-ALLOWED = {"sqlite": POOL + 1, "postgres": POOL + 2}
+# check at start-up that is closed at once.
+ALLOWED = POOL + 1
 
 
 @pytest.fixture
@@ -107,9 +106,8 @@ def test_connections_stay_bounded_under_bursts_and_idle_gaps(
             stop.set()
             watcher.join()
         assert set(first) | set(second) == {200, 401}
-        allowed = ALLOWED["sqlite" if url.startswith("sqlite") else "postgres"]
-        assert peak <= allowed, f"{peak} connections open at once, the pool allows {POOL}"
-        assert count() <= allowed
+        assert peak <= ALLOWED, f"{peak} connections open at once, the pool allows {POOL}"
+        assert count() <= ALLOWED
     finally:
         live.stop()
 

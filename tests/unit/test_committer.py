@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import pytest
 
 from footfall.exceptions import StorageUnavailable
-from footfall.ingest.committer import GroupCommitter, Lanes, Write
+from footfall.ingest.committer import GroupCommitter, Write
 from footfall.records import IdentityChanges, NewFailure
 
 
@@ -143,29 +143,3 @@ def test_a_part_of_a_large_request_is_committed_alone() -> None:
         ["b", "c"],
         ["big-3"],
     ]
-
-
-def test_a_live_event_does_not_wait_for_a_bulk_part_in_the_other_lane() -> None:
-    """With two lanes, a live submission commits while a large request's part is still being
-    committed; with one committer it would wait for that part first."""
-
-    async def live_waits(lanes: bool) -> tuple[float, list[list[str]]]:
-        bulk_store, live_store = FakeStore(delay=0.5), FakeStore()
-        bulk = GroupCommitter(bulk_store)
-        committer = Lanes(GroupCommitter(live_store), bulk) if lanes else bulk
-        await committer.start()
-        try:
-            part = asyncio.create_task(committer.submit([item("part")], alone=True))
-            await asyncio.sleep(0.05)  # the part's commit is under way
-            started = time.monotonic()
-            await committer.submit([item("live")])
-            waited = time.monotonic() - started
-            await part
-        finally:
-            await committer.stop()
-        return waited, bulk_store.batches
-
-    waited, bulk_batches = asyncio.run(live_waits(lanes=True))
-    assert waited < 0.2 and bulk_batches == [["part"]]
-    waited, bulk_batches = asyncio.run(live_waits(lanes=False))
-    assert waited > 0.3 and bulk_batches == [["part"], ["live"]]

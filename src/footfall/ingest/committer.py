@@ -147,34 +147,3 @@ def _settle(batch: list[Submission], error: BaseException | None) -> None:
             future.set_result(None)
         else:
             future.set_exception(error)
-
-
-class Lanes:
-    """Two group committers, each on a connection of its own: the heavy parts of large requests
-    (``alone``) in one, everything else in the other, so that a live event never waits for a
-    bulk part's commit. For databases that take concurrent writers (PostgreSQL); on SQLite,
-    which writes one transaction at a time, one committer serves both."""
-
-    def __init__(self, live: GroupCommitter, bulk: GroupCommitter) -> None:
-        self.live = live
-        self.bulk = bulk
-
-    @property
-    def on_commit(self) -> Callable[[IdentityChanges], None]:
-        return self.live.on_commit
-
-    @on_commit.setter
-    def on_commit(self, callback: Callable[[IdentityChanges], None]) -> None:
-        self.live.on_commit = self.bulk.on_commit = callback
-
-    async def start(self) -> None:
-        await self.live.start()
-        await self.bulk.start()
-
-    async def stop(self) -> None:
-        """Finish what was submitted to either lane, then stop."""
-        await self.live.stop()
-        await self.bulk.stop()
-
-    async def submit(self, items: Sequence[Write], alone: bool = False) -> None:
-        await (self.bulk if alone else self.live).submit(items, alone)

@@ -35,9 +35,6 @@ class Store:
         self.db = Database(dialect, limits)
         self.access = AccessStore(self.db)
         self.events = EventStore(self.db)
-        # The bulk lane's writer (ingest.committer.Lanes), on a connection of its own, opened
-        # when first used.
-        self.bulk_events = EventStore(self.db)
         self.feed = FeedStore(self.db)
         self.contacts = ContactStore(self.db)
         self.types = TypeStore(self.db, self.events)
@@ -58,7 +55,6 @@ class Store:
     def close(self) -> None:
         """Close every connection this store opened, on any thread."""
         self.events.close()
-        self.bulk_events.close()
         self.db.close()
 
 
