@@ -109,3 +109,28 @@ def test_connections_beyond_the_limit_are_503_and_the_service_recovers(served: S
     while httpx.get(f"{served.url}/health", timeout=5).status_code != 200:
         assert time.monotonic() < deadline, "the service did not recover"
         time.sleep(0.1)
+
+
+def test_each_request_on_a_kept_alive_connection_has_its_own_deadline(
+    database: Database, served: Served
+) -> None:
+    """Requests that arrive in time keep the connection past the first request's deadline; a
+    later request whose body stalls is answered 408 within the timeout of its own start."""
+    key = last_json(database.ok("workspace", "create", "kept", "--json"))["api_key"]
+    body = b'{"eventTypeKey":"kept","keyValue":"k"}'
+
+    def head(length: int) -> bytes:
+        return (
+            f"POST /api/v2/event HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {length}\r\nAuthorization: {basic(key)['Authorization']}\r\n\r\n"
+        ).encode()
+
+    with connect(served.url) as sock:
+        for _ in range(3):  # 1.8 s in all: beyond the first request's deadline
+            sock.sendall(head(len(body)) + body)
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
+            time.sleep(0.6)
+        sock.sendall(head(100) + body)
+        seconds, said = closed_after(sock)
+    assert said.startswith(b"HTTP/1.1 408 "), said
+    assert TIMEOUT - 0.2 < seconds < TIMEOUT + 1.5, seconds

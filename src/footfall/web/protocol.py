@@ -1,4 +1,4 @@
-"""uvicorn's HTTP/1.1 protocol with a deadline on each request, kept by one timer per request.
+"""uvicorn's HTTP/1.1 protocol with a deadline on each request, kept by one timer per connection.
 
 uvicorn itself waits for ever on a connection that opens and says nothing, trickles its request
 line and headers, or declares a body it never sends. Here each request must have all arrived
@@ -8,7 +8,8 @@ body that is late is answered 408 before the connection is closed, unless the ap
 already answered. The application then hears that the client went away.
 
 Keeping the deadline here rather than around each body read in the application costs a
-request one timer, armed at its first byte and cancelled once its body is complete.
+request two attribute writes: the connection's timer is armed only when none is, and when it
+fires early (the request it was armed for has ended) it moves on to the current deadline.
 """
 
 from __future__ import annotations
