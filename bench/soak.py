@@ -484,7 +484,9 @@ def main() -> None:
     )
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--duration", type=float, default=600.0, help="seconds of soak")
-    parser.add_argument("--idle-seconds", type=float, default=20.0, help="A alone, before")
+    parser.add_argument(
+        "--idle-seconds", type=float, default=60.0, help="A alone, before (and after)"
+    )
     parser.add_argument("--rate", type=float, default=50.0, help="A's requests per second")
     parser.add_argument("--burst-every", type=float, default=5.0, help="seconds between B's bursts")
     parser.add_argument("--hostile-rate", type=float, default=20.0, help="C's requests per second")
