@@ -146,3 +146,24 @@ class IdentityConflict(FootfallError):
 
 class UnknownEventType(FootfallError):
     """No such event type in this workspace."""
+
+
+class InvalidWebhook(FootfallError):
+    """The webhook subscription is invalid."""
+
+    def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class UnsafeTarget(InvalidWebhook):
+    """The webhook URL leads to an address Footfall does not send to (loopback, private,
+    link-local, multicast or cloud metadata) and FOOTFALL_WEBHOOK_ALLOW_HOSTS does not allow it."""
+
+
+class TargetUnreachable(InvalidWebhook):
+    """The webhook URL did not answer the check (a GET) with a 2xx."""
+
+
+class WebhookNotFound(FootfallError):
+    """No such webhook subscription in this workspace."""
