@@ -1,0 +1,1 @@
+"""Outgoing webhooks: subscriptions, their deliveries, signing and the guard on where they go."""
