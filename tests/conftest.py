@@ -99,7 +99,11 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def settings(backend: str, database_urls: dict[str, Any], tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path, database_url=database_urls["get"](backend))
+    return Settings(
+        data_dir=tmp_path,
+        database_url=database_urls["get"](backend),
+        webhook_allow_hosts="127.0.0.1",  # the tests' receivers; 127.0.0.2 stays refused
+    )
 
 
 @pytest.fixture
@@ -154,7 +158,9 @@ def _servers(
     def get(backend: str) -> LiveServer:
         if backend not in servers:
             settings = Settings(
-                data_dir=tmp_path_factory.mktemp("data"), database_url=database_urls["get"](backend)
+                data_dir=tmp_path_factory.mktemp("data"),
+                database_url=database_urls["get"](backend),
+                webhook_allow_hosts="127.0.0.1",
             )
             servers[backend] = start_server(settings)
         return servers[backend]

@@ -119,7 +119,10 @@ class Receiver:
     The answer to a request is the next scripted one, else the current mode (200 at first).
     ``down()`` drops every open connection, hung ones too, as an endpoint that died would."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, host: str = HOST) -> None:
+        if not host.startswith("127."):
+            raise ValueError("receivers listen on loopback (127.0.0.0/8) only")
+        self._host = host
         self._port = port
         self._lock = threading.Condition()
         self._mode = _Answer()
@@ -141,12 +144,12 @@ class Receiver:
 
     @property
     def url(self) -> str:
-        return f"http://{HOST}:{self.port}/hook"
+        return f"http://{self._host}:{self.port}/hook"
 
     def start(self) -> Receiver:
         if self._loop is not None:
             raise RuntimeError("the receiver is already running")
-        self._held = _bind(self._port)
+        self._held = _bind(self._host, self._port)
         self._port = int(self._held.getsockname()[1])
         self._released = asyncio.Event()
         self._loop = asyncio.new_event_loop()
@@ -261,14 +264,14 @@ class Receiver:
     async def _up(self) -> None:
         if self._server is not None:
             return
-        held, self._held = self._held or _bind(self.port), None
+        held, self._held = self._held or _bind(self._host, self.port), None
         self._server = await asyncio.start_server(self._serve, sock=held)
 
     async def _down(self) -> None:
         if self._server is None:
             return
         await self._close()
-        self._held = _bind(self.port)
+        self._held = _bind(self._host, self.port)
 
     async def _close(self) -> None:
         if self._server is not None:
@@ -335,12 +338,12 @@ class Receiver:
         return keep
 
 
-def _bind(port: int) -> socket.socket:
+def _bind(host: str, port: int) -> socket.socket:
     """A socket bound to the port on loopback, not yet listening: connecting is refused."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((HOST, port))
+        sock.bind((host, port))
     except OSError:
         sock.close()
         raise

@@ -11,7 +11,7 @@ import structlog
 
 from footfall import logs
 from footfall.access import Authenticator, RateLimiter
-from footfall.background import Runner, default_jobs
+from footfall.background.runtime import Runtime
 from footfall.config import Settings
 from footfall.eventtypes.growth import Caps, Growth
 from footfall.eventtypes.registry import TypeRulesCache
@@ -21,7 +21,7 @@ from footfall.memory import limit_malloc_arenas
 from footfall.metrics import Metrics
 from footfall.records import IdentityChanges
 from footfall.store import Store, open_store
-from footfall.store.leases import JobLeases
+from footfall.webhooks.service import WebhookService
 
 if TYPE_CHECKING:
     from footfall.web.app import FootfallApp
@@ -42,7 +42,8 @@ class Services:
 
     def __post_init__(self) -> None:
         self.type_rules = TypeRulesCache(self.store.types, self.settings.type_rules_refresh_seconds)
-        self.runner: Runner | None = None
+        self.runtime: Runtime | None = None
+        self.webhooks = WebhookService(self.store.webhooks, self.settings)
 
     async def start(self) -> None:
         # The commit thread waits on the disk or the network, and each time it must win the GIL
@@ -64,19 +65,22 @@ class Services:
         await self.committer.start()
         await self.type_rules.start()
         if self.background:
-            # Each API process runs one; leases keep each job to one run per deployment.
-            jobs = default_jobs(self.store.types, self.settings)
-            self.runner = Runner(JobLeases(self.store), jobs)
-            await self.runner.start()
+            # Each API process runs one; leases keep each job to one run per deployment, each
+            # consumer to one owner, each delivery to one worker.
+            self.runtime = Runtime(self.store, self.settings)
+            await self.runtime.start()
         self.log.info("service started", action="service.started", dialect=self.store.dialect.name)
 
     def _committed(self, changes: IdentityChanges) -> None:
         self.metrics.batches.inc()
         self.metrics.count_identity(changes.merges, changes.warnings)
+        if self.runtime is not None:
+            self.runtime.wake()
 
     async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.stop()
+        if self.runtime is not None:
+            await self.runtime.stop()
+        await self.webhooks.close()
         await self.type_rules.stop()
         await self.committer.stop()
         self.store.close()

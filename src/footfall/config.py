@@ -39,6 +39,39 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+DEFAULT_RETRY_SCHEDULE = (60.0, 120.0, 240.0, 480.0, 3600.0)
+
+
+def _duration(name: str, text: str) -> float:
+    """Seconds in ``text``: a number and a unit (ms, s, m, h or d), e.g. ``90s``, ``3d``."""
+    number = text.strip().lower()
+    for unit in sorted(_UNITS, key=len, reverse=True):
+        if number.endswith(unit):
+            try:
+                value = float(number.removesuffix(unit)) * _UNITS[unit]
+            except ValueError:
+                break
+            if value > 0:
+                return value
+            break
+    raise ConfigurationError(
+        f"{name}: {text.strip()!r} is not a duration (a positive number and ms, s, m, h or d)"
+    )
+
+
+def _durations(env: Mapping[str, str], name: str, default: tuple[float, ...]) -> tuple[float, ...]:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    return tuple(_duration(name, part) for part in raw.split(","))
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    return default if not raw else _duration(name, raw)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything Footfall can be configured with; see the README's Configuration section."""
@@ -64,6 +97,11 @@ class Settings:
     max_new_event_types_per_day: int = 1000
     max_new_param_names_per_day: int = 10_000
     log_level: str = "INFO"
+    webhook_retry_schedule: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE  # the last one repeats
+    webhook_max_age_seconds: float = 3 * 86400.0
+    webhook_timeout_seconds: float = 10.0
+    webhook_allow_hosts: str = ""
+    webhook_concurrency: int = 16
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -135,4 +173,11 @@ class Settings:
             max_new_event_types_per_day=_int(env, "FOOTFALL_MAX_NEW_EVENT_TYPES_PER_DAY", 1000),
             max_new_param_names_per_day=_int(env, "FOOTFALL_MAX_NEW_PARAM_NAMES_PER_DAY", 10_000),
             log_level=level,
+            webhook_retry_schedule=_durations(
+                env, "FOOTFALL_WEBHOOK_RETRY_SCHEDULE", DEFAULT_RETRY_SCHEDULE
+            ),
+            webhook_max_age_seconds=_seconds(env, "FOOTFALL_WEBHOOK_MAX_AGE", 3 * 86400.0),
+            webhook_timeout_seconds=_seconds(env, "FOOTFALL_WEBHOOK_TIMEOUT", 10.0),
+            webhook_allow_hosts=env.get("FOOTFALL_WEBHOOK_ALLOW_HOSTS", "").strip(),
+            webhook_concurrency=_int(env, "FOOTFALL_WEBHOOK_CONCURRENCY", 16, minimum=1),
         )

@@ -66,3 +66,18 @@ class IdentityChanges:
 
     merges: int = 0
     warnings: int = 0
+
+
+EVENTS, IDENTITY = "events", "identity"  # the streams a webhook may follow
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSpec:
+    """What a subscription's owner chooses (validated by footfall.webhooks)."""
+
+    url: str
+    event_types: tuple[str, ...] = ()  # empty: every accepted event
+    streams: tuple[str, ...] = (EVENTS,)
+    batch_size: int = 100
+    basic_username: str | None = None
+    basic_password: str | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -21,9 +22,20 @@ def _contact(api: httpx.Client) -> str:
     return str(response.json()["id"])
 
 
+def _webhook(api: httpx.Client) -> str:
+    """A fresh subscription (to a type nobody sends, so nothing is ever delivered)."""
+    hook = {"url": "http://127.0.0.1:9/hook", "eventTypes": ["neverSent"]}
+    response = api.post("/api/v1/webhooks?verify=false", json=hook)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
 def _path(api: httpx.Client, op: Operation) -> str:
-    values = {"key": "visit"}
-    return re.sub(r"\{(\w+)\}", lambda m: values.get(m[1]) or _contact(api), op.path)
+    made: dict[str, Callable[[], str]] = {
+        "key": lambda: "visit",
+        "webhook_id": lambda: _webhook(api),
+    }
+    return re.sub(r"\{(\w+)\}", lambda m: made.get(m[1], lambda: _contact(api))(), op.path)
 
 
 def _send(api: httpx.Client, op: Operation, path: str) -> httpx.Response:

@@ -2,7 +2,7 @@
 
 ``Store`` is a small core (connections, transactions, error translation, retries) on a dialect,
 with the operations of each capability on their own object: ``access``, ``events``, ``feed``,
-``contacts`` and ``types``.
+``contacts``, ``types`` and ``webhooks``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from footfall.store.events import EventStore
 from footfall.store.feed import FeedStore
 from footfall.store.migrate import upgrade
 from footfall.store.registry import TypeStore
+from footfall.store.webhooks import WebhookStore
 
 T = TypeVar("T")
 
@@ -38,6 +39,7 @@ class Store:
         self.feed = FeedStore(self.db)
         self.contacts = ContactStore(self.db)
         self.types = TypeStore(self.db, self.events)
+        self.webhooks = WebhookStore(self.db)
 
     def read(self) -> AbstractContextManager[Cursor]:
         """Statements in autocommit on this thread's connection."""

@@ -19,6 +19,7 @@ from footfall.store.cursor import Cursor
 from footfall.store.dialect import Dialect
 from footfall.store.schema import contact_references, metadata
 from footfall.store.sql import loads, marks
+from footfall.store.webhooks import forget_erased_events
 
 _BODIES = ("events", "failed_events")  # the tables that keep what clients sent
 _PAGE = 500
@@ -120,6 +121,7 @@ def erase(
         _delete(tx, table, sorted(set(found) | set(earlier.naming[table] if earlier else [])))
     tx.execute(f"UPDATE contacts SET merged_into = NULL WHERE id IN ({marks(ids)})", *ids)
     tx.execute(f"DELETE FROM contacts WHERE workspace_id = ? AND id IN ({marks(ids)})", ws, *ids)
+    forget_erased_events(tx, ws)
 
 
 def export(

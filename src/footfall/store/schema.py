@@ -320,6 +320,77 @@ leases = sa.Table(
 )
 
 
+# Outgoing webhooks (store/webhooks.py). A subscription's items wait in the outbox as references
+# to the feed (an event or an identity change), never as copies: erasing an event leaves nothing
+# of it here to erase. ``dead`` items are the dead-letter list of a paused subscription.
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", Id, sa.ForeignKey("workspaces.id"), nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("event_types", sa.Text, nullable=False),  # a JSON array; [] is every type
+    sa.Column("streams", sa.Text, nullable=False),  # a JSON array: "events", "identity"
+    sa.Column("batch_size", sa.Integer, nullable=False),
+    sa.Column("basic_username", sa.Text, nullable=True),
+    sa.Column("basic_password", sa.Text, nullable=True),
+    sa.Column("secret", sa.String(100), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # active, disabled, paused
+    sa.Column("status_reason", sa.Text, nullable=True),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("updated_us", sa.BigInteger, nullable=False),
+    sa.Index("ix_webhooks_workspace", "workspace_id", "id"),
+)
+
+webhook_outbox = sa.Table(
+    "webhook_outbox",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("webhook_id", Id, sa.ForeignKey("webhooks.id"), nullable=False),
+    sa.Column("event_id", sa.BigInteger, nullable=True),
+    sa.Column("change_id", sa.BigInteger, nullable=True),
+    sa.Column("dead", sa.Boolean, nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Index("ix_webhook_outbox_pending", "webhook_id", "dead", "id"),
+    sqlite_autoincrement=True,
+)
+
+# Due work (deliveries now; timers and messages next): one row per thing to do, due at
+# ``due_us`` (NULL: nothing to do now), held by ``owner`` until ``until_us`` while a worker does
+# it. ``state`` is the kind's own JSON (a delivery's message id and the items it carries, kept
+# across its retries).
+due_work = sa.Table(
+    "due_work",
+    metadata,
+    sa.Column("kind", sa.String(32), primary_key=True),
+    sa.Column("subject", sa.BigInteger, primary_key=True),
+    sa.Column("workspace_id", Id, sa.ForeignKey("workspaces.id"), nullable=False),
+    sa.Column("due_us", sa.BigInteger, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("failing_since_us", sa.BigInteger, nullable=True),
+    sa.Column("state", sa.Text, nullable=True),
+    sa.Column("owner", sa.String(200), nullable=True),
+    sa.Column("until_us", sa.BigInteger, nullable=False),
+    sa.Index("ix_due_work_due", "kind", "due_us"),
+)
+
+# Each delivery attempt: when, to what answer, how long, how many items, the next try.
+webhook_attempts = sa.Table(
+    "webhook_attempts",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("webhook_id", Id, sa.ForeignKey("webhooks.id"), nullable=False),
+    sa.Column("message_id", sa.String(64), nullable=False),
+    sa.Column("at_us", sa.BigInteger, nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("latency_ms", sa.Float, nullable=False),
+    sa.Column("items", sa.Integer, nullable=False),
+    sa.Column("next_retry_us", sa.BigInteger, nullable=True),
+    sa.Index("ix_webhook_attempts_webhook", "webhook_id", "id"),
+)
+
+
 def contact_references() -> list[tuple[str, str]]:
     """(table, column) of every column pointing at a contact: what erasure and export must reach.
 

@@ -26,6 +26,7 @@ from footfall.web import (
     openapi,
     operations,
     tokens,
+    webhooks,
 )
 from footfall.web.asgi import ClientDisconnected, Receive, Scope, Send
 from footfall.web.errors import Problem, footfall_error, gone, not_found, too_deep
@@ -44,6 +45,7 @@ FAMILIES = (
     failures,
     tokens,
     keys,
+    webhooks,
     operations,
 )
 

@@ -18,6 +18,7 @@ from footfall.exceptions import (
     InvalidContact,
     InvalidEvent,
     InvalidQuery,
+    InvalidWebhook,
     KeyConflict,
     MalformedBody,
     RateLimited,
@@ -26,6 +27,7 @@ from footfall.exceptions import (
     UnknownEventType,
     UnknownKey,
     UnknownWorkspace,
+    WebhookNotFound,
 )
 from footfall.web.asgi import TEXT, Header, Send, send_reply
 from footfall.web.services import services
@@ -47,6 +49,8 @@ _MAPPING: list[tuple[type[FootfallError], int, str]] = [
     (InvalidEvent, 400, "invalid"),
     (InvalidQuery, 400, "invalid_query"),
     (InvalidContact, 400, "invalid_contact"),
+    (InvalidWebhook, 400, "invalid_webhook"),
+    (WebhookNotFound, 404, "not_found"),
     (ContactNotFound, 404, "not_found"),
     (UnknownEventType, 404, "not_found"),
     (UnknownKey, 404, "not_found"),

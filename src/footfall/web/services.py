@@ -17,6 +17,7 @@ from footfall.eventtypes.registry import TypeRulesCache
 from footfall.ingest.service import Ingestion
 from footfall.metrics import Metrics
 from footfall.store import Store
+from footfall.webhooks.service import WebhookService
 
 __all__ = ["Services", "services"]
 
@@ -30,6 +31,7 @@ class Services(Protocol):
     log: structlog.stdlib.BoundLogger
     type_rules: TypeRulesCache
     ingestion: Ingestion
+    webhooks: WebhookService
 
     async def start(self) -> None: ...
 

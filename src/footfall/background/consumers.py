@@ -1,0 +1,103 @@
+"""Feed consumers: each reads the feed from its saved position, acts, and saves the new position
+in the same transaction (store/feed.py), under a lease that makes it the only owner.
+
+A loop per consumer: take the lease (or wait for it: another process owns the consumer, and the
+lease expires within seconds if that process died), then handle pages until the feed is drained,
+then sleep until woken (a commit in this process) or the poll interval passes. Losing the lease
+(a pause longer than its TTL) rolls the page back and the loop asks for the lease again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from footfall import logs
+from footfall.store.cursor import Cursor
+from footfall.store.feed import FeedStore
+from footfall.store.leases import LeaseLost
+
+log = logs.get("footfall.background")
+LEASE_SECONDS = 5.0
+POLL_SECONDS = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Consumer:
+    """``handle`` runs in the transaction that advances ``name``'s position past the page."""
+
+    name: str
+    stream: str  # "events" or "identity"
+    handle: Callable[[Cursor, list[Any]], object]
+    page: int = 500
+    after: Callable[[int], None] = lambda handled: None  # once a page is committed
+
+
+class ConsumerLoop:
+    def __init__(self, feed: FeedStore, consumer: Consumer, owner: str) -> None:
+        self.feed = feed
+        self.consumer = consumer
+        self.owner = owner
+        self.wake = asyncio.Event()
+        self.owned = False
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def drain(self) -> int:
+        """Handle pages until the feed has no more; how many items (blocking: run in a thread).
+        Raises LeaseLost when this process does not own the consumer."""
+        c, total = self.consumer, 0
+        consume = self.feed.consume if c.stream == "events" else self.feed.consume_identity
+        while True:
+            handled = consume(c.name, self.owner, c.handle, c.page, LEASE_SECONDS)
+            total += handled
+            if handled:
+                c.after(handled)
+            if handled < c.page:
+                return total
+
+    def _step(self) -> None:
+        if not self.owned:
+            self.owned = self.feed.acquire(self.consumer.name, self.owner, LEASE_SECONDS)
+            if not self.owned:
+                return
+        try:
+            self.drain()
+        except LeaseLost:
+            self.owned = False
+            log.warning("consumer lease lost", action="consumer.lost", consumer=self.consumer.name)
+
+    async def start(self) -> None:
+        self._stopping.clear()
+        self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def _loop(self) -> None:
+        while not self._stopping.is_set():
+            self.wake.clear()
+            try:
+                await asyncio.to_thread(self._step)
+            except Exception as exc:  # storage down: try again at the next poll
+                log.warning(
+                    "consumer step failed",
+                    action="consumer.failed",
+                    consumer=self.consumer.name,
+                    error=str(exc),
+                )
+            wait = POLL_SECONDS if self.owned else LEASE_SECONDS / 2
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), wait)
+
+    async def stop(self) -> None:
+        """Finish the page in hand, then give up the lease so another process takes over now."""
+        self._stopping.set()
+        self.wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        if self.owned:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.feed.release, self.consumer.name, self.owner)
+            self.owned = False

@@ -1,0 +1,647 @@
+"""Webhook subscriptions, their outbox, their due deliveries and the log of attempts.
+
+A subscription's items wait in ``webhook_outbox`` in the order the feeds gave them, as
+references to an event or an identity change (schema.py). One ``due_work`` row per subscription
+(kind ``webhook``) says when its next delivery is due; a worker claims it under a lease, sends
+the oldest items, and settles it: on success the items go and the next batch is due at once; on
+failure the same items (the same ``message_id``) are due again later. Only one delivery of a
+subscription is ever in flight, so a later batch never overtakes a failing one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from footfall.clock import now_us
+from footfall.exceptions import WebhookNotFound
+from footfall.records import EVENTS, IDENTITY, WebhookSpec
+from footfall.store.cursor import Cursor
+from footfall.store.dialect import Dialect
+from footfall.store.events import EVENT_COLUMNS, stored_event
+from footfall.store.identity_feed import IdentityChange
+from footfall.store.leases import Transactions
+from footfall.store.rows import FeedEvent, FeedPosition, StoredEvent
+from footfall.store.sql import marks
+
+KIND = "webhook"
+ACTIVE, DISABLED, PAUSED = "active", "disabled", "paused"
+
+_COLUMNS = (
+    "id, workspace_id, url, event_types, streams, batch_size, basic_username, basic_password, "
+    "secret, status, status_reason, created_us, updated_us"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    id: int
+    workspace_id: int
+    spec: WebhookSpec
+    secret: str
+    status: str
+    status_reason: str | None
+    created_us: int
+    updated_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """What a subscription has waiting: items to deliver and items dead-lettered."""
+
+    pending: int
+    dead: int
+    due_us: int | None
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A claimed delivery: the subscription, the items it carries (oldest first; None where
+    the event was erased since) and the message id that stays the same across its retries."""
+
+    webhook: Webhook
+    message_id: str
+    first_id: int
+    last_id: int
+    items: list[StoredEvent | IdentityChange | None]
+    attempts: int  # failed attempts before this one
+    failing_since_us: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    webhook_id: int
+    message_id: str
+    at_us: int
+    status_code: int | None
+    error: str | None
+    latency_ms: float
+    items: int
+    next_retry_us: int | None
+
+
+def _webhook(row: Sequence[Any]) -> Webhook:
+    spec = WebhookSpec(
+        url=row[2],
+        event_types=tuple(msgspec.json.decode(row[3])),
+        streams=tuple(msgspec.json.decode(row[4])),
+        batch_size=int(row[5]),
+        basic_username=row[6],
+        basic_password=row[7],
+    )
+    return Webhook(
+        int(row[0]), int(row[1]), spec, row[8], row[9], row[10], int(row[11]), int(row[12])
+    )
+
+
+def new_secret() -> str:
+    """A Standard Webhooks secret: ``whsec_`` and 32 random bytes in base64."""
+    import base64
+    import secrets
+
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+# -- fan-out, inside a feed consumer's transaction -------------------------------------------------
+
+
+def _subscribers(tx: Cursor, stream: str, workspaces: set[int]) -> list[Webhook]:
+    if not workspaces:
+        return []
+    ids = sorted(workspaces)
+    rows = tx.all(
+        f"SELECT {_COLUMNS} FROM webhooks WHERE status != ? AND workspace_id IN ({marks(ids)}) "
+        "ORDER BY id",
+        DISABLED,
+        *ids,
+    )
+    return [w for w in map(_webhook, rows) if stream in w.spec.streams]
+
+
+def _enqueue(tx: Cursor, rows: list[tuple[int, int | None, int | None]], now: int) -> int:
+    """Add outbox rows (webhook, event, change) and make each subscription's delivery due now
+    unless one is scheduled already (a failing delivery keeps its retry time)."""
+    if not rows:
+        return 0
+    tx.executemany(
+        "INSERT INTO webhook_outbox (webhook_id, event_id, change_id, dead, created_us) "
+        "VALUES (?, ?, ?, FALSE, ?)",
+        [(w, e, c, now) for w, e, c in rows],
+    )
+    touched = sorted({w for w, _, _ in rows})
+    owners = dict(
+        tx.all(f"SELECT id, workspace_id FROM webhooks WHERE id IN ({marks(touched)})", *touched)
+    )
+    tx.executemany(
+        "INSERT INTO due_work (kind, subject, workspace_id, due_us, attempts, until_us) "
+        "VALUES (?, ?, ?, ?, 0, 0) ON CONFLICT (kind, subject) DO UPDATE SET "
+        "due_us = excluded.due_us WHERE due_work.due_us IS NULL",
+        [(KIND, w, owners[w], now) for w in touched],
+    )
+    return len(rows)
+
+
+def fan_out_events(tx: Cursor, events: Sequence[FeedEvent], now: int) -> int:
+    """Queue each event for every subscription of its workspace that wants it; how many items."""
+    subscribers = _subscribers(tx, EVENTS, {e.workspace_id for e in events})
+    rows: list[tuple[int, int | None, int | None]] = []
+    for event in events:
+        for webhook in subscribers:
+            if webhook.workspace_id != event.workspace_id:
+                continue
+            types = webhook.spec.event_types
+            if not types or event.event.event_type_key in types:
+                rows.append((webhook.id, event.event.id, None))
+    return _enqueue(tx, rows, now)
+
+
+def fan_out_identity(tx: Cursor, changes: Sequence[IdentityChange], now: int) -> int:
+    """Queue each merge and erasure for the subscriptions of its workspace to the identity stream."""
+    subscribers = _subscribers(tx, IDENTITY, {c.workspace_id for c in changes})
+    rows: list[tuple[int, int | None, int | None]] = [
+        (webhook.id, None, change.position.id)
+        for change in changes
+        for webhook in subscribers
+        if webhook.workspace_id == change.workspace_id
+    ]
+    return _enqueue(tx, rows, now)
+
+
+def forget_erased_events(tx: Cursor, ws: int) -> None:
+    """Drop the workspace's outbox items, waiting or dead-lettered, whose event was just
+    erased (called inside the erasure's transaction)."""
+    tx.execute(
+        "DELETE FROM webhook_outbox WHERE event_id IS NOT NULL "
+        "AND webhook_id IN (SELECT id FROM webhooks WHERE workspace_id = ?) "
+        "AND NOT EXISTS (SELECT 1 FROM events e WHERE e.id = webhook_outbox.event_id)",
+        ws,
+    )
+
+
+# -- the store ---------------------------------------------------------------------------------
+
+
+class WebhookStore:
+    """Subscriptions (each operation scoped to its workspace) and their deliveries."""
+
+    def __init__(self, db: Transactions, clock: Callable[[], int] = now_us) -> None:
+        self._db = db
+        self._clock = clock
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._db.dialect
+
+    # subscriptions
+
+    def create(self, ws: int, spec: WebhookSpec) -> Webhook:
+        now, secret = self._clock(), new_secret()
+
+        def work(tx: Cursor) -> int:
+            row = tx.one(
+                "INSERT INTO webhooks (workspace_id, url, event_types, streams, batch_size, "
+                "basic_username, basic_password, secret, status, created_us, updated_us) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                ws,
+                *_spec_values(spec),
+                secret,
+                ACTIVE,
+                now,
+                now,
+            )
+            return int(row[0])
+
+        return self.get(ws, self._db.transact(work))
+
+    def all(self, ws: int) -> list[Webhook]:
+        with self._db.read() as tx:
+            rows = tx.all(f"SELECT {_COLUMNS} FROM webhooks WHERE workspace_id = ? ORDER BY id", ws)
+        return [_webhook(r) for r in rows]
+
+    def get(self, ws: int, webhook_id: int) -> Webhook:
+        with self._db.read() as tx:
+            return _one(tx, ws, webhook_id)
+
+    def update(self, ws: int, webhook_id: int, spec: WebhookSpec) -> Webhook:
+        def work(tx: Cursor) -> None:
+            _one(tx, ws, webhook_id)
+            tx.execute(
+                "UPDATE webhooks SET url = ?, event_types = ?, streams = ?, batch_size = ?, "
+                "basic_username = ?, basic_password = ?, updated_us = ? "
+                "WHERE workspace_id = ? AND id = ?",
+                *_spec_values(spec),
+                self._clock(),
+                ws,
+                webhook_id,
+            )
+
+        self._db.transact(work)
+        return self.get(ws, webhook_id)
+
+    def delete(self, ws: int, webhook_id: int) -> None:
+        def work(tx: Cursor) -> None:
+            _one(tx, ws, webhook_id)
+            tx.execute("DELETE FROM webhook_outbox WHERE webhook_id = ?", webhook_id)
+            tx.execute("DELETE FROM webhook_attempts WHERE webhook_id = ?", webhook_id)
+            tx.execute("DELETE FROM due_work WHERE kind = ? AND subject = ?", KIND, webhook_id)
+            tx.execute("DELETE FROM webhooks WHERE workspace_id = ? AND id = ?", ws, webhook_id)
+
+        self._db.transact(work)
+
+    def set_status(
+        self, ws: int, webhook_id: int, status: str, reason: str | None = None
+    ) -> Webhook:
+        """Enable (its pending items are due at once), disable or pause a subscription."""
+        now = self._clock()
+
+        def work(tx: Cursor) -> None:
+            _one(tx, ws, webhook_id)
+            tx.execute(
+                "UPDATE webhooks SET status = ?, status_reason = ?, updated_us = ? "
+                "WHERE workspace_id = ? AND id = ?",
+                status,
+                reason,
+                now,
+                ws,
+                webhook_id,
+            )
+            if status == ACTIVE:
+                _due_now(tx, ws, webhook_id, now)
+
+        self._db.transact(work)
+        return self.get(ws, webhook_id)
+
+    def replay(self, ws: int, webhook_id: int) -> int:
+        """Put the dead-lettered items back in line (ahead of newer ones: they are older) and
+        make the subscription active again; how many came back."""
+        now = self._clock()
+
+        def work(tx: Cursor) -> int:
+            _one(tx, ws, webhook_id)
+            row = tx.one(
+                "SELECT count(*) FROM webhook_outbox WHERE webhook_id = ? AND dead", webhook_id
+            )
+            tx.execute(
+                "UPDATE webhook_outbox SET dead = FALSE WHERE webhook_id = ? AND dead", webhook_id
+            )
+            tx.execute(
+                "UPDATE webhooks SET status = ?, status_reason = NULL, updated_us = ? WHERE id = ?",
+                ACTIVE,
+                now,
+                webhook_id,
+            )
+            _due_now(tx, ws, webhook_id, now)
+            return int(row[0])
+
+        return self._db.transact(work)
+
+    def pending(self, ws: int, webhook_id: int) -> Pending:
+        with self._db.read() as tx:
+            _one(tx, ws, webhook_id)
+            counts = tx.one(
+                "SELECT count(*) FILTER (WHERE NOT dead), count(*) FILTER (WHERE dead) "
+                "FROM webhook_outbox WHERE webhook_id = ?",
+                webhook_id,
+            )
+            due = tx.one(
+                "SELECT due_us, attempts FROM due_work WHERE kind = ? AND subject = ?",
+                KIND,
+                webhook_id,
+            )
+        return Pending(
+            int(counts[0] or 0),
+            int(counts[1] or 0),
+            None if due is None or due[0] is None else int(due[0]),
+            0 if due is None else int(due[1]),
+        )
+
+    def attempts(self, ws: int, webhook_id: int, limit: int = 100) -> list[Attempt]:
+        """The latest attempts, newest first."""
+        with self._db.read() as tx:
+            _one(tx, ws, webhook_id)
+            rows = tx.all(
+                "SELECT webhook_id, message_id, at_us, status_code, error, latency_ms, items, "
+                "next_retry_us FROM webhook_attempts WHERE webhook_id = ? ORDER BY id DESC "
+                "LIMIT ?",
+                webhook_id,
+                limit,
+            )
+        return [
+            Attempt(int(r[0]), r[1], int(r[2]), r[3], r[4], float(r[5]), int(r[6]), r[7])
+            for r in rows
+        ]
+
+    def prune_attempts(self, older_than_us: int) -> int:
+        def work(tx: Cursor) -> int:
+            row = tx.one("SELECT count(*) FROM webhook_attempts WHERE at_us < ?", older_than_us)
+            tx.execute("DELETE FROM webhook_attempts WHERE at_us < ?", older_than_us)
+            return int(row[0])
+
+        return self._db.transact(work)
+
+    # deliveries
+
+    def claim(self, owner: str, limit: int, lease_us: int) -> list[Delivery]:
+        """Up to ``limit`` due deliveries of active subscriptions that no live worker holds,
+        leased to ``owner`` for ``lease_us``; each with its batch fixed (and kept for retries)."""
+        now = self._clock()
+
+        def work(tx: Cursor) -> list[Delivery]:
+            due = tx.all(
+                "SELECT subject FROM due_work WHERE kind = ? AND due_us <= ? AND until_us <= ? "
+                "AND subject IN (SELECT id FROM webhooks WHERE status = ?) "
+                f"ORDER BY due_us LIMIT ?{self.dialect.skip_locked}",
+                KIND,
+                now,
+                now,
+                ACTIVE,
+                limit,
+            )
+            claimed = []
+            for (subject,) in due:
+                delivery = _take(tx, int(subject), owner, now, lease_us)
+                if delivery is not None:
+                    claimed.append(delivery)
+            return claimed
+
+        return self._db.transact(work)
+
+    def settle(
+        self, delivery: Delivery, owner: str, attempt: Attempt, *, delivered: bool, pause: str = ""
+    ) -> bool:
+        """Record ``attempt``; on success drop the delivered items and make the next batch due,
+        else keep them for ``attempt.next_retry_us`` (None: give up, pause the subscription for
+        the reason ``pause`` and dead-letter what it has waiting). False when ``owner`` lost the lease meanwhile: then
+        nothing changes but the log."""
+        now = self._clock()
+        webhook_id = delivery.webhook.id
+
+        def work(tx: Cursor) -> bool:
+            _log(tx, attempt)
+            held = tx.one(
+                "UPDATE due_work SET owner = NULL, until_us = 0 WHERE kind = ? AND subject = ? "
+                "AND owner = ? RETURNING subject",
+                KIND,
+                webhook_id,
+                owner,
+            )
+            if held is None:
+                return False
+            if delivered:
+                tx.execute(
+                    "DELETE FROM webhook_outbox WHERE webhook_id = ? AND id BETWEEN ? AND ? "
+                    "AND NOT dead",
+                    webhook_id,
+                    delivery.first_id,
+                    delivery.last_id,
+                )
+                _next_batch(tx, webhook_id, now)
+            elif attempt.next_retry_us is not None:
+                tx.execute(
+                    "UPDATE due_work SET due_us = ?, attempts = attempts + 1, "
+                    "failing_since_us = COALESCE(failing_since_us, ?) WHERE kind = ? AND subject = ?",
+                    attempt.next_retry_us,
+                    attempt.at_us,
+                    KIND,
+                    webhook_id,
+                )
+            else:
+                _pause(tx, webhook_id, now, pause)
+            return True
+
+        return self._db.transact(work)
+
+    def release(self, owner: str) -> int:
+        """Give back every delivery ``owner`` holds (a worker stopping), due again at once."""
+
+        def work(tx: Cursor) -> int:
+            rows = tx.all(
+                "UPDATE due_work SET owner = NULL, until_us = 0 WHERE owner = ? RETURNING subject",
+                owner,
+            )
+            return len(rows)
+
+        return self._db.transact(work)
+
+    def backlog(self) -> tuple[int, int]:
+        """(deliveries due now, items waiting) over every workspace: for /metrics."""
+        now = self._clock()
+        with self._db.read() as tx:
+            due = tx.one("SELECT count(*) FROM due_work WHERE kind = ? AND due_us <= ?", KIND, now)
+            items = tx.one("SELECT count(*) FROM webhook_outbox WHERE NOT dead")
+        return int(due[0]), int(items[0])
+
+
+def _spec_values(spec: WebhookSpec) -> tuple[Any, ...]:
+    return (
+        spec.url,
+        msgspec.json.encode(list(spec.event_types)).decode(),
+        msgspec.json.encode(list(spec.streams)).decode(),
+        spec.batch_size,
+        spec.basic_username,
+        spec.basic_password,
+    )
+
+
+def _one(tx: Cursor, ws: int, webhook_id: int) -> Webhook:
+    row = tx.one(
+        f"SELECT {_COLUMNS} FROM webhooks WHERE workspace_id = ? AND id = ?", ws, webhook_id
+    )
+    if row is None:
+        raise WebhookNotFound()
+    return _webhook(row)
+
+
+def _due_now(tx: Cursor, ws: int, webhook_id: int, now: int) -> None:
+    tx.execute(
+        "INSERT INTO due_work (kind, subject, workspace_id, due_us, attempts, until_us) "
+        "VALUES (?, ?, ?, ?, 0, 0) ON CONFLICT (kind, subject) DO UPDATE SET due_us = ?, "
+        "attempts = 0, failing_since_us = NULL",
+        KIND,
+        webhook_id,
+        ws,
+        now,
+        now,
+    )
+
+
+def _take(tx: Cursor, webhook_id: int, owner: str, now: int, lease_us: int) -> Delivery | None:
+    """Lease one due delivery; its batch is the one a failed attempt fixed, or the oldest
+    ``batch_size`` pending items. None (and idle until new items) when nothing is waiting."""
+    row = tx.one(
+        "SELECT d.attempts, d.failing_since_us, d.state, "
+        f"{', '.join('w.' + c.strip() for c in _COLUMNS.split(','))} "
+        "FROM due_work d JOIN webhooks w ON w.id = d.subject WHERE d.kind = ? AND d.subject = ?",
+        KIND,
+        webhook_id,
+    )
+    attempts, failing_since, state_json = int(row[0]), row[1], row[2]
+    webhook = _webhook(row[3:])
+    state = msgspec.json.decode(state_json) if state_json else None
+    if state is not None:
+        ids = [
+            int(r[0])
+            for r in tx.all(
+                "SELECT id FROM webhook_outbox WHERE webhook_id = ? AND id BETWEEN ? AND ? "
+                "AND NOT dead ORDER BY id",
+                webhook_id,
+                state["first"],
+                state["last"],
+            )
+        ]
+    else:
+        ids = []
+    if not ids:
+        state = None
+        ids = [
+            int(r[0])
+            for r in tx.all(
+                "SELECT id FROM webhook_outbox WHERE webhook_id = ? AND NOT dead ORDER BY id "
+                "LIMIT ?",
+                webhook_id,
+                webhook.spec.batch_size,
+            )
+        ]
+    if not ids:
+        tx.execute(
+            "UPDATE due_work SET due_us = NULL, attempts = 0, failing_since_us = NULL, "
+            "state = NULL, owner = NULL, until_us = 0 WHERE kind = ? AND subject = ?",
+            KIND,
+            webhook_id,
+        )
+        return None
+    if state is None:
+        state = {"message": f"msg_{uuid.uuid4().hex}", "first": ids[0], "last": ids[-1]}
+    tx.execute(
+        "UPDATE due_work SET owner = ?, until_us = ?, state = ? WHERE kind = ? AND subject = ?",
+        owner,
+        now + lease_us,
+        msgspec.json.encode(state).decode(),
+        KIND,
+        webhook_id,
+    )
+    items = _items(tx, webhook_id, ids)
+    return Delivery(
+        webhook,
+        state["message"],
+        int(state["first"]),
+        int(state["last"]),
+        items,
+        attempts,
+        None if failing_since is None else int(failing_since),
+    )
+
+
+def _items(
+    tx: Cursor, webhook_id: int, ids: list[int]
+) -> list[StoredEvent | IdentityChange | None]:
+    """The outbox rows ``ids`` resolved to what they refer to, in order."""
+    refs = tx.all(
+        f"SELECT id, event_id, change_id FROM webhook_outbox WHERE id IN ({marks(ids)}) ORDER BY id",
+        *ids,
+    )
+    event_ids = [int(r[1]) for r in refs if r[1] is not None]
+    change_ids = [int(r[2]) for r in refs if r[2] is not None]
+    events: dict[int, StoredEvent] = {}
+    if event_ids:
+        rows = tx.all(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE id IN ({marks(event_ids)})", *event_ids
+        )
+        events = {int(r[0]): stored_event(r) for r in rows}
+    changes: dict[int, IdentityChange] = {}
+    if change_ids:
+        rows = tx.all(
+            "SELECT id, workspace_id, kind, contact_id, merged_id, created_us "
+            f"FROM identity_changes WHERE id IN ({marks(change_ids)})",
+            *change_ids,
+        )
+        changes = {
+            int(r[0]): IdentityChange(
+                FeedPosition(0, int(r[0])),
+                int(r[1]),
+                r[2],
+                int(r[3]),
+                None if r[4] is None else int(r[4]),
+                int(r[5]),
+            )
+            for r in rows
+        }
+    out: list[StoredEvent | IdentityChange | None] = []
+    for _, event_id, change_id in refs:
+        if event_id is not None:
+            out.append(events.get(int(event_id)))
+        else:
+            out.append(changes.get(int(change_id)))
+    return out
+
+
+def _log(tx: Cursor, attempt: Attempt) -> None:
+    tx.execute(
+        "INSERT INTO webhook_attempts (webhook_id, message_id, at_us, status_code, error, "
+        "latency_ms, items, next_retry_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        attempt.webhook_id,
+        attempt.message_id,
+        attempt.at_us,
+        attempt.status_code,
+        attempt.error,
+        attempt.latency_ms,
+        attempt.items,
+        attempt.next_retry_us,
+    )
+
+
+def _next_batch(tx: Cursor, webhook_id: int, now: int) -> None:
+    """After a success: due again at once if anything waits, else idle (a fan-out that adds
+    items concurrently waits for this row's lock and then finds it idle: see _enqueue)."""
+    waiting = tx.one(
+        "SELECT 1 FROM webhook_outbox WHERE webhook_id = ? AND NOT dead LIMIT 1", webhook_id
+    )
+    tx.execute(
+        "UPDATE due_work SET due_us = ?, attempts = 0, failing_since_us = NULL, state = NULL "
+        "WHERE kind = ? AND subject = ?",
+        now if waiting else None,
+        KIND,
+        webhook_id,
+    )
+
+
+def _pause(tx: Cursor, webhook_id: int, now: int, reason: str) -> None:
+    """Failing for longer than the maximum age: pause, and dead-letter everything waiting."""
+    tx.execute(
+        "UPDATE webhook_outbox SET dead = TRUE WHERE webhook_id = ? AND NOT dead", webhook_id
+    )
+    tx.execute(
+        "UPDATE webhooks SET status = ?, status_reason = ?, updated_us = ? WHERE id = ?",
+        PAUSED,
+        reason,
+        now,
+        webhook_id,
+    )
+    tx.execute(
+        "UPDATE due_work SET due_us = NULL, attempts = 0, failing_since_us = NULL, state = NULL "
+        "WHERE kind = ? AND subject = ?",
+        KIND,
+        webhook_id,
+    )
+
+
+__all__ = [
+    "ACTIVE",
+    "DISABLED",
+    "EVENTS",
+    "IDENTITY",
+    "PAUSED",
+    "Attempt",
+    "Delivery",
+    "Pending",
+    "Webhook",
+    "WebhookSpec",
+    "WebhookStore",
+    "fan_out_events",
+    "fan_out_identity",
+]

@@ -1,0 +1,173 @@
+"""The delivery loop: claim due deliveries, send each, settle it; never two of one subscription.
+
+Claims are leased (store/webhooks.py): a worker that dies mid-delivery leaves its claims to
+expire, and another worker sends the same items under the same ``webhook-id`` again (at least
+once). At most ``concurrency`` deliveries are in flight per worker, each bounded by the timeout,
+so a slow or hanging receiver holds one slot, never the others' deliveries nor ingestion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from footfall import logs
+from footfall.clock import now_us
+from footfall.store.webhooks import Attempt, Delivery, WebhookStore
+from footfall.webhooks.payloads import body
+from footfall.webhooks.schedule import next_retry_us
+from footfall.webhooks.sender import Outcome, Sender, basic_header, now, signed_headers
+
+log = logs.get("footfall.webhooks")
+LEASE_MARGIN_SECONDS = 30.0
+POLL_SECONDS = 1.0
+TIMER_SLACK_SECONDS = 0.005  # the loop's timers may fire a little early
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    schedule: Sequence[float]  # seconds between tries; the last repeats
+    max_age: float  # seconds of failing after which the subscription is paused
+    concurrency: int
+
+
+class DeliveryLoop:
+    def __init__(
+        self,
+        store: WebhookStore,
+        sender: Sender,
+        policy: Policy,
+        owner: str,
+        clock: Callable[[], int] = now_us,
+    ) -> None:
+        self.store = store
+        self.sender = sender
+        self.policy = policy
+        self.owner = owner
+        self.clock = clock
+        self.wake = asyncio.Event()
+        self._flying: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._loop_of: asyncio.AbstractEventLoop | None = None
+
+    def nudge(self) -> None:
+        """Look for due deliveries now; callable from any thread."""
+        if self._loop_of is not None:
+            self._loop_of.call_soon_threadsafe(self.wake.set)
+
+    @property
+    def lease_us(self) -> int:
+        return int((self.sender.timeout + LEASE_MARGIN_SECONDS) * 1_000_000)
+
+    async def claim(self) -> int:
+        """Start as many due deliveries as there are free slots; how many started."""
+        free = self.policy.concurrency - len(self._flying)
+        if free <= 0:
+            return 0
+        claimed = await asyncio.to_thread(self.store.claim, self.owner, free, self.lease_us)
+        for delivery in claimed:
+            task = asyncio.get_running_loop().create_task(self.deliver(delivery))
+            self._flying.add(task)
+            task.add_done_callback(self._landed)
+        return len(claimed)
+
+    def _landed(self, task: asyncio.Task[None]) -> None:
+        self._flying.discard(task)
+        self.wake.set()  # a slot is free, and the subscription may have its next batch due
+
+    async def deliver(self, delivery: Delivery) -> None:
+        try:
+            await self._deliver(delivery)
+        except Exception:  # storage down while settling: the lease expires, it is sent again
+            log.exception(
+                "delivery not settled", action="webhook.unsettled", webhook=delivery.webhook.id
+            )
+
+    async def _deliver(self, delivery: Delivery) -> None:
+        payload = body(delivery.items)
+        webhook = delivery.webhook
+        if not any(delivery.items):  # every item erased since it was queued
+            outcome = Outcome(True, None, "nothing left to send (erased)", 0.0)
+        else:
+            headers = signed_headers(webhook.secret, delivery.message_id, now(), payload)
+            headers |= basic_header(webhook.spec.basic_username, webhook.spec.basic_password)
+            outcome = await self.sender.post(webhook.spec.url, payload, headers)
+        at = self.clock()
+        retry, pause = None, ""
+        if not outcome.delivered:
+            failures = delivery.attempts + 1
+            since = delivery.failing_since_us or at
+            retry = next_retry_us(failures, since, at, self.policy.schedule, self.policy.max_age)
+            if retry is None:
+                pause = (
+                    f"paused after failing for over {self.policy.max_age:g} s ({failures} "
+                    f"attempts); last: {outcome.error or outcome.status_code}"
+                )
+        attempt = Attempt(
+            webhook.id,
+            delivery.message_id,
+            at,
+            outcome.status_code,
+            outcome.error,
+            outcome.latency_ms,
+            sum(1 for i in delivery.items if i is not None),
+            retry,
+        )
+        held = await asyncio.to_thread(
+            self.store.settle,
+            delivery,
+            self.owner,
+            attempt,
+            delivered=outcome.delivered,
+            pause=pause,
+        )
+        if retry is not None:  # look again when it is due, not at the next poll
+            delay = max(0.0, (retry - self.clock()) / 1_000_000) + TIMER_SLACK_SECONDS
+            asyncio.get_running_loop().call_later(delay, self.wake.set)
+        log.info(
+            "webhook delivery",
+            action="webhook.delivered" if outcome.delivered else "webhook.failed",
+            webhook=webhook.id,
+            message=delivery.message_id,
+            items=attempt.items,
+            status=outcome.status_code,
+            error=outcome.error,
+            lease_held=held,
+        )
+
+    async def start(self) -> None:
+        self._stopping.clear()
+        self._loop_of = asyncio.get_running_loop()
+        self._task = self._loop_of.create_task(self._loop())
+
+    async def _loop(self) -> None:
+        while not self._stopping.is_set():
+            self.wake.clear()
+            try:
+                await self.claim()
+            except Exception as exc:  # storage down: try again shortly
+                log.warning(
+                    "claiming deliveries failed", action="webhook.claim_failed", error=str(exc)
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), POLL_SECONDS)
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop claiming; let deliveries in flight finish within ``grace`` seconds, cancel the
+        rest, and give back every lease still held so another worker takes them at once."""
+        self._stopping.set()
+        self.wake.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+        if self._flying:
+            _, late = await asyncio.wait(set(self._flying), timeout=grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(self.store.release, self.owner)
+        await self.sender.close()

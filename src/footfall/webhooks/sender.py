@@ -1,0 +1,157 @@
+"""One delivery on the wire: a signed POST to the address the guard checked, within a deadline.
+
+Signed as Standard Webhooks says (the ``standardwebhooks`` package): ``webhook-id`` (the
+delivery's message id, the same on every retry), ``webhook-timestamp`` and ``webhook-signature``
+(``v1,<base64 HMAC-SHA256>`` of ``id.timestamp.body`` under the subscription's ``whsec_``
+secret). Redirects are not followed and the answer's body is never read: only its status counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import httpx
+from standardwebhooks.webhooks import Webhook as Signer
+
+from footfall import __version__
+from footfall.exceptions import InvalidWebhook, TargetUnreachable
+from footfall.webhooks.guard import AllowList, pinned_request_parts, resolve
+
+USER_AGENT = f"Footfall-Webhooks/{__version__}"
+TLS_HOSTS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    delivered: bool
+    status_code: int | None
+    error: str | None
+    latency_ms: float
+
+
+def signed_headers(secret: str, message_id: str, at: datetime, payload: bytes) -> dict[str, str]:
+    signature = Signer(secret).sign(message_id, at, payload.decode())
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": signature,
+    }
+
+
+def basic_header(username: str | None, password: str | None) -> dict[str, str]:
+    if username is None:
+        return {}
+    token = base64.b64encode(f"{username}:{password or ''}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+class Sender:
+    """Sends deliveries over one pooled HTTP client; never raises for what the receiver does."""
+
+    def __init__(self, allow: AllowList, timeout: float, connections: int = 16) -> None:
+        self.allow = allow
+        self.timeout = timeout
+        self._connections = connections
+        self._client = self._new_client()
+        # Requests go to the checked address, so connections are pooled by address: over TLS
+        # one per host name too, or a connection set up (and its certificate checked) for one
+        # host could carry another's request. At most TLS_HOSTS kept; the oldest is closed.
+        self._tls: dict[str, httpx.AsyncClient] = {}
+
+    def _new_client(self) -> httpx.AsyncClient:
+        n = self._connections
+        return httpx.AsyncClient(
+            timeout=httpx.Timeout(self.timeout),
+            limits=httpx.Limits(max_connections=n, max_keepalive_connections=n),
+            follow_redirects=False,
+            trust_env=False,
+        )
+
+    async def _client_for(self, scheme: str, host: str) -> httpx.AsyncClient:
+        if scheme == "http":
+            return self._client
+        client = self._tls.pop(host, None) or self._new_client()
+        self._tls[host] = client  # most recently used last
+        if len(self._tls) > TLS_HOSTS:
+            oldest = next(iter(self._tls))
+            await self._tls.pop(oldest).aclose()
+        return client
+
+    async def close(self) -> None:
+        await self._client.aclose()
+        for client in self._tls.values():
+            await client.aclose()
+        self._tls.clear()
+
+    async def post(
+        self,
+        url: str,
+        payload: bytes,
+        headers: dict[str, str],
+    ) -> Outcome:
+        """POST ``payload`` to ``url``: delivered on a 2xx, else the status or the error."""
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.timeout):
+                status = await self._send("POST", url, payload, headers)
+        except InvalidWebhook as exc:
+            return Outcome(False, None, f"refused: {exc.message}", _ms(started))
+        except TimeoutError:
+            return Outcome(False, None, f"timed out after {self.timeout:g} s", _ms(started))
+        except httpx.HTTPError as exc:
+            return Outcome(False, None, _error(exc), _ms(started))
+        return Outcome(200 <= status < 300, status, None, _ms(started))
+
+    async def check(self, url: str, headers: dict[str, str]) -> None:
+        """The check made when a subscription is created: a GET that must answer 2xx."""
+        try:
+            async with asyncio.timeout(self.timeout):
+                status = await self._send("GET", url, b"", headers)
+        except TimeoutError:
+            raise TargetUnreachable(
+                f"the URL did not answer a GET within {self.timeout:g} s", field="url"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise TargetUnreachable(
+                f"the URL did not answer a GET: {_error(exc)}", field="url"
+            ) from None
+        if not 200 <= status < 300:
+            raise TargetUnreachable(f"the URL answered a GET with {status}, not 2xx", field="url")
+
+    async def _send(self, method: str, url: str, payload: bytes, headers: dict[str, str]) -> int:
+        target = await resolve(url, self.allow)
+        pinned, host, extensions = pinned_request_parts(target, target.addresses[0])
+        client = await self._client_for(target.scheme, target.host)
+        request = client.build_request(
+            method,
+            pinned,
+            content=payload if method == "POST" else None,
+            headers={
+                "User-Agent": USER_AGENT,
+                **({"Content-Type": "application/json"} if method == "POST" else {}),
+                **headers,
+                **host,
+            },
+            extensions=extensions,
+        )
+        response = await client.send(request, stream=True)
+        await response.aclose()  # the body is never read: a receiver cannot make us hold it
+        return response.status_code
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
+
+
+def _error(exc: httpx.HTTPError) -> str:
+    kind = type(exc).__name__
+    text = str(exc) or kind
+    return text if kind in text else f"{kind}: {text}"

@@ -1,0 +1,349 @@
+"""Outgoing webhooks end to end: a real server on a fresh database (its runtime the only one
+delivering there), real receivers on loopback (tests/receiver.py), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import LiveServer, Workspace, create_postgres_database, new_workspace, start_server
+from footfall.config import Settings
+from footfall.records import WebhookSpec
+from footfall.store import Store, migrate, open_store
+from receiver import Received, Receiver, verify
+
+
+@pytest.fixture
+def fresh(backend: str, tmp_path: Path) -> Iterator[Settings]:
+    """Settings on a database of this test's own, so no other test's server delivers there."""
+    drop: Callable[[], None] = lambda: None  # noqa: E731
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'hooks.db'}"
+    else:
+        url, drop = create_postgres_database()
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=url,
+        webhook_allow_hosts="127.0.0.1",
+        webhook_retry_schedule=(0.3, 0.6),
+        webhook_timeout_seconds=2.0,
+    )
+    migrate(settings)
+    yield settings
+    drop()
+
+
+@pytest.fixture
+def hooks(fresh: Settings) -> Iterator[Callable[..., tuple[LiveServer, Store, Workspace]]]:
+    """A server on the fresh database (settings changed as asked), its store and a workspace."""
+    started: list[tuple[LiveServer, Store]] = []
+
+    def make(**changes: Any) -> tuple[LiveServer, Store, Workspace]:
+        settings = replace(fresh, **changes)
+        server, store = start_server(settings), open_store(settings)
+        started.append((server, store))
+        return server, store, new_workspace(store, "hooks")
+
+    yield make
+    for server, store in started:
+        server.stop()
+        store.close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with Receiver() as r:
+        yield r
+
+
+def send_events(
+    api: httpx.Client, count: int, kind: str = "visited", tag: str = "", identified: bool = False
+) -> list[str]:
+    """``count`` accepted events, each with a distinct ``n`` (and, ``identified``, the contact
+    of its keyValue as e-mail address); their keyValues."""
+    tag = tag or uuid.uuid4().hex[:8]
+    keys = []
+    for n in range(count):
+        key = f"{tag}-{n}@example.com"
+        params: list[dict[str, Any]] = [{"name": "n", "value": n}]
+        if identified:
+            params.append({"name": "email", "value": key})
+        event = {"eventTypeKey": kind, "keyValue": key, "params": params}
+        assert api.post("/api/v2/event", json=event).status_code == 200
+        keys.append(key)
+    return keys
+
+
+def items(posts: list[Received]) -> list[dict[str, Any]]:
+    return [item for post in posts for item in post.json()]
+
+
+def delivered_keys(receiver: Receiver, count: int, timeout: float = 15) -> list[str]:
+    """keyValues of the first ``count`` items delivered with a 2xx, in the order received."""
+
+    def enough(requests: list[Received]) -> bool:
+        return (
+            len(items([r for r in requests if r.method == "POST" and r.answered == 200])) >= count
+        )
+
+    requests = receiver.wait_for(enough, timeout)
+    return [
+        i["keyValue"]
+        for i in items([r for r in requests if r.method == "POST" and r.answered == 200])
+    ]
+
+
+def subscribe(api: httpx.Client, url: str, **fields: Any) -> dict[str, Any]:
+    response = api.post("/api/v1/webhooks", json={"url": url, **fields})
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+def test_deliveries_are_signed_in_order_and_carry_the_events(
+    hooks: Callable[..., tuple[LiveServer, Store, Workspace]], receiver: Receiver
+) -> None:
+    server, _, ws = hooks()
+    with server.client(ws.full_key) as api:
+        created = subscribe(api, receiver.url, batchSize=2)
+        assert created["secret"].startswith("whsec_")
+        assert [r.method for r in receiver.requests] == ["GET"]  # the URL was checked first
+        keys = send_events(api, 5)
+        assert delivered_keys(receiver, 5) == keys
+        posts = receiver.posts()
+        bodies = [verify(created["secret"], post) for post in posts]  # raises on a bad signature
+        assert [len(b) for b in bodies] == [len(post.json()) for post in posts]
+        assert all(len(post.json()) <= 2 for post in posts)
+        ids = [post.headers["webhook-id"] for post in posts]
+        assert len(set(ids)) == len(ids)
+        first = items(posts)[0]
+        assert set(first) == {
+            "id", "eventTypeKey", "keyValue", "contactId", "params", "occurred", "received"
+        }  # fmt: skip
+        assert first["eventTypeKey"] == "visited" and first["params"] == [{"name": "n", "value": 0}]
+        history = api.get("/api/v1/events", params={"keyValue": keys[0]}).json()
+        assert history[0]["id"] == first["id"] and history[0]["contactId"] == first["contactId"]
+
+
+def test_only_the_chosen_event_types_are_delivered(
+    hooks: Callable[..., tuple[LiveServer, Store, Workspace]], receiver: Receiver
+) -> None:
+    server, _, ws = hooks()
+    with server.client(ws.full_key) as api:
+        subscribe(api, receiver.url, eventTypes=["ordered"])
+        send_events(api, 2, kind="visited")
+        wanted = send_events(api, 2, kind="ordered")
+        assert delivered_keys(receiver, 2) == wanted
+        time.sleep(0.5)
+        assert [i["eventTypeKey"] for i in items(receiver.posts())] == ["ordered", "ordered"]
+
+
+def test_a_failing_batch_is_retried_on_schedule_with_its_id_and_never_overtaken(
+    hooks: Callable[..., tuple[LiveServer, Store, Workspace]], receiver: Receiver
+) -> None:
+    server, _, ws = hooks(webhook_retry_schedule=(0.4, 0.8))
+    with server.client(ws.full_key) as api:
+        created = subscribe(api, receiver.url, batchSize=3)
+        receiver.script([500, "reset", 503])
+        keys = send_events(api, 3)
+        time.sleep(0.3)  # the first batch is in trouble by now; more events queue behind it
+        keys += send_events(api, 3)
+        assert delivered_keys(receiver, 6) == keys
+        posts = receiver.posts()
+        assert [p.answered for p in posts[:4]] == [500, "reset", 503, 200]
+        assert len({p.headers["webhook-id"] for p in posts[:4]}) == 1  # one delivery, retried
+        assert [p.body for p in posts[:4]] == [posts[0].body] * 4
+        gaps = [b.at - a.at for a, b in itertools.pairwise(posts[:4])]
+        assert gaps[0] >= 0.35 and gaps[1] >= 0.7 and gaps[2] >= 0.7, gaps  # 0.4 s, then 0.8 s
+        log = api.get(f"/api/v1/webhooks/{created['id']}/deliveries").json()
+        failed = [a for a in reversed(log) if a["statusCode"] != 200]
+        assert [a["statusCode"] for a in failed] == [500, None, 503]
+        assert failed[1]["error"] and all(a["nextRetry"] for a in failed)
+        assert {a["items"] for a in failed} == {len(posts[0].json())}
+        assert max(len(p.json()) for p in posts) <= 3
+
+
+def test_a_hanging_endpoint_does_not_delay_a_healthy_one(
+    hooks: Callable[..., tuple[LiveServer, Store, Workspace]], receiver: Receiver
+) -> None:
+    server, store, ws = hooks(webhook_timeout_seconds=3.0)
+    other = new_workspace(store, "healthy")
+    with (
+        Receiver() as stuck,
+        server.client(ws.full_key) as api,
+        server.client(other.full_key) as ok,
+    ):
+        subscribe(api, stuck.url, batchSize=1)
+        stuck.hang()
+        subscribe(ok, receiver.url, batchSize=1)
+        send_events(api, 3)
+        stuck.wait_for(lambda r: any(x.method == "POST" for x in r))
+        started = time.monotonic()
+        keys = send_events(ok, 3)
+        assert delivered_keys(receiver, 3, timeout=5) == keys
+        assert time.monotonic() - started < 1.5  # well inside the hanging one's 3 s timeout
+        started = time.monotonic()
+        assert api.post("/api/v2/event", json={"eventTypeKey": "v", "keyValue": "k"}).is_success
+        assert time.monotonic() - started < 0.5  # ingestion never waits for deliveries
+        stuck.release()
+
+
+def test_failing_past_the_maximum_age_pauses_and_replay_sends_the_dead_letters(
+    hooks: Callable[..., tuple[LiveServer, Store, Workspace]], receiver: Receiver
+) -> None:
+    server, _, ws = hooks(webhook_retry_schedule=(0.2,), webhook_max_age_seconds=0.7)
+    with server.client(ws.full_key) as api:
+        hook = subscribe(api, receiver.url)
+        receiver.status(500)
+        keys = send_events(api, 3)
+        deadline = time.monotonic() + 10
+        while (shown := api.get(f"/api/v1/webhooks/{hook['id']}").json())["status"] != "paused":
+            assert time.monotonic() < deadline, shown
+            time.sleep(0.1)
+        assert shown["deadLettered"] == 3 and shown["pending"] == 0
+        assert "paused after failing" in shown["statusReason"]
+        later = send_events(api, 2)  # queued while paused, behind the dead letters
+        time.sleep(0.5)
+        refused = len(receiver.posts())
+        assert refused >= 3  # tried at 0, 0.2, 0.4 s and so on
+        receiver.ok()
+        replayed = api.post(f"/api/v1/webhooks/{hook['id']}/replay")
+        assert replayed.json() == {"replayed": 3}
+        assert delivered_keys(receiver, 5) == keys + later
+        shown = api.get(f"/api/v1/webhooks/{hook['id']}").json()
+        assert shown["status"] == "active" and shown["deadLettered"] == 0
+
+
+def test_disabled_subscriptions_get_nothing_until_enabled(
+    hooks: Callable[..., tuple[LiveServer, Store, Workspace]], receiver: Receiver
+) -> None:
+    server, _, ws = hooks()
+    with server.client(ws.full_key) as api:
+        hook = subscribe(api, receiver.url)
+        before = send_events(api, 1)
+        assert delivered_keys(receiver, 1) == before
+        assert api.post(f"/api/v1/webhooks/{hook['id']}/disable").json()["status"] == "disabled"
+        send_events(api, 2)
+        time.sleep(1.0)
+        assert len(receiver.posts()) == 1
+        assert api.post(f"/api/v1/webhooks/{hook['id']}/enable").json()["status"] == "active"
+        after = send_events(api, 1)
+        assert delivered_keys(receiver, 2) == before + after
+
+
+def test_the_identity_stream_carries_merges_and_erasures(
+    hooks: Callable[..., tuple[LiveServer, Store, Workspace]], receiver: Receiver
+) -> None:
+    server, _, ws = hooks()
+    with server.client(ws.full_key) as api:
+        subscribe(api, receiver.url, streams=["identity"])
+        one = api.post("/api/v1/contact", json={"externalCustomerId": "x-1"}).json()["id"]
+        two = api.post(
+            "/api/v1/contact", json={"channels": [{"type": "email", "value": "m@example.com"}]}
+        ).json()["id"]
+        event = {
+            "eventTypeKey": "linked",
+            "keyValue": "m@example.com",
+            "params": [
+                {"name": "externalCustomerId", "value": "x-1"},
+                {"name": "email", "value": "m@example.com"},
+            ],
+        }
+        assert api.post("/api/v2/event", json=event).status_code == 200
+        merged = receiver.wait_for(lambda r: any(x.method == "POST" for x in r))
+        merge = items([r for r in merged if r.method == "POST"])[0]
+        assert merge["type"] == "contactMerged" and {merge["survivor"], merge["merged"]} == {
+            one,
+            two,
+        }
+        survivor = merge["survivor"]
+        assert api.delete(f"/api/v1/contact/{survivor}", params={"erase": "true"}).status_code < 300
+        everything = receiver.wait_for(
+            lambda r: len(items([x for x in r if x.method == "POST"])) >= 2
+        )
+        erased = items([r for r in everything if r.method == "POST"])[1]
+        assert erased["type"] == "contactErased" and erased["contactId"] == survivor
+        assert all(i.get("eventTypeKey") is None for i in items(receiver.posts()))  # no events
+
+
+def test_erasing_a_contact_removes_its_pending_and_dead_lettered_items(
+    hooks: Callable[..., tuple[LiveServer, Store, Workspace]], receiver: Receiver
+) -> None:
+    server, store, ws = hooks(webhook_retry_schedule=(0.2,), webhook_max_age_seconds=0.5)
+    with server.client(ws.full_key) as api:
+        hook = subscribe(api, receiver.url)
+        receiver.status(500)
+        gone = send_events(api, 2, tag="gone", identified=True)
+        kept = send_events(api, 1, tag="kept", identified=True)
+        deadline = time.monotonic() + 10
+        while api.get(f"/api/v1/webhooks/{hook['id']}").json()["status"] != "paused":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        pending = send_events(api, 1, tag="gone2", identified=True)  # waiting, not dead-lettered
+        contact = api.get("/api/v1/events", params={"keyValue": gone[0]}).json()[0]["contactId"]
+        for key in gone[1:] + pending:  # the same person, under other identifiers
+            other = api.get("/api/v1/events", params={"keyValue": key}).json()[0]["contactId"]
+            assert api.delete(f"/api/v1/contact/{other}", params={"erase": "true"}).is_success
+        assert api.delete(f"/api/v1/contact/{contact}", params={"erase": "true"}).is_success
+        shown = api.get(f"/api/v1/webhooks/{hook['id']}").json()
+        assert (shown["deadLettered"], shown["pending"]) == (1, 0)
+        with store.read() as tx:
+            assert tx.one("SELECT count(*) FROM webhook_outbox")[0] == 1
+        receiver.ok()
+        api.post(f"/api/v1/webhooks/{hook['id']}/replay")
+        assert delivered_keys(receiver, 1) == kept
+        time.sleep(0.5)
+        sent = [i["keyValue"] for i in items([p for p in receiver.posts() if p.answered == 200])]
+        assert sent == kept
+
+
+def test_refused_targets_get_nothing(
+    hooks: Callable[..., tuple[LiveServer, Store, Workspace]],
+) -> None:
+    server, store, ws = hooks()
+    with Receiver(host="127.0.0.2") as outside, server.client(ws.full_key) as api:
+        port = outside.port
+        for url in (
+            f"http://127.0.0.2:{port}/hook",
+            f"http://2130706434:{port}/hook",
+            f"http://[::ffff:127.0.0.2]:{port}/hook",
+        ):
+            answer = api.post("/api/v1/webhooks", json={"url": url})
+            assert answer.status_code == 400, (url, answer.text)
+            assert "FOOTFALL_WEBHOOK_ALLOW_HOSTS" in answer.text
+        # A subscription stored before the allow list changed: refused at every delivery.
+        hook = store.webhooks.create(ws.id, WebhookSpec(url=f"http://127.0.0.2:{port}/hook"))
+        send_events(api, 1)
+        deadline = time.monotonic() + 10
+        while not (log := api.get(f"/api/v1/webhooks/{hook.id}/deliveries").json()):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert log[0]["statusCode"] is None and log[0]["error"].startswith("refused")
+        assert outside.requests == []
+
+
+def test_the_url_check_refuses_what_does_not_answer_2xx(
+    hooks: Callable[..., tuple[LiveServer, Store, Workspace]], receiver: Receiver
+) -> None:
+    server, _, ws = hooks()
+    with server.client(ws.full_key) as api:
+        receiver.status(404)
+        answer = api.post("/api/v1/webhooks", json={"url": receiver.url})
+        assert answer.status_code == 400 and "404" in answer.text
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            closed = sock.getsockname()[1]
+        answer = api.post("/api/v1/webhooks", json={"url": f"http://127.0.0.1:{closed}/"})
+        assert answer.status_code == 400 and "did not answer" in answer.text
+        skipped = api.post("/api/v1/webhooks?verify=false", json={"url": receiver.url})
+        assert skipped.status_code == 201
+        assert api.get("/api/v1/webhooks").json()[0]["id"] == skipped.json()["id"]
