@@ -21,7 +21,7 @@ from footfall.webhooks.schedule import next_retry_us
 from footfall.webhooks.sender import Outcome, Sender, basic_header, now, signed_headers
 
 log = logs.get("footfall.webhooks")
-LEASE_MARGIN_SECONDS = 30.0
+LEASE_MARGIN_SECONDS = 5.0  # a dead worker's deliveries are taken over this long after its timeout
 POLL_SECONDS = 1.0
 TIMER_SLACK_SECONDS = 0.005  # the loop's timers may fire a little early
 
