@@ -12,6 +12,7 @@ import structlog
 from footfall import logs
 from footfall.access import Authenticator, RateLimiter
 from footfall.background.runtime import Runtime
+from footfall.background.status import StatusCollector
 from footfall.config import Settings
 from footfall.eventtypes.growth import Caps, Growth
 from footfall.eventtypes.registry import TypeRulesCache
@@ -44,6 +45,7 @@ class Services:
         self.type_rules = TypeRulesCache(self.store.types, self.settings.type_rules_refresh_seconds)
         self.runtime: Runtime | None = None
         self.webhooks = WebhookService(self.store.webhooks, self.settings)
+        self.metrics.registry.register(StatusCollector(self.store))
 
     async def start(self) -> None:
         # The commit thread waits on the disk or the network, and each time it must win the GIL

@@ -347,3 +347,36 @@ def test_the_url_check_refuses_what_does_not_answer_2xx(
         skipped = api.post("/api/v1/webhooks?verify=false", json={"url": receiver.url})
         assert skipped.status_code == 201
         assert api.get("/api/v1/webhooks").json()[0]["id"] == skipped.json()["id"]
+
+
+def metric(api: httpx.Client, name: str, label: str = "") -> float:
+    """The value of one sample of /metrics (the first whose line starts with ``name``+label)."""
+    for line in api.get("/metrics").text.splitlines():
+        if line.startswith(name + label + " ") or line.startswith(name + "{" + label):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name}{label} not in /metrics")
+
+
+def test_metrics_show_what_waits_and_consumer_lag(
+    hooks: Callable[..., tuple[LiveServer, Store, Workspace]],
+    receiver: Receiver,
+) -> None:
+    server, store, ws = hooks()
+    with server.client(ws.full_key) as api:
+        subscribe(api, receiver.url)
+        receiver.down()
+        send_events(api, 3)
+        deadline = time.monotonic() + 10
+        while metric(api, "footfall_webhook_items_waiting") < 3:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert metric(api, "footfall_consumer_lag_events", '{consumer="webhooks:events"}') == 0
+        receiver.up()
+        delivered_keys(receiver, 3)
+        time.sleep(1.2)  # the gauges are read at most once a second
+        assert metric(api, "footfall_webhook_items_waiting") == 0
+    # A consumer that has not run is behind by every event, the oldest as old as it is.
+    assert store.feed.lag("nobody-yet", "events").behind >= 3
+    oldest = store.feed.lag("nobody-yet", "events").oldest_seconds
+    assert oldest is not None and oldest > 0
+    assert store.feed.lag("webhooks:events", "events").behind == 0

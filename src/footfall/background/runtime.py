@@ -15,6 +15,7 @@ from __future__ import annotations
 from footfall.background.consumers import Consumer, ConsumerLoop
 from footfall.background.jobs import default_jobs
 from footfall.background.runner import Runner, process_owner
+from footfall.background.status import CONSUMERS
 from footfall.clock import now_us
 from footfall.config import Settings
 from footfall.store import Store
@@ -24,8 +25,7 @@ from footfall.webhooks.delivery import DeliveryLoop, Policy
 from footfall.webhooks.guard import AllowList
 from footfall.webhooks.sender import Sender
 
-WEBHOOK_EVENTS = "webhooks:events"
-WEBHOOK_IDENTITY = "webhooks:identity"
+WEBHOOK_EVENTS, WEBHOOK_IDENTITY = (name for name, _ in CONSUMERS)
 
 
 class Runtime:

@@ -28,6 +28,33 @@ from footfall.store.leases import Transactions, micros
 from footfall.store.rows import FeedEvent, FeedPosition
 
 DEFAULT_TTL_SECONDS = 5.0
+LAG_COUNTED = 100_000  # lag beyond this is reported as this: a count must stay cheap
+FEEDS = {"events": ("events", "received_us"), "identity": ("identity_changes", "created_us")}
+
+
+@dataclass(frozen=True, slots=True)
+class Lag:
+    """How far a consumer is behind: items it has yet to handle (at most LAG_COUNTED), and the
+    age of the oldest of them in seconds (None when it is caught up)."""
+
+    behind: int
+    oldest_seconds: float | None
+
+
+def lag(tx: Cursor, dialect: Dialect, stream: str, after: FeedPosition, now: int) -> Lag:
+    table, time_column = FEEDS[stream]
+    where, args, order = dialect.feed_window(after)
+    first = tx.one(
+        f"SELECT {time_column} FROM {table} WHERE {where} ORDER BY {order} LIMIT 1", *args
+    )
+    if first is None:
+        return Lag(0, None)
+    counted = tx.one(
+        f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {where} LIMIT ?) AS behind",
+        *args,
+        LAG_COUNTED,
+    )
+    return Lag(int(counted[0]), max(0.0, (now - int(first[0])) / 1_000_000))
 
 
 class Positioned(Protocol):
@@ -112,6 +139,11 @@ class FeedStore:
     def load_offset(self, consumer: str) -> FeedPosition:
         with self._db.read() as tx:
             return load_offset(tx, consumer)
+
+    def lag(self, consumer: str, stream: str) -> Lag:
+        """How far ``consumer`` of ``stream`` ("events" or "identity") is behind."""
+        with self._db.read() as tx:
+            return lag(tx, self._db.dialect, stream, load_offset(tx, consumer), self._clock())
 
     def save_offset(self, consumer: str, position: FeedPosition) -> None:
         """Set a consumer's position outside ``consume`` (an operator rewinding it, a test)."""
