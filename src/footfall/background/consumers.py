@@ -45,6 +45,12 @@ class ConsumerLoop:
         self.owned = False
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._loop_of: asyncio.AbstractEventLoop | None = None
+
+    def nudge(self) -> None:
+        """Look at the feed now; callable from any thread."""
+        if self._loop_of is not None:
+            self._loop_of.call_soon_threadsafe(self.wake.set)
 
     def drain(self) -> int:
         """Handle pages until the feed has no more; how many items (blocking: run in a thread).
@@ -72,7 +78,8 @@ class ConsumerLoop:
 
     async def start(self) -> None:
         self._stopping.clear()
-        self._task = asyncio.get_running_loop().create_task(self._loop())
+        self._loop_of = asyncio.get_running_loop()
+        self._task = self._loop_of.create_task(self._loop())
 
     async def _loop(self) -> None:
         while not self._stopping.is_set():

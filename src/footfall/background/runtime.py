@@ -6,11 +6,16 @@
 - due work (webhooks/delivery.py): deliveries, claimed under leases, several workers sharing
   them on PostgreSQL (``FOR UPDATE SKIP LOCKED``).
 
-A commit in this process wakes the consumers (``wake``); a fan-out wakes the deliveries. What
-other processes commit is seen within the poll intervals.
+A commit in this process wakes the consumers (``wake``); a fan-out wakes the deliveries. On
+PostgreSQL, what other processes commit wakes them too (LISTEN/NOTIFY on the channels FEED and
+DUE, store/dialect.py); on SQLite, where one process does the background work, other processes'
+commits are seen within the poll interval (half a second).
 """
 
 from __future__ import annotations
+
+import asyncio
+import threading
 
 from footfall.background.consumers import Consumer, ConsumerLoop
 from footfall.background.jobs import default_jobs
@@ -19,6 +24,7 @@ from footfall.background.status import CONSUMERS
 from footfall.clock import now_us
 from footfall.config import Settings
 from footfall.store import Store
+from footfall.store.dialect import DUE, FEED
 from footfall.store.leases import JobLeases
 from footfall.store.webhooks import fan_out_events, fan_out_identity
 from footfall.webhooks.delivery import DeliveryLoop, Policy
@@ -45,19 +51,22 @@ class Runtime:
             settings.webhook_concurrency,
         )
         self.deliveries = DeliveryLoop(store.webhooks, sender, policy, self.owner)
+        dialect = self.dialect = store.dialect
+        self._listening = threading.Event()  # set: stop listening
+        self._listener: asyncio.Future[None] | None = None
         self.consumers = [
             ConsumerLoop(store.feed, consumer, self.owner)
             for consumer in (
                 Consumer(
                     WEBHOOK_EVENTS,
                     "events",
-                    lambda tx, page: fan_out_events(tx, page, now_us()),
+                    lambda tx, page: fan_out_events(tx, dialect, page, now_us()),
                     after=self._fanned_out,
                 ),
                 Consumer(
                     WEBHOOK_IDENTITY,
                     "identity",
-                    lambda tx, page: fan_out_identity(tx, page, now_us()),
+                    lambda tx, page: fan_out_identity(tx, dialect, page, now_us()),
                     after=self._fanned_out,
                 ),
             )
@@ -71,14 +80,30 @@ class Runtime:
         for consumer in self.consumers:
             consumer.wake.set()
 
+    def _heard(self, channel: str) -> None:
+        """A notification from another process (a listener thread): wake who it concerns."""
+        if channel == FEED:
+            for consumer in self.consumers:
+                consumer.nudge()
+        else:
+            self.deliveries.nudge()
+
     async def start(self) -> None:
         await self.runner.start()
         for consumer in self.consumers:
             await consumer.start()
         await self.deliveries.start()
+        self._listening.clear()
+        listen = self.dialect.listen
+        self._listener = asyncio.get_running_loop().run_in_executor(
+            None, listen, (FEED, DUE), self._heard, self._listening
+        )
 
     async def stop(self) -> None:
         """Stop taking work, finish or give back what is in flight, release every lease."""
+        self._listening.set()
+        if self._listener is not None:
+            await self._listener
         await self.deliveries.stop()
         for consumer in self.consumers:
             await consumer.stop()

@@ -5,13 +5,18 @@ Everything else in the store is written once, with ``?`` placeholders, against t
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from footfall.store.cursor import Cursor
 
 if TYPE_CHECKING:
     from footfall.store.rows import FeedPosition
+
+
+FEED, DUE = "footfall_feed", "footfall_due"  # notification channels
 
 
 class Dialect(ABC):
@@ -67,6 +72,17 @@ class Dialect(ABC):
     def feed_window(self, after: FeedPosition) -> tuple[str, list[Any], str]:
         """WHERE, its arguments and ORDER BY of a feed after ``after`` (serial writers: by id)."""
         return "id > ?", [after.id], "id"
+
+    def notify(self, tx: Cursor, channel: str) -> None:  # noqa: B027 (a hook, empty here)
+        """Tell other processes, once this transaction commits, that ``channel`` has news
+        (FEED: new events or identity changes; DUE: deliveries due). Serial writers: nothing,
+        they share one process."""
+
+    def listen(  # noqa: B027 (a hook, empty here)
+        self, channels: Sequence[str], heard: Callable[[str], None], stopping: threading.Event
+    ) -> None:
+        """Call ``heard(channel)`` for each notification until ``stopping`` is set (blocking:
+        run it in a thread of its own). Without notifications: return at once."""
 
     def scrub(self, tx: Cursor) -> bool:
         """After an erasure: push deleted rows out of the database's files; False if it must be

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from footfall.store.cursor import Cursor
-from footfall.store.dialect import Dialect
+from footfall.store.dialect import FEED, Dialect
 from footfall.store.rows import FeedPosition
 
 MERGED = "contactMerged"
@@ -94,3 +94,4 @@ def _record(
         "created_us) VALUES (?, ?, ?, ?, ?, ?)",
         [(ws, kind, contact, merged, txid, now_us) for kind, contact, merged in changes],
     )
+    dialect.notify(tx, FEED)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -15,6 +17,7 @@ from footfall.store.rows import FeedPosition
 # What PostgreSQL aborts to let another transaction through: run the whole transaction again.
 # (psycopg files DeadlockDetected under OperationalError, not TransactionRollback.)
 ABORTED = (errors.TransactionRollback, errors.DeadlockDetected)
+LISTEN_POLL_SECONDS = 0.5  # how soon a listener notices it must stop
 
 
 @lru_cache(maxsize=512)
@@ -53,6 +56,27 @@ class PostgresDialect(Dialect):
 
     def is_retryable(self, exc: BaseException) -> bool:
         return isinstance(exc, ABORTED)
+
+    def notify(self, tx: Cursor, channel: str) -> None:
+        tx.execute(f"NOTIFY {channel}")  # one per transaction and channel, whatever the count
+
+    def listen(
+        self, channels: Sequence[str], heard: Callable[[str], None], stopping: threading.Event
+    ) -> None:
+        """LISTEN on a connection of its own, reconnecting after a second when it is lost."""
+        while not stopping.is_set():
+            try:
+                with psycopg.connect(
+                    self.url, autocommit=True, connect_timeout=self.connect_timeout
+                ) as connection:
+                    for channel in channels:
+                        connection.execute(f"LISTEN {channel}")
+                    heard(channels[0])  # whatever happened while not listening
+                    while not stopping.is_set():
+                        for note in connection.notifies(timeout=LISTEN_POLL_SECONDS):
+                            heard(note.channel)
+            except psycopg.Error:
+                stopping.wait(1.0)
 
     def current_txid(self, tx: Cursor) -> int:
         return int(tx.one("SELECT pg_current_xact_id()::text::bigint")[0])

@@ -21,7 +21,7 @@ from footfall.clock import now_us
 from footfall.exceptions import WebhookNotFound
 from footfall.records import EVENTS, IDENTITY, WebhookSpec
 from footfall.store.cursor import Cursor
-from footfall.store.dialect import Dialect
+from footfall.store.dialect import DUE, Dialect
 from footfall.store.events import EVENT_COLUMNS, stored_event
 from footfall.store.identity_feed import IdentityChange
 from footfall.store.leases import Transactions
@@ -123,7 +123,9 @@ def _subscribers(tx: Cursor, stream: str, workspaces: set[int]) -> list[Webhook]
     return [w for w in map(_webhook, rows) if stream in w.spec.streams]
 
 
-def _enqueue(tx: Cursor, rows: list[tuple[int, int | None, int | None]], now: int) -> int:
+def _enqueue(
+    tx: Cursor, dialect: Dialect, rows: list[tuple[int, int | None, int | None]], now: int
+) -> int:
     """Add outbox rows (webhook, event, change) and make each subscription's delivery due now
     unless one is scheduled already (a failing delivery keeps its retry time)."""
     if not rows:
@@ -143,10 +145,11 @@ def _enqueue(tx: Cursor, rows: list[tuple[int, int | None, int | None]], now: in
         "due_us = excluded.due_us WHERE due_work.due_us IS NULL",
         [(KIND, w, owners[w], now) for w in touched],
     )
+    dialect.notify(tx, DUE)
     return len(rows)
 
 
-def fan_out_events(tx: Cursor, events: Sequence[FeedEvent], now: int) -> int:
+def fan_out_events(tx: Cursor, dialect: Dialect, events: Sequence[FeedEvent], now: int) -> int:
     """Queue each event for every subscription of its workspace that wants it; how many items."""
     subscribers = _subscribers(tx, EVENTS, {e.workspace_id for e in events})
     rows: list[tuple[int, int | None, int | None]] = []
@@ -157,10 +160,12 @@ def fan_out_events(tx: Cursor, events: Sequence[FeedEvent], now: int) -> int:
             types = webhook.spec.event_types
             if not types or event.event.event_type_key in types:
                 rows.append((webhook.id, event.event.id, None))
-    return _enqueue(tx, rows, now)
+    return _enqueue(tx, dialect, rows, now)
 
 
-def fan_out_identity(tx: Cursor, changes: Sequence[IdentityChange], now: int) -> int:
+def fan_out_identity(
+    tx: Cursor, dialect: Dialect, changes: Sequence[IdentityChange], now: int
+) -> int:
     """Queue each merge and erasure for the subscriptions of its workspace to the identity stream."""
     subscribers = _subscribers(tx, IDENTITY, {c.workspace_id for c in changes})
     rows: list[tuple[int, int | None, int | None]] = [
@@ -169,7 +174,7 @@ def fan_out_identity(tx: Cursor, changes: Sequence[IdentityChange], now: int) ->
         for webhook in subscribers
         if webhook.workspace_id == change.workspace_id
     ]
-    return _enqueue(tx, rows, now)
+    return _enqueue(tx, dialect, rows, now)
 
 
 def forget_erased_events(tx: Cursor, ws: int) -> None:

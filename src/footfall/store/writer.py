@@ -26,7 +26,7 @@ from footfall.identity.merging import (
 )
 from footfall.records import ACCEPTED, HOUR_US, IdentityChanges, NewEvent, NewFailure, NewOrder
 from footfall.store.cursor import Cursor
-from footfall.store.dialect import Dialect
+from footfall.store.dialect import FEED, Dialect
 from footfall.store.identity import EXTERNAL_ID_CONFLICT, Why, load_people, merge, warn
 from footfall.store.sql import marks
 
@@ -432,4 +432,5 @@ def write_items(
         sql.greatest,
         {} if noted is None else noted,
     )
+    sql.notify(tx, FEED)
     return changes
