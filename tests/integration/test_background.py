@@ -12,10 +12,13 @@ import pytest
 
 from conftest import Workspace
 from footfall.background import Job, Runner, prune_failed_events
+from footfall.background.jobs import prune_webhook_attempts
+from footfall.clock import now_us
 from footfall.config import Settings
-from footfall.records import NewFailure
+from footfall.records import NewFailure, WebhookSpec
 from footfall.store import Store, open_store
 from footfall.store.leases import JobLeases
+from footfall.store.webhooks import Attempt, log_attempt
 
 
 class Clock:
@@ -146,3 +149,16 @@ def test_a_runner_ticks_until_stopped(store: Store) -> None:
     assert 2 <= runs <= 4  # at start, then every 0.2 s
     time.sleep(0.3)
     assert body.runs == runs  # stopped
+
+
+def test_old_webhook_attempts_are_pruned(store: Store, workspace: Workspace) -> None:
+    hook = store.webhooks.create(workspace.id, WebhookSpec(url="http://127.0.0.1:9/hook"))
+    day = 86_400_000_000
+    attempts = [
+        Attempt(hook.id, message, now_us() - age_days * day, 500, None, 1.0, 1, None)
+        for age_days, message in ((8, "old"), (6, "recent"))
+    ]
+    store.transact(lambda tx: [log_attempt(tx, a) for a in attempts])
+    assert prune_webhook_attempts(store.webhooks, retention_days=7).run() == 1
+    kept = store.webhooks.attempts(workspace.id, hook.id)
+    assert [a.message_id for a in kept] == ["recent"]

@@ -1,5 +1,4 @@
-"""The periodic jobs of a deployment. Pruning the failed-event log is the first; the worker
-runtime of the next issue adds its own (webhook retries, workflow timers…) here."""
+"""The periodic jobs of a deployment: pruning the failed-event log and the webhook delivery log."""
 
 from __future__ import annotations
 
@@ -33,5 +32,26 @@ def prune_failed_events(failures: FailureLog, retention_days: int) -> Job:
     return Job("prune-failed-events", PRUNE_EVERY_SECONDS, run)
 
 
-def default_jobs(failures: FailureLog, settings: Settings) -> list[Job]:
-    return [prune_failed_events(failures, settings.failed_events_retention_days)]
+class AttemptLog(Protocol):
+    """What pruning the webhook delivery log needs of the store (``Store.webhooks``)."""
+
+    def prune_attempts(self, older_than_us: int) -> int: ...
+
+
+def prune_webhook_attempts(attempts: AttemptLog, retention_days: int) -> Job:
+    """Drop webhook delivery attempts older than the retention (FOOTFALL_WEBHOOK_LOG_RETENTION_DAYS)."""
+
+    def run() -> int:
+        removed = attempts.prune_attempts(now_us() - retention_days * DAY_US)
+        if removed:
+            log.info("webhook attempts pruned", action="webhook_attempts.pruned", count=removed)
+        return removed
+
+    return Job("prune-webhook-attempts", PRUNE_EVERY_SECONDS, run)
+
+
+def default_jobs(failures: FailureLog, attempts: AttemptLog, settings: Settings) -> list[Job]:
+    return [
+        prune_failed_events(failures, settings.failed_events_retention_days),
+        prune_webhook_attempts(attempts, settings.webhook_log_retention_days),
+    ]

@@ -38,7 +38,7 @@ class Runtime:
     def __init__(self, store: Store, settings: Settings, owner: str | None = None) -> None:
         self.owner = owner or process_owner()
         self.runner = Runner(
-            JobLeases(store), default_jobs(store.types, settings), owner=self.owner
+            JobLeases(store), default_jobs(store.types, store.webhooks, settings), owner=self.owner
         )
         sender = Sender(
             AllowList.parse(settings.webhook_allow_hosts),

@@ -387,7 +387,7 @@ class WebhookStore:
         webhook_id = delivery.webhook.id
 
         def work(tx: Cursor) -> bool:
-            _log(tx, attempt)
+            log_attempt(tx, attempt)
             held = tx.one(
                 "UPDATE due_work SET owner = NULL, until_us = 0 WHERE kind = ? AND subject = ? "
                 "AND owner = ? RETURNING subject",
@@ -585,7 +585,7 @@ def _items(
     return out
 
 
-def _log(tx: Cursor, attempt: Attempt) -> None:
+def log_attempt(tx: Cursor, attempt: Attempt) -> None:
     tx.execute(
         "INSERT INTO webhook_attempts (webhook_id, message_id, at_us, status_code, error, "
         "latency_ms, items, next_retry_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
