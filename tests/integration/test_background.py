@@ -6,6 +6,7 @@ import asyncio
 import threading
 import time
 import uuid
+from functools import partial
 from collections.abc import Iterator
 
 import pytest
@@ -158,7 +159,8 @@ def test_old_webhook_attempts_are_pruned(store: Store, workspace: Workspace) -> 
         Attempt(hook.id, message, now_us() - age_days * day, 500, None, 1.0, 1, None)
         for age_days, message in ((8, "old"), (6, "recent"))
     ]
-    store.transact(lambda tx: [log_attempt(tx, a) for a in attempts])
+    for attempt in attempts:
+        store.transact(partial(log_attempt, attempt=attempt))
     assert prune_webhook_attempts(store.webhooks, retention_days=7).run() == 1
     kept = store.webhooks.attempts(workspace.id, hook.id)
     assert [a.message_id for a in kept] == ["recent"]
