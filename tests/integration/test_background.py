@@ -6,8 +6,8 @@ import asyncio
 import threading
 import time
 import uuid
-from functools import partial
 from collections.abc import Iterator
+from functools import partial
 
 import pytest
 
