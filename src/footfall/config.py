@@ -103,6 +103,7 @@ class Settings:
     webhook_allow_hosts: str = ""
     webhook_concurrency: int = 16
     webhook_log_retention_days: int = 7
+    shutdown_grace_seconds: float = 10.0  # a stopping worker's wait for deliveries in flight
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -181,6 +182,7 @@ class Settings:
             webhook_timeout_seconds=_seconds(env, "FOOTFALL_WEBHOOK_TIMEOUT", 10.0),
             webhook_allow_hosts=env.get("FOOTFALL_WEBHOOK_ALLOW_HOSTS", "").strip(),
             webhook_concurrency=_int(env, "FOOTFALL_WEBHOOK_CONCURRENCY", 16, minimum=1),
+            shutdown_grace_seconds=_seconds(env, "FOOTFALL_SHUTDOWN_GRACE", 10.0),
             webhook_log_retention_days=_int(
                 env, "FOOTFALL_WEBHOOK_LOG_RETENTION_DAYS", 7, minimum=1
             ),

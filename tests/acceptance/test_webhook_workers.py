@@ -21,8 +21,10 @@ import pytest
 
 from conftest import BACKENDS, basic, create_postgres_database, free_port
 from footfall import access
+from footfall.clock import now_us
 from footfall.config import Settings
-from footfall.records import WebhookSpec
+from footfall.identity.locators import Locators
+from footfall.records import NewEvent, WebhookSpec
 from footfall.store import Store, migrate, open_store
 from receiver import Received, Receiver
 
@@ -171,3 +173,50 @@ def test_every_event_is_delivered_in_order_across_a_killed_worker(
         finally:
             processes.stop_all()
     assert "Traceback" not in log.read_text()
+
+
+def test_sigterm_gives_back_a_hanging_delivery_and_a_restart_sends_it_once_more(
+    deployment: tuple[str, dict[str, str], Store], tmp_path: Path
+) -> None:
+    _, env, store = deployment
+    access.create_workspace(store.access, "hooks")
+    ws = store.access.workspace_id("hooks")
+    assert ws is not None
+    log = tmp_path / "processes.log"
+    processes = Processes(
+        env | {"FOOTFALL_WEBHOOK_TIMEOUT": "30s", "FOOTFALL_SHUTDOWN_GRACE": "1s"}, log
+    )
+    with Receiver() as receiver:
+        receiver.hang()
+        store.webhooks.create(ws, WebhookSpec(url=receiver.url))
+        event_id = plant_event(store, ws)
+        try:
+            worker = processes.start("worker")
+            hung = receiver.wait_for(lambda r: any(x.answered == "hang" for x in r), timeout=20)
+            worker.send_signal(signal.SIGTERM)
+            assert worker.wait(timeout=10) == 0, log.read_text()  # after the 1 s grace
+            with store.read() as tx:
+                owner, due = tx.one("SELECT owner, due_us FROM due_work")
+            assert owner is None and due is not None  # given back, due again
+            receiver.ok()
+            processes.start("worker")
+            again = receiver.wait_for(lambda r: any(x.answered == 200 for x in r), timeout=20)
+        finally:
+            processes.stop_all()
+    first = next(x for x in hung if x.answered == "hang")
+    resent = next(x for x in again if x.answered == 200)
+    assert resent.headers["webhook-id"] == first.headers["webhook-id"]
+    assert [i["id"] for i in resent.json()] == [event_id]
+    assert "Traceback" not in log.read_text()
+
+
+def plant_event(store: Store, ws: int) -> int:
+    """One accepted event, written as ingestion writes it."""
+    now = now_us()
+    params = '[{"name": "externalCustomerId", "value": "k1"}]'
+    event = NewEvent(
+        ws, "visited", "k1", params, "{}", "live", now, now, Locators(external_id="k1")
+    )
+    store.events.commit_batch([event])
+    with store.read() as tx:
+        return int(tx.one("SELECT max(id) FROM events")[0])

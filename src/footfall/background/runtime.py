@@ -37,6 +37,7 @@ WEBHOOK_EVENTS, WEBHOOK_IDENTITY = (name for name, _ in CONSUMERS)
 class Runtime:
     def __init__(self, store: Store, settings: Settings, owner: str | None = None) -> None:
         self.owner = owner or process_owner()
+        self.grace = settings.shutdown_grace_seconds
         self.runner = Runner(
             JobLeases(store), default_jobs(store.types, store.webhooks, settings), owner=self.owner
         )
@@ -104,7 +105,7 @@ class Runtime:
         self._listening.set()
         if self._listener is not None:
             await self._listener
-        await self.deliveries.stop()
+        await self.deliveries.stop(self.grace)
         for consumer in self.consumers:
             await consumer.stop()
         await self.runner.stop()
