@@ -167,3 +167,7 @@ class TargetUnreachable(InvalidWebhook):
 
 class WebhookNotFound(FootfallError):
     """No such webhook subscription in this workspace."""
+
+
+class TooManyWebhooks(FootfallError):
+    """The workspace has as many webhook subscriptions as it may (50); delete one first."""

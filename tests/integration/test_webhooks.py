@@ -380,3 +380,32 @@ def test_metrics_show_what_waits_and_consumer_lag(
     oldest = store.feed.lag("nobody-yet", "events").oldest_seconds
     assert oldest is not None and oldest > 0
     assert store.feed.lag("webhooks:events", "events").behind == 0
+
+
+def test_redirects_are_not_followed(
+    hooks: Callable[..., tuple[LiveServer, Store, Workspace]], receiver: Receiver
+) -> None:
+    server, _, ws = hooks()
+    with Receiver(host="127.0.0.2") as outside, server.client(ws.full_key) as api:
+        hook = subscribe(api, receiver.url)
+        receiver.status(302, {"Location": outside.url})
+        send_events(api, 1)
+        receiver.wait_for(lambda r: any(x.method == "POST" for x in r))
+        deadline = time.monotonic() + 10
+        while not (log := api.get(f"/api/v1/webhooks/{hook['id']}/deliveries").json()):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert log[0]["statusCode"] == 302 and log[0]["nextRetry"] is not None
+        assert outside.requests == []
+
+
+def test_a_workspace_has_at_most_50_subscriptions(
+    hooks: Callable[..., tuple[LiveServer, Store, Workspace]],
+) -> None:
+    server, store, ws = hooks()
+    for n in range(50):
+        store.webhooks.create(ws.id, WebhookSpec(url=f"http://127.0.0.1:9/{n}", event_types=("x",)))
+    with server.client(ws.full_key) as api:
+        answer = api.post("/api/v1/webhooks?verify=false", json={"url": "http://127.0.0.1:9/"})
+        assert answer.status_code == 409 and "50" in answer.text
+        assert len(api.get("/api/v1/webhooks").json()) == 50

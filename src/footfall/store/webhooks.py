@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 
 from footfall.clock import now_us
-from footfall.exceptions import WebhookNotFound
+from footfall.exceptions import TooManyWebhooks, WebhookNotFound
 from footfall.records import EVENTS, IDENTITY, WebhookSpec
 from footfall.store.cursor import Cursor
 from footfall.store.dialect import DUE, Dialect
@@ -30,6 +30,7 @@ from footfall.store.sql import marks
 
 KIND = "webhook"
 ACTIVE, DISABLED, PAUSED = "active", "disabled", "paused"
+MAX_PER_WORKSPACE = 50  # each event costs a check per subscription of its workspace
 
 _COLUMNS = (
     "id, workspace_id, url, event_types, streams, batch_size, basic_username, basic_password, "
@@ -208,6 +209,11 @@ class WebhookStore:
         now, secret = self._clock(), new_secret()
 
         def work(tx: Cursor) -> int:
+            # The workspace row, locked: two creations at once cannot both pass the cap.
+            tx.one(f"SELECT id FROM workspaces WHERE id = ?{self.dialect.for_update}", ws)
+            count = tx.one("SELECT count(*) FROM webhooks WHERE workspace_id = ?", ws)
+            if int(count[0]) >= MAX_PER_WORKSPACE:
+                raise TooManyWebhooks()
             row = tx.one(
                 "INSERT INTO webhooks (workspace_id, url, event_types, streams, batch_size, "
                 "basic_username, basic_password, secret, status, created_us, updated_us) "

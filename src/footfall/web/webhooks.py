@@ -221,6 +221,7 @@ OPERATIONS = [
         {201: Answer("its id and signing secret (shown only now)", Created)},
         request=WebhookBody,
         params=(_VERIFY,),
+        errors=(409,),
     ),
     Operation(
         "GET",
