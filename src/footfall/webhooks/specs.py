@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from footfall.exceptions import InvalidWebhook
+from footfall.exceptions import InvalidEvent, InvalidWebhook
+from footfall.ingest.events import check_type_key
 from footfall.records import EVENTS, IDENTITY, WebhookSpec
 
 STREAMS = (EVENTS, IDENTITY)
@@ -38,6 +39,11 @@ def parse_spec(document: Any) -> WebhookSpec:
     )
 
 
+def _control(text: str) -> bool:
+    """True when ``text`` holds a control character (NUL included: no database stores it)."""
+    return any(ord(c) < 32 or ord(c) == 127 for c in text)
+
+
 def _event_types(value: Any) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -45,8 +51,17 @@ def _event_types(value: Any) -> tuple[str, ...]:
         raise InvalidWebhook("eventTypes must be a list of event type keys", field="eventTypes")
     if len(value) > MAX_EVENT_TYPES:
         raise InvalidWebhook(f"eventTypes: at most {MAX_EVENT_TYPES}", field="eventTypes")
-    if any(len(v) > 100 for v in value):
-        raise InvalidWebhook("eventTypes: a key is at most 100 characters", field="eventTypes")
+    for key in value:
+        try:
+            check_type_key(key)
+        except InvalidEvent as exc:
+            raise InvalidWebhook(
+                f"eventTypes: {key!r}: {exc.message}", field="eventTypes"
+            ) from None
+        if _control(key):
+            raise InvalidWebhook(
+                f"eventTypes: {key!r} holds a control character", field="eventTypes"
+            )
     return tuple(dict.fromkeys(value))
 
 
@@ -83,9 +98,10 @@ def _basic_auth(value: Any) -> tuple[str | None, str | None]:
         )
     username, password = value.get("username"), value.get("password")
     for name, text in (("username", username), ("password", password)):
-        if not isinstance(text, str) or len(text) > MAX_TEXT:
+        if not isinstance(text, str) or len(text) > MAX_TEXT or _control(text):
             raise InvalidWebhook(
-                f"basicAuth.{name} must be a string of at most {MAX_TEXT} characters",
+                f"basicAuth.{name} must be a string of at most {MAX_TEXT} characters, "
+                "without control characters",
                 field=f"basicAuth.{name}",
             )
     if ":" in str(username):
