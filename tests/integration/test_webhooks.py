@@ -19,6 +19,7 @@ from conftest import LiveServer, Workspace, create_postgres_database, new_worksp
 from footfall.config import Settings
 from footfall.records import WebhookSpec
 from footfall.store import Store, migrate, open_store
+from footfall.store.rows import FeedEvent, FeedPosition, StoredEvent
 from receiver import Received, Receiver, verify
 
 
@@ -409,3 +410,29 @@ def test_a_workspace_has_at_most_50_subscriptions(
         answer = api.post("/api/v1/webhooks?verify=false", json={"url": "http://127.0.0.1:9/"})
         assert answer.status_code == 409 and "50" in answer.text
         assert len(api.get("/api/v1/webhooks").json()) == 50
+
+
+def test_a_new_subscription_gets_only_events_accepted_after_it(
+    store: Store, workspace: Workspace
+) -> None:
+    """Fan-out lagging behind (a worker that was down) never hands a new subscription the
+    events accepted before it existed."""
+    from footfall.store.webhooks import fan_out_events
+
+    hook = store.webhooks.create(workspace.id, WebhookSpec(url="http://127.0.0.1:9/"))
+    store.webhooks.set_status(workspace.id, hook.id, "paused")  # queued, never sent by any server
+    with store.read() as tx:
+        head = tx.one("SELECT max(id) FROM events")[0] or 0
+    before, after = hook.created_us - 1, hook.created_us + 1
+    events = [feed_event(workspace.id, head + 1, before), feed_event(workspace.id, head + 2, after)]
+    queued = store.transact(lambda tx: fan_out_events(tx, store.dialect, events, after))
+    assert queued == 1
+    with store.read() as tx:
+        rows = tx.all("SELECT event_id FROM webhook_outbox WHERE webhook_id = ?", hook.id)
+    assert [r[0] for r in rows] == [head + 2]
+    store.webhooks.delete(workspace.id, hook.id)
+
+
+def feed_event(ws: int, event_id: int, received_us: int) -> FeedEvent:
+    stored = StoredEvent(event_id, "visited", "k", None, "[]", "live", received_us, received_us)
+    return FeedEvent(FeedPosition(0, event_id), ws, stored)

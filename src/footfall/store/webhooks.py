@@ -158,6 +158,8 @@ def fan_out_events(tx: Cursor, dialect: Dialect, events: Sequence[FeedEvent], no
         for webhook in subscribers:
             if webhook.workspace_id != event.workspace_id:
                 continue
+            if event.event.received_us < webhook.created_us:
+                continue  # accepted before the subscription existed (a consumer catching up)
             types = webhook.spec.event_types
             if not types or event.event.event_type_key in types:
                 rows.append((webhook.id, event.event.id, None))
