@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,7 @@ class ConsumerLoop:
         self.owner = owner
         self.wake = asyncio.Event()
         self.owned = False
+        self._renewed = 0.0
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._loop_of: asyncio.AbstractEventLoop | None = None
@@ -65,16 +67,32 @@ class ConsumerLoop:
             if handled < c.page:
                 return total
 
+    def _waiting(self) -> bool:
+        """True when the feed has something after the saved position: a read, so an idle
+        consumer writes nothing (on PostgreSQL every write transaction, however short, holds
+        back every feed of the cluster while it runs)."""
+        c = self.consumer
+        read = self.feed.read_events if c.stream == "events" else self.feed.read_identity
+        return bool(read(self.feed.load_offset(c.name), 1))
+
     def _step(self) -> None:
+        c = self.consumer
         if not self.owned:
-            self.owned = self.feed.acquire(self.consumer.name, self.owner, LEASE_SECONDS)
+            self.owned = self.feed.acquire(c.name, self.owner, LEASE_SECONDS)
+            self._renewed = time.monotonic()
             if not self.owned:
                 return
         try:
-            self.drain()
+            if self._waiting():
+                self.drain()  # renews the lease with each page
+                self._renewed = time.monotonic()
+            elif time.monotonic() - self._renewed > LEASE_SECONDS / 3:
+                self.owned = self.feed.renew(c.name, self.owner, LEASE_SECONDS)
+                self._renewed = time.monotonic()
         except LeaseLost:
             self.owned = False
-            log.warning("consumer lease lost", action="consumer.lost", consumer=self.consumer.name)
+        if not self.owned:
+            log.warning("consumer lease lost", action="consumer.lost", consumer=c.name)
 
     async def start(self) -> None:
         self._stopping.clear()

@@ -363,6 +363,9 @@ class WebhookStore:
         """Up to ``limit`` due deliveries of active subscriptions that no live worker holds,
         leased to ``owner`` for ``lease_us``; each with its batch fixed (and kept for retries)."""
         now = self._clock()
+        with self._db.read() as tx:  # a read first: an idle worker writes nothing
+            if tx.one(_ANY_DUE, KIND, now, now) is None:
+                return []
 
         def work(tx: Cursor) -> list[Delivery]:
             due = tx.all(
@@ -448,6 +451,9 @@ class WebhookStore:
             due = tx.one("SELECT count(*) FROM due_work WHERE kind = ? AND due_us <= ?", KIND, now)
             items = tx.one("SELECT count(*) FROM webhook_outbox WHERE NOT dead")
         return int(due[0]), int(items[0])
+
+
+_ANY_DUE = "SELECT 1 FROM due_work WHERE kind = ? AND due_us <= ? AND until_us <= ? LIMIT 1"
 
 
 def _spec_values(spec: WebhookSpec) -> tuple[Any, ...]:
