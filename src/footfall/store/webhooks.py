@@ -316,22 +316,14 @@ class WebhookStore:
     def pending(self, ws: int, webhook_id: int) -> Pending:
         with self._db.read() as tx:
             _one(tx, ws, webhook_id)
-            counts = tx.one(
-                "SELECT count(*) FILTER (WHERE NOT dead), count(*) FILTER (WHERE dead) "
-                "FROM webhook_outbox WHERE webhook_id = ?",
-                webhook_id,
-            )
-            due = tx.one(
-                "SELECT due_us, attempts FROM due_work WHERE kind = ? AND subject = ?",
-                KIND,
-                webhook_id,
-            )
-        return Pending(
-            int(counts[0] or 0),
-            int(counts[1] or 0),
-            None if due is None or due[0] is None else int(due[0]),
-            0 if due is None else int(due[1]),
-        )
+            return _waiting(tx, webhook_id)
+
+    def listed(self, ws: int) -> list[tuple[Webhook, Pending]]:
+        """Every subscription with what it has waiting, in one read: one deleted meanwhile is
+        left out, where ``all`` then ``pending`` of each would fail on it."""
+        with self._db.read() as tx:
+            rows = tx.all(f"SELECT {_COLUMNS} FROM webhooks WHERE workspace_id = ? ORDER BY id", ws)
+            return [(hook, _waiting(tx, hook.id)) for hook in map(_webhook, rows)]
 
     def attempts(self, ws: int, webhook_id: int, limit: int = 100) -> list[Attempt]:
         """The latest attempts, newest first."""
@@ -474,6 +466,23 @@ def _one(tx: Cursor, ws: int, webhook_id: int) -> Webhook:
     if row is None:
         raise WebhookNotFound()
     return _webhook(row)
+
+
+def _waiting(tx: Cursor, webhook_id: int) -> Pending:
+    counts = tx.one(
+        "SELECT count(*) FILTER (WHERE NOT dead), count(*) FILTER (WHERE dead) "
+        "FROM webhook_outbox WHERE webhook_id = ?",
+        webhook_id,
+    )
+    due = tx.one(
+        "SELECT due_us, attempts FROM due_work WHERE kind = ? AND subject = ?", KIND, webhook_id
+    )
+    return Pending(
+        int(counts[0] or 0),
+        int(counts[1] or 0),
+        None if due is None or due[0] is None else int(due[0]),
+        0 if due is None else int(due[1]),
+    )
 
 
 def _due_now(tx: Cursor, ws: int, webhook_id: int, now: int) -> None:

@@ -153,9 +153,8 @@ async def create_webhook(request: Request) -> Response:
 
 async def list_webhooks(request: Request) -> Response:
     key = await full_key(request)
-    service = services(request).webhooks
-    hooks = await service.all(key.workspace_id)
-    return json_reply([view(h, await service.pending(key.workspace_id, h.id)) for h in hooks])
+    listed = await services(request).webhooks.listed(key.workspace_id)
+    return json_reply([view(hook, waiting) for hook, waiting in listed])
 
 
 async def get_webhook(request: Request) -> Response:

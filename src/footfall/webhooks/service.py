@@ -56,6 +56,9 @@ class WebhookService:
     async def all(self, ws: int) -> list[Webhook]:
         return await asyncio.to_thread(self.store.all, ws)
 
+    async def listed(self, ws: int) -> list[tuple[Webhook, Pending]]:
+        return await asyncio.to_thread(self.store.listed, ws)
+
     async def get(self, ws: int, webhook_id: int) -> Webhook:
         return await asyncio.to_thread(self.store.get, ws, webhook_id)
 

@@ -1,5 +1,6 @@
 """The command line: ``footfall serve|worker|migrate|workspace create|list|key create|events
-replay-failed``.
+replay-failed`` here, ``footfall webhooks …`` in ``cli.webhooks``; ``cli.common`` holds what they
+share.
 
 Each command imports what it needs when it runs: ``footfall --help`` loads neither the store,
 the web layer nor jsonschema (tests/acceptance/test_cli.py checks it). Every command that
@@ -9,59 +10,28 @@ touches the database says which one on stderr first.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import click
 
-from footfall.config import Settings
+from footfall.cli import webhooks
+from footfall.cli.common import (
+    load_settings,
+    migrate_database,
+    migrated_store,
+    when,
+    workspace_id,
+)
 from footfall.exceptions import FootfallError
 
 if TYPE_CHECKING:
     from footfall import access
-    from footfall.store import Store
     from footfall.store.rows import KeyRecord
 
 # access.SCOPES and access.MAX_GRACE_SECONDS, which cannot be imported here without the store
 # (a test keeps them equal)
 SCOPES = ("events", "full")
 MAX_GRACE_SECONDS = 7 * 86_400
-
-
-def _settings() -> Settings:
-    """The settings, once the database they name is printed."""
-    try:
-        settings = Settings.from_env()
-    except FootfallError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"footfall: database {settings.database_label()}", err=True)
-    return settings
-
-
-def _migrate(settings: Settings) -> None:
-    from footfall.store import migrate
-
-    try:
-        migrate(settings)
-    except FootfallError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
-@contextmanager
-def _store(settings: Settings | None = None) -> Iterator[Store]:
-    """The migrated store; a FootfallError inside becomes a message and exit status 1."""
-    from footfall.store import open_store
-
-    settings = settings or _settings()
-    _migrate(settings)
-    store = open_store(settings)
-    try:
-        yield store
-    except FootfallError as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        store.close()
 
 
 def _print_key(issued: access.IssuedKey, as_json: bool) -> None:
@@ -78,6 +48,9 @@ def _print_key(issued: access.IssuedKey, as_json: bool) -> None:
 @click.version_option(package_name="footfall", prog_name="footfall")
 def main() -> None:
     """Footfall: behavioural events in, durably stored, tied to contacts."""
+
+
+main.add_command(webhooks.webhooks)
 
 
 @main.command()
@@ -97,13 +70,13 @@ def serve(host: str, port: int, workers: int, no_worker: bool) -> None:
     deployment, unless --no-worker)."""
     from footfall import serving
 
-    settings = _settings()
+    settings = load_settings()
     try:
         sock = serving.listen(host, port)  # first: an address in use stops us before anything
     except FootfallError as exc:
         raise click.ClickException(str(exc)) from exc
     with sock:
-        _migrate(settings)
+        migrate_database(settings)
         click.echo(f"footfall: listening on {serving.url(sock)}", err=True)
         background, limit = not no_worker, settings.max_connections
         if not serving.run(sock, workers, background=background, max_connections=limit):
@@ -116,8 +89,8 @@ def worker() -> None:
     from footfall import logs
     from footfall.background.worker import run_worker
 
-    settings = _settings()
-    _migrate(settings)
+    settings = load_settings()
+    migrate_database(settings)
     logs.configure(settings.log_level)
     run_worker(settings)
 
@@ -125,7 +98,7 @@ def worker() -> None:
 @main.command()
 def migrate() -> None:
     """Apply schema migrations (safe to run from several processes at once)."""
-    _migrate(_settings())
+    migrate_database(load_settings())
     click.echo("database is up to date")
 
 
@@ -141,7 +114,7 @@ def workspace_create(name: str, as_json: bool) -> None:
     """Create a workspace and its first full-access API key."""
     from footfall import access
 
-    with _store() as store:
+    with migrated_store() as store:
         _print_key(access.create_workspace(store.access, name), as_json)
 
 
@@ -157,7 +130,7 @@ def workspace_list(as_json: bool) -> None:
     from footfall.clock import now_us
     from footfall.ingest.dates import from_us
 
-    with _store() as store:
+    with migrated_store() as store:
         listed = store.access.list_workspaces(now_us())
     rows = [
         {"workspace": w.name, "created": from_us(w.created_us), "active_keys": w.active_keys}
@@ -188,14 +161,8 @@ def key_create(workspace_name: str, scope: str, as_json: bool) -> None:
     """Create another API key for a workspace."""
     from footfall import access
 
-    with _store() as store:
+    with migrated_store() as store:
         _print_key(access.create_key(store.access, workspace_name, scope), as_json)
-
-
-def _when(us: int | None) -> str:
-    from footfall.ingest.dates import from_us
-
-    return "-" if us is None else from_us(us)
 
 
 def _key_line(record: KeyRecord, now: int) -> str:
@@ -204,8 +171,8 @@ def _key_line(record: KeyRecord, now: int) -> str:
         state = "revoked" if record.revoked_us <= now else "retiring"
     return (
         f"{record.key_id:>6}  {record.prefix}…  {record.scope:<6}  {state:<8}  "
-        f"created {_when(record.created_us)}  last used {_when(record.last_used_us)}"
-        + ("" if record.revoked_us is None else f"  until {_when(record.revoked_us)}")
+        f"created {when(record.created_us)}  last used {when(record.last_used_us)}"
+        + ("" if record.revoked_us is None else f"  until {when(record.revoked_us)}")
     )
 
 
@@ -232,11 +199,8 @@ def key_list(workspace_name: str, as_json: bool) -> None:
     from footfall import access
     from footfall.clock import now_us
 
-    with _store() as store:
-        workspace_id = store.access.workspace_id(workspace_name)
-        if workspace_id is None:
-            raise click.ClickException(f"no workspace named {workspace_name!r}")
-        records = access.all_keys(store.access, workspace_id)
+    with migrated_store() as store:
+        records = access.all_keys(store.access, workspace_id(store, workspace_name))
     if as_json:
         click.echo(json.dumps([_key_json(r) for r in records]))
         return
@@ -252,7 +216,7 @@ def key_revoke(key_id: int) -> None:
     ones within FOOTFALL_KEY_CACHE_SECONDS."""
     from footfall import access
 
-    with _store() as store:
+    with migrated_store() as store:
         record = access.revoke_key(store.access, key_id)
     click.echo(f"key {record.key_id} ({record.prefix}…, {record.workspace}) revoked")
 
@@ -272,7 +236,7 @@ def key_rotate(key_id: int, grace: int, as_json: bool) -> None:
     seconds (at once by default)."""
     from footfall import access
 
-    with _store() as store:
+    with migrated_store() as store:
         issued = access.rotate_key(store.access, key_id, grace_seconds=grace)
     _print_key(issued, as_json)
 
@@ -302,14 +266,10 @@ def replay_failed_events(
         if moment is None:
             raise click.BadParameter(f"not an ISO 8601 date: {since!r}", param_hint="--since")
         since_us = to_us(moment)
-    settings = _settings()
-    with _store(settings) as store:
-        workspace_id = None
-        if workspace_name is not None:
-            workspace_id = store.access.workspace_id(workspace_name)
-            if workspace_id is None:
-                raise click.ClickException(f"no workspace named {workspace_name!r}")
-        selection = ReplaySelection(type_key, workspace_id=workspace_id, since_us=since_us)
+    settings = load_settings()
+    with migrated_store(settings) as store:
+        ws = None if workspace_name is None else workspace_id(store, workspace_name)
+        selection = ReplaySelection(type_key, workspace_id=ws, since_us=since_us)
         results = replay_failed(store.types, selection, now_us(), settings.past_events_max_age_days)
     accepted = sum(1 for r in results if r.accepted)
     if as_json:
