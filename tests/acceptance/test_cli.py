@@ -104,11 +104,11 @@ class Served:
     process: subprocess.Popen[bytes]
 
 
-def start_serve(db: Database, log: Path, timeout: float = 30) -> Served:
+def start_serve(db: Database, log: Path, timeout: float = 30, *options: str) -> Served:
     port = free_port()
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [str(FOOTFALL), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [str(FOOTFALL), "serve", "--host", "127.0.0.1", "--port", str(port), *options],
             env=db.env,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import socket
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from test_cli import Database, last_json, start_serve, stop
+from test_cli import FOOTFALL, Database, last_json, start_serve, stop
 
 from conftest import BACKENDS, basic, create_postgres_database
 from receiver import Receiver, verify
@@ -289,3 +290,40 @@ def test_the_streams_of_the_command_line_are_those_of_the_specs() -> None:
     from footfall.webhooks import specs
 
     assert webhooks.STREAMS == specs.STREAMS
+
+
+def test_status_shows_consumer_lag_and_the_backlog(
+    hooks: Database, receiver: Receiver, tmp_path: Path
+) -> None:
+    name, key = new_workspace(hooks)
+    hooks.ok("webhooks", "create", "--workspace", name, "--url", receiver.url)
+    receiver.down()  # what the worker fans out waits
+    log = tmp_path / "status.log"
+    server = start_serve(hooks, log, 30, "--no-worker")  # nobody consumes the feed
+    try:
+        with httpx.Client(base_url=server.url, headers=basic(key), timeout=10) as api:
+            for n in range(3):
+                event = {"eventTypeKey": "visited", "keyValue": f"k{n}"}
+                assert api.post("/api/v2/event", json=event).status_code == 200
+        time.sleep(0.3)
+        before = last_json(hooks.ok("status", "--json"))
+        assert before["consumers"]["webhooks:events"]["behind"] == 3
+        assert before["consumers"]["webhooks:events"]["oldestSeconds"] > 0
+        assert before["itemsWaiting"] == 0
+        with log.open("ab") as out:
+            worker = subprocess.Popen(
+                [str(FOOTFALL), "worker"], env=hooks.env, stdout=out, stderr=out
+            )
+        try:
+            deadline = time.monotonic() + 20
+            while (after := last_json(hooks.ok("status", "--json")))["itemsWaiting"] < 3:
+                assert time.monotonic() < deadline, after
+                time.sleep(0.2)
+        finally:
+            stop(worker)
+        assert after["consumers"]["webhooks:events"] == {"behind": 0, "oldestSeconds": None}
+        text = hooks.ok("status").stdout
+        assert "consumer webhooks:events: 0 behind, caught up" in text
+        assert "webhook items waiting: 3" in text
+    finally:
+        stop(server.process)

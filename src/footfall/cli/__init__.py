@@ -96,6 +96,33 @@ def worker() -> None:
 
 
 @main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
+def status(as_json: bool) -> None:
+    """What the background work has yet to do: each feed consumer's lag, the webhook backlog."""
+    from footfall.background.status import read_status
+
+    with migrated_store() as store:
+        found = read_status(store)
+    if as_json:
+        consumers = {
+            name: {"behind": lag.behind, "oldestSeconds": lag.oldest_seconds}
+            for name, lag in found.consumers.items()
+        }
+        figures = {
+            "consumers": consumers,
+            "deliveriesDue": found.deliveries_due,
+            "itemsWaiting": found.items_waiting,
+        }
+        click.echo(json.dumps(figures))
+        return
+    for name, lag in found.consumers.items():
+        age = "caught up" if lag.oldest_seconds is None else f"oldest {lag.oldest_seconds:.1f} s"
+        click.echo(f"consumer {name}: {lag.behind} behind, {age}")
+    click.echo(f"webhook deliveries due: {found.deliveries_due}")
+    click.echo(f"webhook items waiting: {found.items_waiting}")
+
+
+@main.command()
 def migrate() -> None:
     """Apply schema migrations (safe to run from several processes at once)."""
     migrate_database(load_settings())
