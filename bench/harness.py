@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 import os
 import re
@@ -60,17 +62,22 @@ class Server:
     url: str
 
     def stop(self) -> None:
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
 
     def rss_mb(self) -> float:
         status = Path(f"/proc/{self.process.pid}/status").read_text()
         match = re.search(r"VmRSS:\s+(\d+) kB", status)
         return int(match.group(1)) / 1024 if match else float("nan")
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGINT, then SIGKILL if it has not stopped within 15 s."""
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def start_server(
@@ -93,10 +100,21 @@ def start_server(
     return Server(process, url)
 
 
-def start_footfall(env: dict[str, str], workers: int = 1, log: IO[bytes] | None = None) -> Server:
+def start_footfall(
+    env: dict[str, str],
+    workers: int = 1,
+    log: IO[bytes] | None = None,
+    no_worker: bool = False,
+) -> Server:
+    """``footfall serve`` (with ``no_worker``: the API alone, ``--no-worker``)."""
     port = free_port()
     command = [str(BIN / "footfall"), "serve", "--port", str(port), "--workers", str(workers)]
-    return start_server(command, port, env, log=log)
+    return start_server(command + ["--no-worker"] * no_worker, port, env, log=log)
+
+
+def start_worker(env: dict[str, str], log: IO[bytes] | None = None) -> subprocess.Popen[bytes]:
+    """``footfall worker`` (the background work alone); stop it with ``stop_process``."""
+    return subprocess.Popen([str(BIN / "footfall"), "worker"], env=env, cwd=ROOT, stderr=log)
 
 
 def backend_env(backend: str, workdir: Path) -> tuple[dict[str, str], str | None]:
@@ -127,6 +145,59 @@ def drop_database(name: str | None) -> None:
     if name:
         with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def open_loop(
+    url: str,
+    key: str,
+    bodies: Sequence[bytes],
+    rate: float,
+    seconds: float,
+    connections: int,
+    path: str = "/api/v2/event",
+) -> list[tuple[float, float]]:
+    """Open-loop load: request i (body i modulo their number) is due at start + i/rate, sent on
+    connection i modulo ``connections``; for each, (when it was due, when its 200 had arrived),
+    both ``time.monotonic()``. Any other answer raises."""
+    host, port = url.removeprefix("http://").split(":")
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Basic "
+        + base64.b64encode(f":{key}".encode()).decode()
+        + "\r\nContent-Type: application/json\r\nContent-Length: "
+    ).encode()
+    total = int(rate * seconds)
+    queues: list[asyncio.Queue[tuple[int, float] | None]] = [
+        asyncio.Queue() for _ in range(connections)
+    ]
+    replies: list[tuple[float, float]] = [(0.0, 0.0)] * total
+
+    async def connection(queue: asyncio.Queue[tuple[int, float] | None]) -> None:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        while (job := await queue.get()) is not None:
+            i, due = job
+            body = bodies[i % len(bodies)]
+            writer.write(head + str(len(body)).encode() + b"\r\n\r\n" + body)
+            answer = await reader.readuntil(b"\r\n\r\n")
+            length = int(re.search(rb"content-length: (\d+)", answer, re.I).group(1))  # type: ignore[union-attr]
+            if length:
+                await reader.readexactly(length)
+            if not answer.startswith(b"HTTP/1.1 200"):
+                raise RuntimeError(answer.decode(errors="replace"))
+            replies[i] = (due, time.monotonic())
+        writer.close()
+
+    workers = [asyncio.create_task(connection(q)) for q in queues]
+    start = time.monotonic() + 0.2
+    for i in range(total):
+        due = start + i / rate
+        delay = due - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        queues[i % connections].put_nowait((i, due))
+    for queue in queues:
+        queue.put_nowait(None)
+    await asyncio.gather(*workers)
+    return replies
 
 
 def percentile(values: Sequence[float], p: float) -> float:

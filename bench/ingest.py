@@ -24,7 +24,6 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,6 +39,7 @@ from harness import (
     create_key,
     drop_database,
     free_port,
+    open_loop,
     percentile,
     start_footfall,
     start_server,
@@ -156,53 +156,6 @@ def wrk(url: str, bodies: Path, key: str, seconds: int, connections: int) -> Wrk
     return WrkResult(rps, total, int(non.group(1)) if non else 0, errors.group(0) if errors else "")
 
 
-async def _fixed_rate(
-    url: str, key: str, bodies: list[bytes], rate: int, seconds: float, connections: int
-) -> list[float]:
-    """Open-loop load: request i is due at start + i/rate; latency counts from when it was due."""
-    host, port = url.removeprefix("http://").split(":")
-    auth = __import__("base64").b64encode(f":{key}".encode()).decode()
-    total = int(rate * seconds)
-    queues: list[asyncio.Queue[tuple[float, bytes] | None]] = [
-        asyncio.Queue() for _ in range(connections)
-    ]
-    latencies: list[float] = []
-
-    async def connection(queue: asyncio.Queue[tuple[float, bytes] | None]) -> None:
-        reader, writer = await asyncio.open_connection(host, int(port))
-        while (job := await queue.get()) is not None:
-            due, body = job
-            writer.write(
-                b"POST /api/v2/event HTTP/1.1\r\nHost: bench\r\nAuthorization: Basic "
-                + auth.encode()
-                + b"\r\nContent-Type: application/json\r\nContent-Length: "
-                + str(len(body)).encode()
-                + b"\r\n\r\n"
-                + body
-            )
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = int(re.search(rb"content-length: (\d+)", head, re.I).group(1))  # type: ignore[union-attr]
-            if length:
-                await reader.readexactly(length)
-            if not head.startswith(b"HTTP/1.1 200"):
-                raise RuntimeError(head.decode(errors="replace"))
-            latencies.append(time.perf_counter() - due)
-        writer.close()
-
-    workers = [asyncio.create_task(connection(q)) for q in queues]
-    start = time.perf_counter() + 0.2
-    for i in range(total):
-        due = start + i / rate
-        delay = due - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        queues[i % connections].put_nowait((due, bodies[i % len(bodies)]))
-    for queue in queues:
-        queue.put_nowait(None)
-    await asyncio.gather(*workers)
-    return latencies
-
-
 def stored_events(env: dict[str, str]) -> int:
     url = env.get("FOOTFALL_DATABASE_URL")
     if url:
@@ -231,9 +184,10 @@ def run_backend(
             acknowledged = single.requests - single.non_2xx
             figures["stored_minus_acknowledged"] = stored_events(env) - acknowledged
             bodies = [line.encode() for line in singles.read_text().splitlines()[:20000]]
-            latencies = asyncio.run(
-                _fixed_rate(server.url, key, bodies, args.rate, args.latency_seconds, 32)
+            replies = asyncio.run(
+                open_loop(server.url, key, bodies, args.rate, args.latency_seconds, 32)
             )
+            latencies = [replied - due for due, replied in replies]
             figures["p50_ms"] = percentile(latencies, 0.50) * 1000
             figures["p99_ms"] = percentile(latencies, 0.99) * 1000
             before = stored_events(env)
