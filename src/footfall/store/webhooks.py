@@ -6,6 +6,10 @@ references to an event or an identity change (schema.py). One ``due_work`` row p
 the oldest items, and settles it: on success the items go and the next batch is due at once; on
 failure the same items (the same ``message_id``) are due again later. Only one delivery of a
 subscription is ever in flight, so a later batch never overtakes a failing one.
+
+Outbox queries say ``dead = FALSE`` (or TRUE), never ``NOT dead``: SQLite uses the index
+(webhook_id, dead, id) beyond its first column only for an equality, and without it each batch
+would scan and sort every item the subscription has waiting.
 """
 
 from __future__ import annotations
@@ -297,10 +301,12 @@ class WebhookStore:
         def work(tx: Cursor) -> int:
             _one(tx, ws, webhook_id)
             row = tx.one(
-                "SELECT count(*) FROM webhook_outbox WHERE webhook_id = ? AND dead", webhook_id
+                "SELECT count(*) FROM webhook_outbox WHERE webhook_id = ? AND dead = TRUE",
+                webhook_id,
             )
             tx.execute(
-                "UPDATE webhook_outbox SET dead = FALSE WHERE webhook_id = ? AND dead", webhook_id
+                "UPDATE webhook_outbox SET dead = FALSE WHERE webhook_id = ? AND dead = TRUE",
+                webhook_id,
             )
             tx.execute(
                 "UPDATE webhooks SET status = ?, status_reason = NULL, updated_us = ? WHERE id = ?",
@@ -402,8 +408,8 @@ class WebhookStore:
                 return False
             if delivered:
                 tx.execute(
-                    "DELETE FROM webhook_outbox WHERE webhook_id = ? AND id BETWEEN ? AND ? "
-                    "AND NOT dead",
+                    "DELETE FROM webhook_outbox WHERE webhook_id = ? AND dead = FALSE "
+                    "AND id BETWEEN ? AND ?",
                     webhook_id,
                     delivery.first_id,
                     delivery.last_id,
@@ -515,8 +521,8 @@ def _take(tx: Cursor, webhook_id: int, owner: str, now: int, lease_us: int) -> D
         ids = [
             int(r[0])
             for r in tx.all(
-                "SELECT id FROM webhook_outbox WHERE webhook_id = ? AND id BETWEEN ? AND ? "
-                "AND NOT dead ORDER BY id",
+                "SELECT id FROM webhook_outbox WHERE webhook_id = ? AND dead = FALSE "
+                "AND id BETWEEN ? AND ? ORDER BY id",
                 webhook_id,
                 state["first"],
                 state["last"],
@@ -529,7 +535,7 @@ def _take(tx: Cursor, webhook_id: int, owner: str, now: int, lease_us: int) -> D
         ids = [
             int(r[0])
             for r in tx.all(
-                "SELECT id FROM webhook_outbox WHERE webhook_id = ? AND NOT dead ORDER BY id "
+                "SELECT id FROM webhook_outbox WHERE webhook_id = ? AND dead = FALSE ORDER BY id "
                 "LIMIT ?",
                 webhook_id,
                 webhook.spec.batch_size,
@@ -627,7 +633,7 @@ def _next_batch(tx: Cursor, webhook_id: int, now: int) -> None:
     """After a success: due again at once if anything waits, else idle (a fan-out that adds
     items concurrently waits for this row's lock and then finds it idle: see _enqueue)."""
     waiting = tx.one(
-        "SELECT 1 FROM webhook_outbox WHERE webhook_id = ? AND NOT dead LIMIT 1", webhook_id
+        "SELECT 1 FROM webhook_outbox WHERE webhook_id = ? AND dead = FALSE LIMIT 1", webhook_id
     )
     tx.execute(
         "UPDATE due_work SET due_us = ?, attempts = 0, failing_since_us = NULL, state = NULL "
@@ -641,7 +647,7 @@ def _next_batch(tx: Cursor, webhook_id: int, now: int) -> None:
 def _pause(tx: Cursor, webhook_id: int, now: int, reason: str) -> None:
     """Failing for longer than the maximum age: pause, and dead-letter everything waiting."""
     tx.execute(
-        "UPDATE webhook_outbox SET dead = TRUE WHERE webhook_id = ? AND NOT dead", webhook_id
+        "UPDATE webhook_outbox SET dead = TRUE WHERE webhook_id = ? AND dead = FALSE", webhook_id
     )
     tx.execute(
         "UPDATE webhooks SET status = ?, status_reason = ?, updated_us = ? WHERE id = ?",
