@@ -4,6 +4,9 @@ Claims are leased (store/webhooks.py): a worker that dies mid-delivery leaves it
 expire, and another worker sends the same items under the same ``webhook-id`` again (at least
 once). At most ``concurrency`` deliveries are in flight per worker, each bounded by the timeout,
 so a slow or hanging receiver holds one slot, never the others' deliveries nor ingestion.
+
+A slot that delivered a batch goes on with its subscription's next one, taken when the first was
+settled, in the same transaction, while no other subscription's delivery is due and waiting.
 """
 
 from __future__ import annotations
@@ -79,14 +82,18 @@ class DeliveryLoop:
         self.wake.set()  # a slot is free, and the subscription may have its next batch due
 
     async def deliver(self, delivery: Delivery) -> None:
-        try:
-            await self._deliver(delivery)
-        except Exception:  # storage down while settling: the lease expires, it is sent again
-            log.exception(
-                "delivery not settled", action="webhook.unsettled", webhook=delivery.webhook.id
-            )
+        """Send ``delivery``, then the batches settling it took at once, while there are any."""
+        current: Delivery | None = delivery
+        while current is not None:
+            try:
+                current = await self._deliver(current)
+            except Exception:  # storage down while settling: the lease expires, it is sent again
+                log.exception(
+                    "delivery not settled", action="webhook.unsettled", webhook=delivery.webhook.id
+                )
+                return
 
-    async def _deliver(self, delivery: Delivery) -> None:
+    async def _deliver(self, delivery: Delivery) -> Delivery | None:
         payload = body(delivery.items)
         webhook = delivery.webhook
         if not any(delivery.items):  # every item erased since it was queued
@@ -116,13 +123,15 @@ class DeliveryLoop:
             sum(1 for i in delivery.items if i is not None),
             retry,
         )
-        held = await asyncio.to_thread(
+        chain = 0 if self._stopping.is_set() else self.lease_us
+        settled = await asyncio.to_thread(
             self.store.settle,
             delivery,
             self.owner,
             attempt,
             delivered=outcome.delivered,
             pause=pause,
+            then_lease_us=chain,
         )
         if retry is not None:  # look again when it is due, not at the next poll
             delay = max(0.0, (retry - self.clock()) / 1_000_000) + TIMER_SLACK_SECONDS
@@ -135,8 +144,9 @@ class DeliveryLoop:
             items=attempt.items,
             status=outcome.status_code,
             error=outcome.error,
-            lease_held=held,
+            lease_held=settled.held,
         )
+        return settled.next
 
     async def start(self) -> None:
         self._stopping.clear()
