@@ -18,6 +18,7 @@ import os
 import re
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any, cast
@@ -42,6 +43,7 @@ class Tally:
 
     arrivals: dict[str, float]
     requests: int = 0
+    connections: int = 0
     items: int = 0  # with repeats
     first_at: float | None = None
     last_at: float | None = None
@@ -59,13 +61,14 @@ class Tally:
 
 
 class _Http(asyncio.Protocol):
-    def __init__(self, tally: Tally) -> None:
-        self.tally = tally
+    def __init__(self, tally: Callable[[], Tally]) -> None:
+        self._tally = tally
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self._tally().connections += 1
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
@@ -76,7 +79,7 @@ class _Http(asyncio.Protocol):
                 return
             body = bytes(self.buffer[end + 4 : end + 4 + length])
             del self.buffer[: end + 4 + length]
-            self.tally.record(body, time.monotonic())
+            self._tally().record(body, time.monotonic())
             assert self.transport is not None
             self.transport.write(_OK)
 
@@ -84,7 +87,7 @@ class _Http(asyncio.Protocol):
 async def _serve(sock: socket.socket, control: Connection) -> None:
     tally = Tally({})
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: _Http(tally), sock=sock)
+    server = await loop.create_server(lambda: _Http(lambda: tally), sock=sock)
     done = loop.create_future()
 
     def command() -> None:

@@ -205,8 +205,7 @@ def report_latency(backend: str, run: LatencyRun, args: argparse.Namespace) -> l
     print(f"  accepted -> delivered  {spread(run.delivery_ms)}  ({len(run.delivery_ms):,} events)")
     print(f"  due -> accepted (API)  {spread(run.api_ms)}")
     print(
-        f"  {t.requests:,} deliveries, {t.items / max(1, t.requests):.1f} items each on average; "
-        f"{t.items - len(t.arrivals):,} items received twice; {run.missing:,} never"
+        f"  {deliveries(t)}; {t.items - len(t.arrivals):,} items received twice; {run.missing:,} never"
     )
     p50, p99 = percentile(run.delivery_ms, 0.5), percentile(run.delivery_ms, 0.99)
     return check(
@@ -215,6 +214,13 @@ def report_latency(backend: str, run: LatencyRun, args: argparse.Namespace) -> l
             (f"{backend} latency p99 {p99:.1f} ms (target <= {P99_MS:g} ms)", p99 <= P99_MS),
             (f"{backend} latency: {run.missing} of {run.sent:,} not delivered", not run.missing),
         ]
+    )
+
+
+def deliveries(t: Tally) -> str:
+    return (
+        f"{t.requests:,} deliveries over {t.connections:,} new connections, "
+        f"{t.items / max(1, t.requests):.1f} items each on average"
     )
 
 
@@ -317,10 +323,9 @@ def report_forwarding(backend: str, run: ForwardRun) -> list[str]:
     print(f"  footfall worker launched -> first delivery   {seconds(run.first_seconds)}")
     print(f"  footfall worker launched -> fan-out done     {seconds(run.fan_out_seconds)}")
     print(f"  footfall worker launched -> all delivered    {seconds(run.total_seconds)}")
+    missing = run.events - len(t.arrivals)
     print(
-        f"  {t.requests:,} deliveries, {t.items / max(1, t.requests):.1f} items each on average; "
-        f"{t.items - len(t.arrivals):,} items received twice; "
-        f"{run.events - len(t.arrivals):,} never"
+        f"  {deliveries(t)}; {t.items - len(t.arrivals):,} items received twice; {missing:,} never"
     )
     if run.total_seconds is None:
         return check([(f"{backend} forwarding: {len(t.arrivals):,} of {run.events:,}", False)])
