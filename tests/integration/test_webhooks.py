@@ -135,6 +135,17 @@ def test_deliveries_are_signed_in_order_and_carry_the_events(
         assert history[0]["id"] == first["id"] and history[0]["contactId"] == first["contactId"]
 
 
+def test_deliveries_to_one_endpoint_share_a_kept_alive_connection(
+    hooks: Callable[..., tuple[LiveServer, Store, Workspace]], receiver: Receiver
+) -> None:
+    server, _, ws = hooks()
+    with server.client(ws.full_key) as api:
+        subscribe(api, receiver.url, batchSize=1)
+        keys = send_events(api, 4)
+        assert delivered_keys(receiver, 4) == keys
+        assert len({post.connection for post in receiver.posts()}) == 1
+
+
 def test_only_the_chosen_event_types_are_delivered(
     hooks: Callable[..., tuple[LiveServer, Store, Workspace]], receiver: Receiver
 ) -> None:

@@ -3,7 +3,11 @@
 Signed as Standard Webhooks says (the ``standardwebhooks`` package): ``webhook-id`` (the
 delivery's message id, the same on every retry), ``webhook-timestamp`` and ``webhook-signature``
 (``v1,<base64 HMAC-SHA256>`` of ``id.timestamp.body`` under the subscription's ``whsec_``
-secret). Redirects are not followed and the answer's body is never read: only its status counts.
+secret). Redirects are not followed and only the answer's status counts. Its body is read (up to
+``KEEP_ALIVE_BODY`` bytes, for up to ``RELEASE_SECONDS``, errors ignored) only so that its
+connection can carry the next delivery: httpx closes the connection of a response closed before
+its end, and a new connection per delivery cost more than the delivery. A longer or slower body
+is left unread and its connection closed.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from footfall.webhooks.guard import AllowList, pinned_request_parts, resolve
 
 USER_AGENT = f"Footfall-Webhooks/{__version__}"
 TLS_HOSTS = 64
+KEEP_ALIVE_BODY = 64 * 1024
+RELEASE_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,8 +145,23 @@ class Sender:
             extensions=extensions,
         )
         response = await client.send(request, stream=True)
-        await response.aclose()  # the body is never read: a receiver cannot make us hold it
+        await _release(response)
         return response.status_code
+
+
+async def _release(response: httpx.Response) -> None:
+    """Close ``response``, its connection back in the pool if a short body ends in time."""
+    try:
+        async with asyncio.timeout(RELEASE_SECONDS):
+            read = 0
+            async for chunk in response.aiter_raw():
+                read += len(chunk)
+                if read > KEEP_ALIVE_BODY:
+                    break
+    except (httpx.HTTPError, TimeoutError):
+        pass  # the status is in: only the connection is lost
+    finally:
+        await response.aclose()
 
 
 def now() -> datetime:
