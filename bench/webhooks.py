@@ -21,8 +21,10 @@ item's request arrived) and one subscription to it (``batchSize`` 100 unless ``-
    them all. Its fan-out (every event queued in the outbox) is over when the feed consumer's lag,
    read from the database every 0.1 s, is 0.
 3. ingestion cost: single events with wrk (bench/ingest.py's bodies and script) against
-   ``serve --no-worker`` (nothing delivered) and ``serve`` (its worker delivering as it goes),
-   alternated ``--rounds`` times, each run on a fresh database.
+   ``serve --no-worker`` (nothing delivered), ``serve`` (its worker delivering as it goes, in the
+   same process) and, for information, ``serve --no-worker`` with a ``footfall worker`` beside it
+   (``--no-apart`` leaves that out), one after the other ``--rounds`` times, each run on a fresh
+   database.
 
 The run fails (exit status 1) when a target is missed: latency p50 <= 50 ms and p99 <= 250 ms
 (each backend), forwarding >= 20,000 events/s (SQLite; PostgreSQL's is reported), ingestion with
@@ -45,7 +47,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
@@ -347,26 +349,22 @@ def seconds(value: float | None) -> str:
 # -- 3. ingestion cost -------------------------------------------------------------------------------
 
 
+NONE, IN_PROCESS, APART = "serve --no-worker", "serve", "serve --no-worker + footfall worker"
+
+
 @dataclass
 class IngestRun:
-    with_worker: bool
+    layout: str  # NONE (nothing delivered), IN_PROCESS or APART
     events_per_s: float
     non_2xx: int
     delivered: int  # by the end of the wrk run (then the server stopped)
     accepted: int
 
 
-@dataclass
-class IngestRuns:
-    runs: list[IngestRun] = field(default_factory=list)
-
-    def rates(self, with_worker: bool) -> list[float]:
-        return [r.events_per_s for r in self.runs if r.with_worker == with_worker]
-
-
-def ingest_once(s: Setup, args: argparse.Namespace, singles: Path, with_worker: bool) -> IngestRun:
+def ingest_once(s: Setup, args: argparse.Namespace, singles: Path, layout: str) -> IngestRun:
     with s.log.open("ab") as log:
-        server = start_footfall(s.env, log=log, no_worker=not with_worker)
+        server = start_footfall(s.env, log=log, no_worker=layout != IN_PROCESS)
+        worker = start_worker(s.env, log) if layout == APART else None
     try:
         s.subscribe(server)
         result = wrk(
@@ -374,27 +372,35 @@ def ingest_once(s: Setup, args: argparse.Namespace, singles: Path, with_worker: 
         )
         delivered = s.receiver.count()[1]
     finally:
+        if worker is not None:
+            stop_process(worker)
         server.stop()
     accepted = result.requests - result.non_2xx
-    return IngestRun(with_worker, result.requests_per_second, result.non_2xx, delivered, accepted)
+    return IngestRun(layout, result.requests_per_second, result.non_2xx, delivered, accepted)
 
 
-def report_ingest(backend: str, runs: IngestRuns) -> list[str]:
+def report_ingest(backend: str, runs: list[IngestRun]) -> list[str]:
     print(f"\n== {backend}: single events (wrk), with and without delivery ==")
-    for r in runs.runs:
-        mode = "serve (delivering)  " if r.with_worker else "serve --no-worker   "
+    for r in runs:
         print(
-            f"  {mode}{r.events_per_s:9,.0f} events/s  non-2xx {r.non_2xx}  "
+            f"  {r.layout:36}{r.events_per_s:9,.0f} events/s  non-2xx {r.non_2xx}  "
             f"delivered {r.delivered:,} of {r.accepted:,} by the end of the run"
         )
-    without, with_ = mean(runs.rates(False)), mean(runs.rates(True))
-    ratio = with_ / without
-    print(f"  means: {without:,.0f} without delivery, {with_:,.0f} with ({ratio - 1:+.1%})")
-    errors = sum(r.non_2xx for r in runs.runs)
+    rate = {
+        layout: mean([r.events_per_s for r in runs if r.layout == layout])
+        for layout in dict.fromkeys(r.layout for r in runs)
+    }
+    print("  means: " + ", ".join(f"{name} {value:,.0f}" for name, value in rate.items()))
+    if APART in rate:
+        print(
+            f"  worker in a process of its own: {rate[APART] / rate[NONE] - 1:+.1%} (for information)"
+        )
+    ratio = rate[IN_PROCESS] / rate[NONE]
+    errors = sum(r.non_2xx for r in runs)
     return check(
         [
             (
-                f"{backend} ingestion with delivery {ratio - 1:+.1%} vs without "
+                f"{backend} ingestion with delivery in-process {ratio - 1:+.1%} vs without "
                 f"(target >= -{INGEST_DROP:.0%})",
                 ratio >= 1 - INGEST_DROP,
             ),
@@ -436,11 +442,12 @@ def run_part(part: str, backend: str, args: argparse.Namespace, workdir: Path) -
         if shutil.which("wrk") is None:
             sys.exit("wrk is needed: apt-get install -y wrk")
         singles, _ = write_bodies(workdir)
-        runs = IngestRuns()
-        for n in range(args.rounds * 2):
+        layouts = [NONE, IN_PROCESS] + [APART] * args.apart
+        runs: list[IngestRun] = []
+        for layout in layouts * args.rounds:
             with setup(backend, args, workdir, part) as s:
-                runs.runs.append(ingest_once(s, args, singles, with_worker=n % 2 == 1))
-            print(f"  run {n + 1}: {runs.runs[-1].events_per_s:,.0f} events/s", flush=True)
+                runs.append(ingest_once(s, args, singles, layout))
+            print(f"  {layout}: {runs[-1].events_per_s:,.0f} events/s", flush=True)
         return report_ingest(backend, runs)
     with setup(backend, args, workdir, part) as s:
         if part == "latency":
@@ -461,7 +468,13 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32, help="latency load's connections")
     parser.add_argument("--events", type=int, default=100_000, help="the forwarding backlog")
     parser.add_argument("--batch-size", type=int, default=100, help="the subscription's batchSize")
-    parser.add_argument("--rounds", type=int, default=2, help="ingestion: pairs of runs")
+    parser.add_argument("--rounds", type=int, default=2, help="ingestion: rounds of runs")
+    parser.add_argument(
+        "--apart",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="ingestion: also with the worker in a process of its own, each round",
+    )
     parser.add_argument("--wrk-seconds", type=int, default=10)
     parser.add_argument("--wrk-connections", type=int, default=128)
     parser.add_argument("--source", help="a checkout's src directory to run instead")
