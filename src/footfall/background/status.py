@@ -28,8 +28,10 @@ class Status:
 
 
 def read_status(store: Store) -> Status:
-    lags = {name: store.feed.lag(name, stream) for name, stream in CONSUMERS}
+    """The backlog first: a page a consumer commits between the two reads then shows as lag
+    (still to do), never as items waiting while the consumer looks behind."""
     due, waiting = store.webhooks.backlog()
+    lags = {name: store.feed.lag(name, stream) for name, stream in CONSUMERS}
     return Status(lags, due, waiting)
 
 
