@@ -28,7 +28,7 @@ from footfall.store.identity_feed import (
 )
 from footfall.store.leases import LeaseLost
 from footfall.store.migrate import upgrade
-from footfall.store.rows import FeedEvent, FeedPosition
+from footfall.store.rows import EventHead, FeedEvent, FeedPosition
 
 EFFECTS = "CREATE TABLE IF NOT EXISTS feed_test_effects (consumer VARCHAR(100), event_id BIGINT)"
 
@@ -320,3 +320,22 @@ def test_identity_feed_never_passes_a_transaction_that_is_still_open(
     finally:
         slow.close()
         fast.close()
+
+
+def test_heads_are_the_events_without_their_parameters_at_the_same_positions(
+    store: Store, workspace: Workspace, consumer: str
+) -> None:
+    """The webhooks' fan-out consumes heads: the same events, positions and order as the
+    full feed, with what routing needs."""
+    start = store.feed.load_offset(consumer)
+    store.events.commit_batch([new_event(workspace.id, f"h{i}", f"type{i % 2}") for i in range(5)])
+    seen: list[list[EventHead]] = []
+    assert store.feed.consume_heads(consumer, "me", lambda tx, page: seen.append(page), 3) == 3
+    assert store.feed.consume_heads(consumer, "me", lambda tx, page: seen.append(page), 3) == 2
+    full = store.feed.read_events(start, 5)
+    heads = [head for page in seen for head in page]
+    assert [(h.position, h.workspace_id, h.id, h.event_type_key, h.received_us) for h in heads] == [
+        (e.position, e.workspace_id, e.event.id, e.event.event_type_key, e.event.received_us)
+        for e in full
+    ]
+    assert store.feed.load_offset(consumer) == full[-1].position

@@ -19,7 +19,7 @@ from conftest import LiveServer, Workspace, create_postgres_database, new_worksp
 from footfall.config import Settings
 from footfall.records import WebhookSpec
 from footfall.store import Store, migrate, open_store
-from footfall.store.rows import FeedEvent, FeedPosition, StoredEvent
+from footfall.store.rows import EventHead, FeedPosition
 from receiver import Received, Receiver, verify
 
 
@@ -444,6 +444,5 @@ def test_a_new_subscription_gets_only_events_accepted_after_it(
     store.webhooks.delete(workspace.id, hook.id)
 
 
-def feed_event(ws: int, event_id: int, received_us: int) -> FeedEvent:
-    stored = StoredEvent(event_id, "visited", "k", None, "[]", "live", received_us, received_us)
-    return FeedEvent(FeedPosition(0, event_id), ws, stored)
+def feed_event(ws: int, event_id: int, received_us: int) -> EventHead:
+    return EventHead(FeedPosition(0, event_id), ws, event_id, "visited", received_us)

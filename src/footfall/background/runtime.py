@@ -60,7 +60,7 @@ class Runtime:
             for consumer in (
                 Consumer(
                     WEBHOOK_EVENTS,
-                    "events",
+                    "event_heads",
                     lambda tx, page: fan_out_events(tx, dialect, page, now_us()),
                     after=self._fanned_out,
                 ),

@@ -36,6 +36,10 @@ class Dialect(ABC):
     contact_index_hint = ""
     # True when the Python side of a group-commit batch may run on the event loop thread.
     write_on_loop = False
+    # One write transaction at a time per database: this process's writers take turns in
+    # order (core.WriteTurns) rather than each waiting for the database's lock on its own.
+    one_writer = False
+    lock_wait_seconds = 5.0  # the longest wait for a turn
     cursor_class: type[Cursor] = Cursor
 
     @abstractmethod

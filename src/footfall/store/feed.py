@@ -25,7 +25,7 @@ from footfall.store.dialect import Dialect
 from footfall.store.events import EVENT_COLUMNS, stored_event
 from footfall.store.identity_feed import IdentityChange, position_of, read_identity, rows_after
 from footfall.store.leases import Transactions, micros
-from footfall.store.rows import FeedEvent, FeedPosition
+from footfall.store.rows import EventHead, FeedEvent, FeedPosition
 
 DEFAULT_TTL_SECONDS = 5.0
 LAG_COUNTED = 100_000  # lag beyond this is reported as this: a count must stay cheap
@@ -71,6 +71,17 @@ def read_events(tx: Cursor, dialect: Dialect, after: FeedPosition, limit: int) -
     """Events committed after ``after``, in an order no later commit can insert into."""
     rows = rows_after(tx, dialect, "events", f"{EVENT_COLUMNS}, workspace_id", after, limit)
     return [FeedEvent(position_of(r), int(r[8]), stored_event(r)) for r in rows]
+
+
+def read_event_heads(
+    tx: Cursor, dialect: Dialect, after: FeedPosition, limit: int
+) -> list[EventHead]:
+    """``read_events`` without the events' parameters and contacts: cheaper, for routing."""
+    columns = "workspace_id, event_type_key, received_us"
+    return [
+        EventHead(position_of(r), int(r[0]), int(r[-1]), r[1], int(r[2]))
+        for r in rows_after(tx, dialect, "events", columns, after, limit)
+    ]
 
 
 def load_offset(tx: Cursor, consumer: str) -> FeedPosition:
@@ -177,6 +188,17 @@ class FeedStore:
         lease renewed for ``ttl``); how many were handled. Raises LeaseLost, with no effect,
         unless ``owner`` holds the consumer's lease."""
         return self._consume(consumer, owner, handle, limit, ttl, read_events)
+
+    def consume_heads(
+        self,
+        consumer: str,
+        owner: str,
+        handle: Handler[EventHead],
+        limit: int = 100,
+        ttl: float = DEFAULT_TTL_SECONDS,
+    ) -> int:
+        """``consume`` with the events' heads only (``read_event_heads``)."""
+        return self._consume(consumer, owner, handle, limit, ttl, read_event_heads)
 
     def consume_identity(
         self,

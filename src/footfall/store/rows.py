@@ -85,3 +85,15 @@ class FeedEvent:
     position: FeedPosition
     workspace_id: int
     event: StoredEvent
+
+
+@dataclass(frozen=True, slots=True)
+class EventHead:
+    """An event of the feed without its parameters: what routing it needs (the webhooks'
+    fan-out), read without decoding what it carries."""
+
+    position: FeedPosition
+    workspace_id: int
+    id: int
+    event_type_key: str
+    received_us: int

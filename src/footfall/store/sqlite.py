@@ -25,11 +25,13 @@ class SqliteDialect(Dialect):
     # Batches are written on the event loop thread and only BEGIN/COMMIT (lock wait, fsync) run
     # in a thread: the GIL is then never fought over, which is what makes group commit pay off.
     write_on_loop = True
+    one_writer = True
 
     def __init__(self, url: str, busy_timeout_ms: int = 5000) -> None:
         self.url = url
         self.path = Path(url.removeprefix("sqlite:///"))
         self.busy_timeout_ms = busy_timeout_ms
+        self.lock_wait_seconds = busy_timeout_ms / 1000
 
     def connect(self) -> sqlite3.Connection:
         # No mkdir: a missing directory is an outage, not the place for a new empty database

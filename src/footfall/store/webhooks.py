@@ -29,7 +29,7 @@ from footfall.store.dialect import DUE, Dialect
 from footfall.store.events import EVENT_COLUMNS, stored_event
 from footfall.store.identity_feed import IdentityChange
 from footfall.store.leases import Transactions
-from footfall.store.rows import FeedEvent, FeedPosition, StoredEvent
+from footfall.store.rows import EventHead, FeedPosition, StoredEvent
 from footfall.store.sql import marks
 
 KIND = "webhook"
@@ -163,7 +163,7 @@ def _enqueue(
     return len(rows)
 
 
-def fan_out_events(tx: Cursor, dialect: Dialect, events: Sequence[FeedEvent], now: int) -> int:
+def fan_out_events(tx: Cursor, dialect: Dialect, events: Sequence[EventHead], now: int) -> int:
     """Queue each event for every subscription of its workspace that wants it; how many items."""
     subscribers = _subscribers(tx, EVENTS, {e.workspace_id for e in events})
     rows: list[tuple[int, int | None, int | None]] = []
@@ -171,11 +171,11 @@ def fan_out_events(tx: Cursor, dialect: Dialect, events: Sequence[FeedEvent], no
         for webhook in subscribers:
             if webhook.workspace_id != event.workspace_id:
                 continue
-            if event.event.received_us < webhook.created_us:
+            if event.received_us < webhook.created_us:
                 continue  # accepted before the subscription existed (a consumer catching up)
             types = webhook.spec.event_types
-            if not types or event.event.event_type_key in types:
-                rows.append((webhook.id, event.event.id, None))
+            if not types or event.event_type_key in types:
+                rows.append((webhook.id, event.id, None))
     return _enqueue(tx, dialect, rows, now)
 
 
