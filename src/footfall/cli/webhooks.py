@@ -311,12 +311,7 @@ def delete(workspace_name: str, webhook_id: int) -> None:
 @_id
 def enable(workspace_name: str, webhook_id: int) -> None:
     """Deliver again: what waits is due at once (dead-lettered items stay: see replay)."""
-
-    async def work(service: WebhookService, ws: int) -> Pending:
-        await service.enable(ws, webhook_id)
-        return await service.pending(ws, webhook_id)
-
-    waiting = _run(workspace_name, work, webhook_id)
+    waiting = _switch(workspace_name, webhook_id, on=True)
     click.echo(f"webhook {webhook_id} enabled: {waiting.pending} items waiting")
 
 
@@ -325,13 +320,18 @@ def enable(workspace_name: str, webhook_id: int) -> None:
 @_id
 def disable(workspace_name: str, webhook_id: int) -> None:
     """Stop delivering and queueing; what was waiting stays until it is enabled again."""
+    waiting = _switch(workspace_name, webhook_id, on=False)
+    click.echo(f"webhook {webhook_id} disabled: {waiting.pending} items wait until it is enabled")
+
+
+def _switch(workspace_name: str, webhook_id: int, on: bool) -> Pending:
+    """Enable or disable a subscription; what then waits for it."""
 
     async def work(service: WebhookService, ws: int) -> Pending:
-        await service.disable(ws, webhook_id)
+        await (service.enable if on else service.disable)(ws, webhook_id)
         return await service.pending(ws, webhook_id)
 
-    waiting = _run(workspace_name, work, webhook_id)
-    click.echo(f"webhook {webhook_id} disabled: {waiting.pending} items wait until it is enabled")
+    return _run(workspace_name, work, webhook_id)
 
 
 @webhooks.command("replay")
