@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from footfall import logs
+from footfall.loops import WakeLoop
 from footfall.store.cursor import Cursor
 from footfall.store.feed import FeedStore
 from footfall.store.leases import LeaseLost
@@ -41,22 +42,16 @@ class Consumer:
     after: Callable[[int], None] = lambda handled: None  # once a page is committed
 
 
-class ConsumerLoop:
+class ConsumerLoop(WakeLoop):
+    failed_action = "consumer.failed"
+
     def __init__(self, feed: FeedStore, consumer: Consumer, owner: str) -> None:
+        super().__init__(consumer.name)
         self.feed = feed
         self.consumer = consumer
         self.owner = owner
-        self.wake = asyncio.Event()
         self.owned = False
         self._renewed = 0.0
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._loop_of: asyncio.AbstractEventLoop | None = None
-
-    def nudge(self) -> None:
-        """Look at the feed now; callable from any thread."""
-        if self._loop_of is not None:
-            self._loop_of.call_soon_threadsafe(self.wake.set)
 
     def drain(self) -> int:
         """Handle pages until the feed has no more; how many items (blocking: run in a thread).
@@ -106,35 +101,18 @@ class ConsumerLoop:
         if not self.owned:
             log.warning("consumer lease lost", action="consumer.lost", consumer=c.name)
 
-    async def start(self) -> None:
-        self._stopping.clear()
-        self._loop_of = asyncio.get_running_loop()
-        self._task = self._loop_of.create_task(self._loop())
+    async def step(self) -> None:
+        await asyncio.to_thread(self._step)
 
-    async def _loop(self) -> None:
-        while not self._stopping.is_set():
-            self.wake.clear()
-            try:
-                await asyncio.to_thread(self._step)
-            except Exception as exc:  # storage down: try again at the next poll
-                log.warning(
-                    "consumer step failed",
-                    action="consumer.failed",
-                    consumer=self.consumer.name,
-                    error=str(exc),
-                )
-            wait = POLL_SECONDS if self.owned else LEASE_SECONDS / 2
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), wait)
-                await asyncio.sleep(GATHER_SECONDS)
+    def idle_seconds(self) -> float:
+        return POLL_SECONDS if self.owned else LEASE_SECONDS / 2
+
+    async def after_wake(self) -> None:
+        await asyncio.sleep(GATHER_SECONDS)
 
     async def stop(self) -> None:
         """Finish the page in hand, then give up the lease so another process takes over now."""
-        self._stopping.set()
-        self.wake.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
+        await self.halt()
         if self.owned:
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self.feed.release, self.consumer.name, self.owner)

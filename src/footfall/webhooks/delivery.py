@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from footfall import logs
 from footfall.clock import now_us
+from footfall.loops import WakeLoop
 from footfall.store.webhooks import Attempt, Delivery, WebhookStore
 from footfall.webhooks.payloads import body
 from footfall.webhooks.schedule import next_retry_us
@@ -36,7 +37,9 @@ class Policy:
     concurrency: int
 
 
-class DeliveryLoop:
+class DeliveryLoop(WakeLoop):
+    failed_action = "webhook.claim_failed"
+
     def __init__(
         self,
         store: WebhookStore,
@@ -45,21 +48,13 @@ class DeliveryLoop:
         owner: str,
         clock: Callable[[], int] = now_us,
     ) -> None:
+        super().__init__("webhooks:deliveries")
         self.store = store
         self.sender = sender
         self.policy = policy
         self.owner = owner
         self.clock = clock
-        self.wake = asyncio.Event()
         self._flying: set[asyncio.Task[None]] = set()
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._loop_of: asyncio.AbstractEventLoop | None = None
-
-    def nudge(self) -> None:
-        """Look for due deliveries now; callable from any thread."""
-        if self._loop_of is not None:
-            self._loop_of.call_soon_threadsafe(self.wake.set)
 
     @property
     def lease_us(self) -> int:
@@ -123,7 +118,7 @@ class DeliveryLoop:
             sum(1 for i in delivery.items if i is not None),
             retry,
         )
-        chain = 0 if self._stopping.is_set() else self.lease_us
+        chain = 0 if self.stopping else self.lease_us
         settled = await asyncio.to_thread(
             self.store.settle,
             delivery,
@@ -148,31 +143,16 @@ class DeliveryLoop:
         )
         return settled.next
 
-    async def start(self) -> None:
-        self._stopping.clear()
-        self._loop_of = asyncio.get_running_loop()
-        self._task = self._loop_of.create_task(self._loop())
+    async def step(self) -> None:
+        await self.claim()
 
-    async def _loop(self) -> None:
-        while not self._stopping.is_set():
-            self.wake.clear()
-            try:
-                await self.claim()
-            except Exception as exc:  # storage down: try again shortly
-                log.warning(
-                    "claiming deliveries failed", action="webhook.claim_failed", error=str(exc)
-                )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), POLL_SECONDS)
+    def idle_seconds(self) -> float:
+        return POLL_SECONDS
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop claiming; let deliveries in flight finish within ``grace`` seconds, cancel the
         rest, and give back every lease still held so another worker takes them at once."""
-        self._stopping.set()
-        self.wake.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
+        await self.halt()
         if self._flying:
             _, late = await asyncio.wait(set(self._flying), timeout=grace)
             for task in late:
