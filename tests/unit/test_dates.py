@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -32,3 +33,14 @@ def test_rejected_forms(text: str) -> None:
 def test_round_trip_in_utc_with_milliseconds() -> None:
     moment = datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
     assert from_us(to_us(moment)) == "2024-01-02T03:04:05.678Z"
+
+
+@pytest.mark.parametrize(
+    "us",
+    [0, 999, 1_000, 1_704_164_645_678_999, 1_704_164_645_999_999, 253_402_041_599_999_999]
+    + [random.Random(seed).randrange(0, 253_402_041_600_000_000) for seed in range(200)],
+)
+def test_from_us_is_iso_8601_with_milliseconds_truncated(us: int) -> None:
+    reference = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
+    expected = reference.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    assert from_us(us) == expected

@@ -39,9 +39,11 @@ LATEST = datetime(9999, 12, 30, tzinfo=UTC)
 
 
 def from_us(us: int) -> str:
-    """ISO 8601 in UTC with millisecond precision."""
-    return (
-        datetime.fromtimestamp(us / 1_000_000, UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
+    """ISO 8601 in UTC with millisecond precision (truncated), e.g. ``2024-01-02T03:04:05.678Z``."""
+    seconds, micros = divmod(us, 1_000_000)
+    return f"{_whole_second(seconds)}.{micros // 1000:03d}Z"
+
+
+@lru_cache(maxsize=4096)  # a page of events or a delivery's items share their seconds
+def _whole_second(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
