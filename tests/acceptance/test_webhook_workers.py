@@ -220,3 +220,41 @@ def plant_event(store: Store, ws: int) -> int:
     store.events.commit_batch([event])
     with store.read() as tx:
         return int(tx.one("SELECT max(id) FROM events")[0])
+
+
+def test_a_killed_worker_s_delivery_is_taken_over_within_seconds_whatever_the_timeout(
+    deployment: tuple[str, dict[str, str], Store], tmp_path: Path
+) -> None:
+    """Leases last 5 s and are renewed while the request is in flight: a live worker keeps a
+    slow delivery for as long as its timeout (30 s here), a dead one loses it within seconds."""
+    _, env, store = deployment
+    access.create_workspace(store.access, "hooks")
+    ws = store.access.workspace_id("hooks")
+    assert ws is not None
+    log = tmp_path / "processes.log"
+    processes = Processes(env | {"FOOTFALL_WEBHOOK_TIMEOUT": "30s"}, log)
+    with Receiver() as receiver:
+        receiver.hang()
+        store.webhooks.create(ws, WebhookSpec(url=receiver.url))
+        plant_event(store, ws)
+        try:
+            first = processes.start("worker")
+            receiver.wait_for(lambda r: any(x.answered == "hang" for x in r), timeout=20)
+            time.sleep(7)  # longer than a lease: renewed, so nobody else may take it
+            with store.read() as tx:
+                owner, until = tx.one("SELECT owner, until_us FROM due_work")
+            assert owner is not None and int(owner.split(":")[1]) == first.pid
+            assert until > now_us(), "the live worker's lease lapsed while it was sending"
+            receiver.ok()
+            first.kill()
+            first.wait()
+            killed_at = time.monotonic()
+            processes.start("worker")
+            delivered = receiver.wait_for(lambda r: any(x.answered == 200 for x in r), timeout=20)
+            taken_after = time.monotonic() - killed_at
+        finally:
+            processes.stop_all()
+    hung = next(x for x in delivered if x.answered == "hang")
+    resent = next(x for x in delivered if x.answered == 200)
+    assert resent.headers["webhook-id"] == hung.headers["webhook-id"]
+    assert taken_after < 12, f"taken over {taken_after:.1f} s after the kill (timeout 30 s)"

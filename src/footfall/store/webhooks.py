@@ -451,6 +451,27 @@ class WebhookStore:
 
         return self._db.transact(work)
 
+    def renew(self, owner: str, webhook_ids: Sequence[int], lease_us: int) -> set[int]:
+        """Extend ``owner``'s leases on these subscriptions' deliveries (sending now) to
+        ``lease_us`` from now; the ids whose lease it still held."""
+        if not webhook_ids:
+            return set()
+        ids = sorted(set(webhook_ids))
+        now = self._clock()
+
+        def work(tx: Cursor) -> set[int]:
+            rows = tx.all(
+                f"UPDATE due_work SET until_us = ? WHERE kind = ? AND owner = ? "
+                f"AND subject IN ({marks(ids)}) RETURNING subject",
+                now + lease_us,
+                KIND,
+                owner,
+                *ids,
+            )
+            return {int(r[0]) for r in rows}
+
+        return self._db.transact(work)
+
     def release(self, owner: str) -> int:
         """Give back every delivery ``owner`` holds (a worker stopping), due again at once."""
 

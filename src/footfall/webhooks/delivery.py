@@ -1,7 +1,8 @@
 """The delivery loop: claim due deliveries, send each, settle it; never two of one subscription.
 
-Claims are leased (store/webhooks.py): a worker that dies mid-delivery leaves its claims to
-expire, and another worker sends the same items under the same ``webhook-id`` again (at least
+Claims are leased (store/webhooks.py) for a few seconds, renewed while their requests are in
+flight: a worker that dies mid-delivery leaves its claims to expire within seconds, whatever the
+timeout, and another worker sends the same items under the same ``webhook-id`` again (at least
 once). At most ``concurrency`` deliveries are in flight per worker, each bounded by the timeout,
 so a slow or hanging receiver holds one slot, never the others' deliveries nor ingestion.
 
@@ -25,7 +26,8 @@ from footfall.webhooks.schedule import next_retry_us
 from footfall.webhooks.sender import Outcome, Sender, basic_header, now, signed_headers
 
 log = logs.get("footfall.webhooks")
-LEASE_MARGIN_SECONDS = 5.0  # a dead worker's deliveries are taken over this long after its timeout
+LEASE_SECONDS = 5.0  # a dead worker's deliveries are taken over this long after its last renewal
+RENEW_SECONDS = LEASE_SECONDS / 3
 POLL_SECONDS = 1.0
 TIMER_SLACK_SECONDS = 0.005  # the loop's timers may fire a little early
 
@@ -54,11 +56,12 @@ class DeliveryLoop(WakeLoop):
         self.policy = policy
         self.owner = owner
         self.clock = clock
-        self._flying: set[asyncio.Task[None]] = set()
+        self._flying: dict[asyncio.Task[None], int] = {}  # each sending task's subscription
+        self._renewer: asyncio.Task[None] | None = None
 
     @property
     def lease_us(self) -> int:
-        return int((self.sender.timeout + LEASE_MARGIN_SECONDS) * 1_000_000)
+        return int(LEASE_SECONDS * 1_000_000)
 
     async def claim(self) -> int:
         """Start as many due deliveries as there are free slots; how many started."""
@@ -68,12 +71,25 @@ class DeliveryLoop(WakeLoop):
         claimed = await asyncio.to_thread(self.store.claim, self.owner, free, self.lease_us)
         for delivery in claimed:
             task = asyncio.get_running_loop().create_task(self.deliver(delivery))
-            self._flying.add(task)
+            self._flying[task] = delivery.webhook.id
             task.add_done_callback(self._landed)
         return len(claimed)
 
+    async def _renew_leases(self) -> None:
+        """While requests are in flight, keep their leases: another worker takes a delivery over
+        only once this one has stopped renewing it (it died, or its storage is down)."""
+        while True:
+            await asyncio.sleep(RENEW_SECONDS)
+            sending = list(self._flying.values())
+            if not sending:
+                continue
+            try:
+                await asyncio.to_thread(self.store.renew, self.owner, sending, self.lease_us)
+            except Exception as exc:  # storage down: the leases may lapse; at least once holds
+                log.warning("renewing leases failed", action="webhook.renew_failed", error=str(exc))
+
     def _landed(self, task: asyncio.Task[None]) -> None:
-        self._flying.discard(task)
+        self._flying.pop(task, None)
         self.wake.set()  # a slot is free, and the subscription may have its next batch due
 
     async def deliver(self, delivery: Delivery) -> None:
@@ -143,6 +159,10 @@ class DeliveryLoop(WakeLoop):
         )
         return settled.next
 
+    async def start(self) -> None:
+        await super().start()
+        self._renewer = asyncio.get_running_loop().create_task(self._renew_leases())
+
     async def step(self) -> None:
         await self.claim()
 
@@ -158,6 +178,10 @@ class DeliveryLoop(WakeLoop):
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
+        if self._renewer is not None:
+            self._renewer.cancel()
+            await asyncio.gather(self._renewer, return_exceptions=True)
+            self._renewer = None
         with contextlib.suppress(Exception):
             await asyncio.to_thread(self.store.release, self.owner)
         await self.sender.close()
