@@ -70,17 +70,6 @@ def create_postgres_database() -> tuple[str, Callable[[], None]]:
     return url, drop
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (scripts/check runs two processes, ``--dist loadgroup``), every test
-    on PostgreSQL runs in the same process: a feed shows a commit only once no older write
-    transaction is open anywhere in the cluster (store/feed.py), so another process's tests
-    writing at the same time would hold back what a test expects to read at once."""
-    for item in items:
-        callspec = getattr(item, "callspec", None)
-        if callspec is not None and "postgres" in callspec.params.values():
-            item.add_marker(pytest.mark.xdist_group("postgres"))
-
-
 @pytest.fixture(scope="session")
 def database_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """Lazily created databases, one per backend, shared by the session."""

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from conftest import LiveServer, Workspace, create_postgres_database, new_workspace, start_server
+from footfall.clock import now_us
 from footfall.config import Settings
 from footfall.records import WebhookSpec
 from footfall.store import Store, migrate, open_store
@@ -446,3 +447,28 @@ def test_a_new_subscription_gets_only_events_accepted_after_it(
 
 def feed_event(ws: int, event_id: int, received_us: int) -> EventHead:
     return EventHead(FeedPosition(0, event_id), ws, event_id, "visited", received_us)
+
+
+def test_a_worker_never_claims_again_what_it_is_still_sending(fresh: Settings) -> None:
+    """A lease that lapsed while renewals failed (storage down for a few seconds) is free for
+    other workers, but the worker whose request is still in flight must not take it again: it
+    would send the same batch twice at once and settle over its own newer claim."""
+    from footfall.store.webhooks import fan_out_events
+
+    store = open_store(fresh)
+    try:
+        workspace = new_workspace(store, "hooks")
+        hook = store.webhooks.create(workspace.id, WebhookSpec(url="http://127.0.0.1:9/"))
+        heads = [feed_event(workspace.id, n, hook.created_us + n) for n in (1, 2)]
+        store.transact(lambda tx: fan_out_events(tx, store.dialect, heads, now_us()))
+        (first,) = store.webhooks.claim("w1", 4, 5_000_000)
+        assert first.webhook.id == hook.id
+        assert store.webhooks.renew("w1", [hook.id], 5_000_000) == {hook.id}
+        assert store.webhooks.renew("w2", [hook.id], 5_000_000) == set()  # not w2's
+        with store.read() as tx:  # the lease lapses: renewals failed for longer than it
+            tx.execute("UPDATE due_work SET until_us = 0")
+        assert store.webhooks.claim("w1", 4, 5_000_000, sending={hook.id}) == []
+        (again,) = store.webhooks.claim("w2", 4, 5_000_000)  # another worker may take it over
+        assert again.message_id == first.message_id  # the same batch, under the same id
+    finally:
+        store.close()

@@ -15,7 +15,7 @@ would scan and sort every item the subscription has waiting.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -366,22 +366,30 @@ class WebhookStore:
 
     # deliveries
 
-    def claim(self, owner: str, limit: int, lease_us: int) -> list[Delivery]:
+    def claim(
+        self, owner: str, limit: int, lease_us: int, sending: Collection[int] = ()
+    ) -> list[Delivery]:
         """Up to ``limit`` due deliveries of active subscriptions that no live worker holds,
-        leased to ``owner`` for ``lease_us``; each with its batch fixed (and kept for retries)."""
-        now = self._clock()
+        leased to ``owner`` for ``lease_us``; each with its batch fixed (and kept for retries).
+        Never one of ``sending``, the subscriptions ``owner`` has a request in flight for (its
+        lease may have lapsed while renewals failed: the request still runs)."""
         with self._db.read() as tx:  # a read first: an idle worker writes nothing
+            now = self._clock()
             if tx.one(_ANY_DUE, KIND, now, now) is None:
                 return []
+        busy = sorted(set(sending))
+        not_busy = f"AND subject NOT IN ({marks(busy)}) " if busy else ""
 
         def work(tx: Cursor) -> list[Delivery]:
+            now = self._clock()  # after the wait for the lock: leases run from here
             due = tx.all(
                 "SELECT subject FROM due_work WHERE kind = ? AND due_us <= ? AND until_us <= ? "
-                "AND subject IN (SELECT id FROM webhooks WHERE status = ?) "
+                f"{not_busy}AND subject IN (SELECT id FROM webhooks WHERE status = ?) "
                 f"ORDER BY due_us LIMIT ?{self.dialect.skip_locked}",
                 KIND,
                 now,
                 now,
+                *busy,
                 ACTIVE,
                 limit,
             )
@@ -412,10 +420,10 @@ class WebhookStore:
         With ``then_lease_us``, a success also takes the subscription's next batch in the same
         transaction, leased to ``owner`` for that long (see ``_chain``): one commit per batch,
         not two, which on SQLite is one fsync under the one write lock instead of two."""
-        now = self._clock()
         webhook_id = delivery.webhook.id
 
         def work(tx: Cursor) -> Settled:
+            now = self._clock()  # after the wait for the lock: a chained lease runs from here
             log_attempt(tx, attempt)
             held = tx.one(
                 "UPDATE due_work SET owner = NULL, until_us = 0 WHERE kind = ? AND subject = ? "
@@ -457,9 +465,9 @@ class WebhookStore:
         if not webhook_ids:
             return set()
         ids = sorted(set(webhook_ids))
-        now = self._clock()
 
         def work(tx: Cursor) -> set[int]:
+            now = self._clock()  # after the wait for the lock
             rows = tx.all(
                 f"UPDATE due_work SET until_us = ? WHERE kind = ? AND owner = ? "
                 f"AND subject IN ({marks(ids)}) RETURNING subject",

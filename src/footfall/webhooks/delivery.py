@@ -68,7 +68,9 @@ class DeliveryLoop(WakeLoop):
         free = self.policy.concurrency - len(self._flying)
         if free <= 0:
             return 0
-        claimed = await asyncio.to_thread(self.store.claim, self.owner, free, self.lease_us)
+        claimed = await asyncio.to_thread(
+            self.store.claim, self.owner, free, self.lease_us, set(self._flying.values())
+        )
         for delivery in claimed:
             task = asyncio.get_running_loop().create_task(self.deliver(delivery))
             self._flying[task] = delivery.webhook.id
