@@ -21,6 +21,7 @@ from footfall.config import Settings
 from footfall.records import WebhookSpec
 from footfall.store import Store, migrate, open_store
 from footfall.store.rows import EventHead, FeedPosition
+from footfall.store.webhooks import Attempt
 from receiver import Received, Receiver, verify
 
 
@@ -470,5 +471,28 @@ def test_a_worker_never_claims_again_what_it_is_still_sending(fresh: Settings) -
         assert store.webhooks.claim("w1", 4, 5_000_000, sending={hook.id}) == []
         (again,) = store.webhooks.claim("w2", 4, 5_000_000)  # another worker may take it over
         assert again.message_id == first.message_id  # the same batch, under the same id
+    finally:
+        store.close()
+
+
+def test_a_deleted_subscription_s_id_is_never_handed_out_again(fresh: Settings) -> None:
+    """Not even on SQLite when it was the newest: a delivery still in flight for it would
+    otherwise settle on another workspace's new subscription. Its settle changes nothing."""
+    from footfall.store.webhooks import fan_out_events
+
+    store = open_store(fresh)
+    try:
+        a, b = new_workspace(store, "a"), new_workspace(store, "b")
+        hook = store.webhooks.create(a.id, WebhookSpec(url="http://127.0.0.1:9/"))
+        heads = [feed_event(a.id, 1, hook.created_us + 1)]
+        store.transact(lambda tx: fan_out_events(tx, store.dialect, heads, now_us()))
+        (flying,) = store.webhooks.claim("w1", 4, 5_000_000)
+        store.webhooks.delete(a.id, hook.id)
+        other = store.webhooks.create(b.id, WebhookSpec(url="http://127.0.0.1:9/"))
+        assert other.id > hook.id
+        attempt = Attempt(hook.id, flying.message_id, now_us(), 200, None, 1.0, 1, None)
+        settled = store.webhooks.settle(flying, "w1", attempt, delivered=True, then_lease_us=1)
+        assert settled.held is False and settled.next is None
+        assert store.webhooks.attempts(b.id, other.id) == []
     finally:
         store.close()

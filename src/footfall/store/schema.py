@@ -340,6 +340,7 @@ webhooks = sa.Table(
     sa.Column("created_us", sa.BigInteger, nullable=False),
     sa.Column("updated_us", sa.BigInteger, nullable=False),
     sa.Index("ix_webhooks_workspace", "workspace_id", "id"),
+    sqlite_autoincrement=True,  # an id is never handed out twice (migration 0008)
 )
 
 webhook_outbox = sa.Table(

@@ -424,7 +424,6 @@ class WebhookStore:
 
         def work(tx: Cursor) -> Settled:
             now = self._clock()  # after the wait for the lock: a chained lease runs from here
-            log_attempt(tx, attempt)
             held = tx.one(
                 "UPDATE due_work SET owner = NULL, until_us = 0 WHERE kind = ? AND subject = ? "
                 "AND owner = ? RETURNING subject",
@@ -432,6 +431,8 @@ class WebhookStore:
                 webhook_id,
                 owner,
             )
+            if tx.one("SELECT 1 FROM webhooks WHERE id = ?", webhook_id) is not None:
+                log_attempt(tx, attempt)  # not for a subscription deleted while it was sent
             if held is None:
                 return Settled(False)
             if delivered:
