@@ -8,16 +8,25 @@ secret). Redirects are not followed and only the answer's status counts. Its bod
 connection can carry the next delivery: httpx closes the connection of a response closed before
 its end, and a new connection per delivery cost more than the delivery. A longer or slower body
 is left unread and its connection closed.
+
+Whatever a receiver sends, no more than ``ANSWER_BUDGET`` bytes of it are read per request,
+counted on the socket (``_Budgeted``): an endless stream of ``100 Continue`` heads or of chunks
+with huge extensions would otherwise keep the HTTP parser busy for the whole timeout, on the
+event loop that also serves the API.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import ssl
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
+import httpcore
 import httpx
 from standardwebhooks.webhooks import Webhook as Signer
 
@@ -29,6 +38,7 @@ USER_AGENT = f"Footfall-Webhooks/{__version__}"
 TLS_HOSTS = 64
 KEEP_ALIVE_BODY = 64 * 1024
 RELEASE_SECONDS = 1.0
+ANSWER_BUDGET = 256 * 1024  # bytes read per request: heads (informational ones too) and body
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +79,9 @@ class Sender:
         self._tls: dict[str, httpx.AsyncClient] = {}
 
     def _new_client(self) -> httpx.AsyncClient:
-        n = self._connections
         return httpx.AsyncClient(
             timeout=httpx.Timeout(self.timeout),
-            limits=httpx.Limits(max_connections=n, max_keepalive_connections=n),
+            transport=_budgeted_transport(self._connections),
             follow_redirects=False,
             trust_env=False,
         )
@@ -162,6 +171,71 @@ async def _release(response: httpx.Response) -> None:
         pass  # the status is in: only the connection is lost
     finally:
         await response.aclose()
+
+
+class AnswerTooLong(httpcore.ReadError):
+    """More than ANSWER_BUDGET bytes came back for one request."""
+
+
+class _Budgeted(httpcore.AsyncNetworkStream):
+    """A connection that refuses to read more than ANSWER_BUDGET bytes per request (writing the
+    next request starts a new count)."""
+
+    def __init__(self, stream: httpcore.AsyncNetworkStream) -> None:
+        self._stream = stream
+        self._received = 0
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        data = await self._stream.read(max_bytes, timeout)
+        self._received += len(data)
+        if self._received > ANSWER_BUDGET:
+            raise AnswerTooLong(f"the answer went past {ANSWER_BUDGET // 1024} KiB")
+        return data
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._received = 0
+        await self._stream.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        return _Budgeted(await self._stream.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _BudgetedBackend(httpcore.AnyIOBackend):
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        stream = await super().connect_tcp(host, port, timeout, local_address, socket_options)
+        return _Budgeted(stream)
+
+
+def _budgeted_transport(connections: int) -> httpx.AsyncHTTPTransport:
+    """httpx's transport over a connection pool whose connections are ``_Budgeted`` (httpx
+    takes no network backend, so its pool is replaced by one built as its own is)."""
+    transport = httpx.AsyncHTTPTransport(trust_env=False)
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=httpx.create_ssl_context(trust_env=False),
+        max_connections=connections,
+        max_keepalive_connections=connections,
+        keepalive_expiry=5.0,  # httpx's default
+        network_backend=_BudgetedBackend(),
+    )
+    return transport
 
 
 def now() -> datetime:
