@@ -237,7 +237,7 @@ def test_a_host_that_does_not_resolve_is_invalid(table: dict[str, list[str]], sa
 
 def test_the_allow_list_parses_hosts_addresses_and_networks() -> None:
     allow = AllowList.parse(" 127.0.0.1, Example.Internal ,10.0.0.0/8,[::1],, 192.168.1.7/24 ")
-    assert allow.hosts == frozenset({"127.0.0.1", "example.internal", "::1"})
+    assert allow.hosts == frozenset({"example.internal"})  # addresses are networks only
     assert allow.networks == (
         ip_network("127.0.0.1/32"),
         ip_network("10.0.0.0/8"),
@@ -329,3 +329,24 @@ def test_pinning_refuses_an_address_that_was_not_checked() -> None:
     target = Target("http://hooks.example/", "http", "hooks.example", 80, ("93.184.215.14",))
     with pytest.raises(ValueError, match="not one of the checked addresses"):
         pinned_request_parts(target, "10.0.0.1")
+
+
+def test_an_allowed_address_written_as_a_host_name_is_not_allowed() -> None:
+    """``127.0.0.1.`` is a name (glibc does not read it as an address): whatever DNS answers
+    for it is checked like any name's answer."""
+    resolver = fake_resolver({"127.0.0.1.": ["127.0.0.2"]})
+    with pytest.raises(UnsafeTarget, match=r"127\.0\.0\.2"):
+        run_resolve("http://127.0.0.1./hook", AllowList.parse("127.0.0.1"), resolver)
+
+
+@pytest.mark.parametrize(
+    ("address", "allowed"),
+    [
+        ("::ffff:127.0.0.1", True),  # IPv4-mapped: a connection to it reaches 127.0.0.1
+        ("2002:7f00:1::1", False),  # 6to4 and NAT64 carry 127.0.0.1 but go to a relay
+        ("64:ff9b::7f00:1", False),
+    ],
+)
+def test_an_allowed_address_covers_its_mapped_form_only(address: str, allowed: bool) -> None:
+    allow = AllowList.parse("127.0.0.1")
+    assert allow.allows_address(ip_address(address)) is allowed

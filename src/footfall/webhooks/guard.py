@@ -91,8 +91,9 @@ class AllowList:
 
     @classmethod
     def parse(cls, text: str) -> AllowList:
-        """Comma-separated host names, IP addresses and CIDR networks; a literal IP is kept both
-        as written (a host) and as a one-address network, so that any spelling of it matches."""
+        """Comma-separated host names, IP addresses and CIDR networks. An IP address is kept as
+        a one-address network only, never as a host name: ``127.0.0.1.`` is a name that DNS may
+        resolve anywhere, and must not pass for the address."""
         hosts: set[str] = set()
         networks: list[IPv4Network | IPv6Network] = []
         for raw in text.split(","):
@@ -106,16 +107,16 @@ class AllowList:
                 hosts.add(entry.removesuffix("."))
             else:
                 networks.append(network)
-                if "/" not in entry:
-                    hosts.add(entry)
         return cls(frozenset(hosts), tuple(networks))
 
     def allows_host(self, host: str) -> bool:
         return host.lower().removesuffix(".") in self.hosts
 
     def allows_address(self, address: Address) -> bool:
-        candidates = {address, _unwrap(address)}
-        return any(a in n for a in candidates for n in self.networks)
+        """The address, or the IPv4 address an IPv4-mapped one is, in an allowed network (not
+        the IPv4 inside a NAT64 or 6to4 address: a connection to those goes to a relay)."""
+        mapped = address.ipv4_mapped if isinstance(address, IPv6Address) else None
+        return any(a in n for a in {address, mapped or address} for n in self.networks)
 
 
 def _allowed_network(entry: str) -> IPv4Network | IPv6Network | None:
