@@ -111,3 +111,15 @@ def test_the_budget_is_per_request_on_a_kept_alive_connection() -> None:
     assert ANSWER_BUDGET < 6 * 60 * 1024
     assert [o.delivered for o in outcomes] == [True] * 6
     assert accepted == 1
+
+
+def test_what_a_garbled_answer_makes_the_client_say_is_kept_short() -> None:
+    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 2" + b"\xff" * 15_000 + b"\r\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(1)
+
+    (outcome,), _, _ = asyncio.run(post_to(garbage))
+    assert not outcome.delivered
+    assert outcome.error is not None and len(outcome.error) <= 301

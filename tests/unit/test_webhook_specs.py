@@ -59,3 +59,10 @@ def test_each_refusal_names_its_field(document: Any, field: str) -> None:
     with pytest.raises(InvalidWebhook) as refused:
         parse_spec(document)
     assert refused.value.field == field
+
+
+def test_a_refused_event_type_key_is_quoted_short() -> None:
+    with pytest.raises(InvalidWebhook) as raised:
+        parse_spec({"url": "https://hooks.example.com/", "eventTypes": ["a/" * 50_000]})
+    assert raised.value.field == "eventTypes"
+    assert len(raised.value.message) < 400 and "100000 characters" in raised.value.message

@@ -246,7 +246,11 @@ def _ms(started: float) -> float:
     return (time.perf_counter() - started) * 1000
 
 
+ERROR_CHARACTERS = 300  # of what a receiver's bad answer made the HTTP client say
+
+
 def _error(exc: httpx.HTTPError) -> str:
     kind = type(exc).__name__
     text = str(exc) or kind
-    return text if kind in text else f"{kind}: {text}"
+    text = text if kind in text else f"{kind}: {text}"
+    return text if len(text) <= ERROR_CHARACTERS else text[:ERROR_CHARACTERS] + "…"

@@ -56,13 +56,18 @@ def _event_types(value: Any) -> tuple[str, ...]:
             check_type_key(key)
         except InvalidEvent as exc:
             raise InvalidWebhook(
-                f"eventTypes: {key!r}: {exc.message}", field="eventTypes"
+                f"eventTypes: {_shown(key)}: {exc.message}", field="eventTypes"
             ) from None
         if _control(key):
             raise InvalidWebhook(
-                f"eventTypes: {key!r} holds a control character", field="eventTypes"
+                f"eventTypes: {_shown(key)} holds a control character", field="eventTypes"
             )
     return tuple(dict.fromkeys(value))
+
+
+def _shown(key: str) -> str:
+    """A refused key as an error message quotes it: its first 100 characters."""
+    return repr(key) if len(key) <= 100 else f"{key[:100]!r}… ({len(key)} characters)"
 
 
 def _streams(value: Any) -> tuple[str, ...]:
