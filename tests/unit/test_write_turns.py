@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterator
@@ -131,3 +132,23 @@ def test_a_turn_not_given_back_in_time_is_storage_unavailable(database: Database
     with database.read() as tx:
         assert [r[0] for r in tx.all("SELECT n FROM t")] == [4]
     batch.close()
+
+
+def test_a_write_that_may_wait_refuses_to_run_on_an_event_loop(database: Database) -> None:
+    """It would stall the loop, and deadlock with a group committer whose batch needs that loop
+    to finish; the committer's own try on the loop never waits, and is allowed."""
+    batch = BatchConnection(database)
+    batch.begin()  # opens its connection (the committer begins in its executor)
+    batch.rollback()
+
+    async def on_the_loop() -> None:
+        with pytest.raises(RuntimeError, match="event loop"), database.write() as tx:
+            tx.execute("INSERT INTO t VALUES (5)")
+        assert batch.try_begin()
+        batch.cursor().execute("INSERT INTO t VALUES (6)")
+        batch.commit()
+
+    asyncio.run(on_the_loop())
+    batch.close()
+    with database.read() as tx:
+        assert [r[0] for r in tx.all("SELECT n FROM t")] == [6]

@@ -7,6 +7,7 @@ run again from the start, after ``backoff``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 import time
@@ -39,6 +40,14 @@ def backoff(attempt: int) -> float:
 
 def _nothing() -> None:
     pass
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _close_quietly(connection: Any) -> None:
@@ -135,6 +144,11 @@ class Database:
             return True
         if not wait:
             return self.turns.try_take()
+        if _on_event_loop():
+            raise RuntimeError(
+                "a write that may wait for its turn runs on an event loop's thread: the group "
+                "committer holding the turn needs that loop to finish (run it in a thread)"
+            )
         if not self.turns.take(self.dialect.lock_wait_seconds):
             raise StorageUnavailable("storage unavailable: the database is locked")
         return True
