@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from abc import ABC, abstractmethod
 
 from footfall import logs
 
 log = logs.get("footfall.background")
 
 
-class WakeLoop:
+class WakeLoop(ABC):
     """Subclasses say what a ``step`` is and how long to sleep after one (``idle_seconds``);
     ``after_wake`` runs when a wake, not the idle time, ended the sleep."""
 
@@ -28,13 +29,13 @@ class WakeLoop:
     def stopping(self) -> bool:
         return self._stopping.is_set()
 
-    async def step(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    async def step(self) -> None: ...
 
-    def idle_seconds(self) -> float:
-        raise NotImplementedError
+    @abstractmethod
+    def idle_seconds(self) -> float: ...
 
-    async def after_wake(self) -> None:
+    async def after_wake(self) -> None:  # noqa: B027 (a hook, empty here)
         """Nothing by default."""
 
     def nudge(self) -> None:

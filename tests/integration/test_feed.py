@@ -330,8 +330,12 @@ def test_heads_are_the_events_without_their_parameters_at_the_same_positions(
     start = store.feed.load_offset(consumer)
     store.events.commit_batch([new_event(workspace.id, f"h{i}", f"type{i % 2}") for i in range(5)])
     seen: list[list[EventHead]] = []
-    assert store.feed.consume_heads(consumer, "me", lambda tx, page: seen.append(page), 3) == 3
-    assert store.feed.consume_heads(consumer, "me", lambda tx, page: seen.append(page), 3) == 2
+
+    def keep(tx: Cursor, page: list[EventHead]) -> None:
+        seen.append(page)
+
+    assert store.feed.consume_stream("event_heads", consumer, "me", keep, 3) == 3
+    assert store.feed.consume_stream("event_heads", consumer, "me", keep, 3) == 2
     full = store.feed.read_events(start, 5)
     heads = [head for page in seen for head in page]
     assert [(h.position, h.workspace_id, h.id, h.event_type_key, h.received_us) for h in heads] == [

@@ -36,7 +36,7 @@ class Consumer:
     """``handle`` runs in the transaction that advances ``name``'s position past the page."""
 
     name: str
-    stream: str  # "events", "event_heads" (the events without their parameters) or "identity"
+    stream: str  # a feed of store.feed.SOURCES: "events", "event_heads" or "identity"
     handle: Callable[[Cursor, list[Any]], object]
     page: int = 500
     after: Callable[[int], None] = lambda handled: None  # once a page is committed
@@ -66,21 +66,16 @@ class ConsumerLoop(WakeLoop):
                 return total
 
     def _consume_page(self) -> int:
-        c, feed = self.consumer, self.feed
-        args = (c.name, self.owner, c.handle, c.page, LEASE_SECONDS)
-        if c.stream == "events":
-            return feed.consume(*args)
-        if c.stream == "event_heads":
-            return feed.consume_heads(*args)
-        return feed.consume_identity(*args)
+        c = self.consumer
+        return self.feed.consume_stream(
+            c.stream, c.name, self.owner, c.handle, c.page, LEASE_SECONDS
+        )
 
     def _waiting(self) -> bool:
         """True when the feed has something after the saved position: a read, so an idle
         consumer writes nothing (on PostgreSQL every write transaction, however short, holds
         back every feed of the cluster while it runs)."""
-        c = self.consumer
-        read = self.feed.read_identity if c.stream == "identity" else self.feed.read_events
-        return bool(read(self.feed.load_offset(c.name), 1))
+        return self.feed.waiting(self.consumer.name, self.consumer.stream)
 
     def _step(self) -> None:
         c = self.consumer

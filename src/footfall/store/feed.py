@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from footfall.clock import now_us
 from footfall.store import leases
@@ -82,6 +82,14 @@ def read_event_heads(
         EventHead(position_of(r), int(r[0]), int(r[-1]), r[1], int(r[2]))
         for r in rows_after(tx, dialect, "events", columns, after, limit)
     ]
+
+
+# The feeds a consumer may follow, by name: events whole or by their heads, identity changes.
+SOURCES: dict[str, Source[Any]] = {
+    "events": read_events,
+    "event_heads": read_event_heads,
+    "identity": read_identity,
+}
 
 
 def load_offset(tx: Cursor, consumer: str) -> FeedPosition:
@@ -189,17 +197,6 @@ class FeedStore:
         unless ``owner`` holds the consumer's lease."""
         return self._consume(consumer, owner, handle, limit, ttl, read_events)
 
-    def consume_heads(
-        self,
-        consumer: str,
-        owner: str,
-        handle: Handler[EventHead],
-        limit: int = 100,
-        ttl: float = DEFAULT_TTL_SECONDS,
-    ) -> int:
-        """``consume`` with the events' heads only (``read_event_heads``)."""
-        return self._consume(consumer, owner, handle, limit, ttl, read_event_heads)
-
     def consume_identity(
         self,
         consumer: str,
@@ -211,6 +208,25 @@ class FeedStore:
         """``consume`` for the identity feed: merges and erasures, so that what a consumer
         derived from a contact can follow it to the survivor, or be erased with it."""
         return self._consume(consumer, owner, handle, limit, ttl, read_identity)
+
+    def consume_stream(
+        self,
+        stream: str,
+        consumer: str,
+        owner: str,
+        handle: Handler[Any],
+        limit: int = 100,
+        ttl: float = DEFAULT_TTL_SECONDS,
+    ) -> int:
+        """``consume`` of the feed named ``stream`` (a key of SOURCES)."""
+        return self._consume(consumer, owner, handle, limit, ttl, SOURCES[stream])
+
+    def waiting(self, consumer: str, stream: str) -> bool:
+        """Whether ``stream`` has anything after ``consumer``'s saved position (a read: an idle
+        consumer writes nothing)."""
+        with self._db.read() as tx:
+            after = load_offset(tx, consumer)
+            return bool(SOURCES[stream](tx, self._db.dialect, after, 1))
 
     def _consume(
         self,

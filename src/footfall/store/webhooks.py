@@ -431,8 +431,7 @@ class WebhookStore:
                 webhook_id,
                 owner,
             )
-            if tx.one("SELECT 1 FROM webhooks WHERE id = ?", webhook_id) is not None:
-                log_attempt(tx, attempt)  # not for a subscription deleted while it was sent
+            log_attempt(tx, attempt)  # none for a subscription deleted while it was sent
             if held is None:
                 return Settled(False)
             if delivered:
@@ -666,9 +665,11 @@ def _items(
 
 
 def log_attempt(tx: Cursor, attempt: Attempt) -> None:
+    """Record ``attempt`` unless its subscription is gone (deleted while it was being sent)."""
     tx.execute(
         "INSERT INTO webhook_attempts (webhook_id, message_id, at_us, status_code, error, "
-        "latency_ms, items, next_retry_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "latency_ms, items, next_retry_us) SELECT ?, ?, ?, ?, ?, ?, ?, ? "
+        "WHERE EXISTS (SELECT 1 FROM webhooks WHERE id = ?)",
         attempt.webhook_id,
         attempt.message_id,
         attempt.at_us,
@@ -677,6 +678,7 @@ def log_attempt(tx: Cursor, attempt: Attempt) -> None:
         attempt.latency_ms,
         attempt.items,
         attempt.next_retry_us,
+        attempt.webhook_id,
     )
 
 

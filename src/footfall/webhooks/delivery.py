@@ -27,6 +27,7 @@ from footfall.webhooks.sender import Outcome, Sender, basic_header, now, signed_
 
 log = logs.get("footfall.webhooks")
 LEASE_SECONDS = 5.0  # a dead worker's deliveries are taken over this long after its last renewal
+LEASE_US = int(LEASE_SECONDS * 1_000_000)
 RENEW_SECONDS = LEASE_SECONDS / 3
 POLL_SECONDS = 1.0
 TIMER_SLACK_SECONDS = 0.005  # the loop's timers may fire a little early
@@ -59,17 +60,13 @@ class DeliveryLoop(WakeLoop):
         self._flying: dict[asyncio.Task[None], int] = {}  # each sending task's subscription
         self._renewer: asyncio.Task[None] | None = None
 
-    @property
-    def lease_us(self) -> int:
-        return int(LEASE_SECONDS * 1_000_000)
-
     async def claim(self) -> int:
         """Start as many due deliveries as there are free slots; how many started."""
         free = self.policy.concurrency - len(self._flying)
         if free <= 0:
             return 0
         claimed = await asyncio.to_thread(
-            self.store.claim, self.owner, free, self.lease_us, set(self._flying.values())
+            self.store.claim, self.owner, free, LEASE_US, set(self._flying.values())
         )
         for delivery in claimed:
             task = asyncio.get_running_loop().create_task(self.deliver(delivery))
@@ -86,7 +83,7 @@ class DeliveryLoop(WakeLoop):
             if not sending:
                 continue
             try:
-                await asyncio.to_thread(self.store.renew, self.owner, sending, self.lease_us)
+                await asyncio.to_thread(self.store.renew, self.owner, sending, LEASE_US)
             except Exception as exc:  # storage down: the leases may lapse; at least once holds
                 log.warning("renewing leases failed", action="webhook.renew_failed", error=str(exc))
 
@@ -136,7 +133,7 @@ class DeliveryLoop(WakeLoop):
             sum(1 for i in delivery.items if i is not None),
             retry,
         )
-        chain = 0 if self.stopping else self.lease_us
+        chain = 0 if self.stopping else LEASE_US
         settled = await asyncio.to_thread(
             self.store.settle,
             delivery,
