@@ -28,7 +28,7 @@ from footfall.store.identity_feed import (
 )
 from footfall.store.leases import LeaseLost
 from footfall.store.migrate import upgrade
-from footfall.store.rows import EventHead, FeedEvent, FeedPosition
+from footfall.store.rows import EventSpan, FeedEvent, FeedPosition
 
 EFFECTS = "CREATE TABLE IF NOT EXISTS feed_test_effects (consumer VARCHAR(100), event_id BIGINT)"
 
@@ -322,24 +322,24 @@ def test_identity_feed_never_passes_a_transaction_that_is_still_open(
         fast.close()
 
 
-def test_heads_are_the_events_without_their_parameters_at_the_same_positions(
+def test_a_span_is_a_page_of_the_feed_by_its_bounds(
     store: Store, workspace: Workspace, consumer: str
 ) -> None:
-    """The webhooks' fan-out consumes heads: the same events, positions and order as the
-    full feed, with what routing needs."""
+    """The webhooks' fan-out consumes spans: the same pages, counts and positions as the full
+    feed, without reading the events themselves."""
     start = store.feed.load_offset(consumer)
     store.events.commit_batch([new_event(workspace.id, f"h{i}", f"type{i % 2}") for i in range(5)])
-    seen: list[list[EventHead]] = []
+    seen: list[EventSpan] = []
 
-    def keep(tx: Cursor, page: list[EventHead]) -> None:
-        seen.append(page)
+    def keep(tx: Cursor, page: list[EventSpan]) -> None:
+        seen.extend(page)
 
-    assert store.feed.consume_stream("event_heads", consumer, "me", keep, 3) == 3
-    assert store.feed.consume_stream("event_heads", consumer, "me", keep, 3) == 2
+    assert store.feed.consume_stream("event_span", consumer, "me", keep, 3) == 3
+    assert store.feed.consume_stream("event_span", consumer, "me", keep, 3) == 2
+    assert store.feed.consume_stream("event_span", consumer, "me", keep, 3) == 0
     full = store.feed.read_events(start, 5)
-    heads = [head for page in seen for head in page]
-    assert [(h.position, h.workspace_id, h.id, h.event_type_key, h.received_us) for h in heads] == [
-        (e.position, e.workspace_id, e.event.id, e.event.event_type_key, e.event.received_us)
-        for e in full
+    assert [(s.after, s.position, s.count) for s in seen] == [
+        (start, full[2].position, 3),
+        (full[2].position, full[4].position, 2),
     ]
     assert store.feed.load_offset(consumer) == full[-1].position

@@ -18,9 +18,11 @@ import pytest
 from conftest import LiveServer, Workspace, create_postgres_database, new_workspace, start_server
 from footfall.clock import now_us
 from footfall.config import Settings
-from footfall.records import WebhookSpec
+from footfall.identity.locators import Locators
+from footfall.records import NewEvent, WebhookSpec
 from footfall.store import Store, migrate, open_store
-from footfall.store.rows import EventHead, FeedPosition
+from footfall.store.feed import read_event_span
+from footfall.store.rows import EventSpan, FeedPosition
 from footfall.store.webhooks import Attempt
 from receiver import Received, Receiver, verify
 
@@ -135,6 +137,45 @@ def test_deliveries_are_signed_in_order_and_carry_the_events(
         assert first["eventTypeKey"] == "visited" and first["params"] == [{"name": "n", "value": 0}]
         history = api.get("/api/v1/events", params={"keyValue": keys[0]}).json()
         assert history[0]["id"] == first["id"] and history[0]["contactId"] == first["contactId"]
+
+
+def test_each_delivered_event_is_the_event_the_history_api_shows(
+    hooks: Callable[..., tuple[LiveServer, Store, Workspace]], receiver: Receiver
+) -> None:
+    """The database builds the payload: every field, the times to the millisecond, parameters
+    of every JSON shape and text in any script come out as the history API shows them."""
+    server, _, ws = hooks()
+    params: list[list[dict[str, Any]]] = [
+        [{"name": "n", "value": 1.5}, {"name": "tags", "value": ["a", "b"]}],
+        [
+            {"name": "email", "value": "Zoë.Ωmega@example.com"},
+            {"name": "nested", "value": {"x": [1, {"y": None}]}},
+        ],
+        [
+            {"name": "quote", "value": 'say "hi"\\ \n\t \u0001 ✓ 𝄞'},
+            {"name": "big", "value": 12345678901234567},
+        ],
+    ]
+    dates = ["2024-02-29T23:59:59.999Z", "1970-01-01T00:00:00.000Z", "2019-07-04T12:00:00.001Z"]
+    with server.client(ws.full_key) as api:
+        subscribe(api, receiver.url)
+        keys = [f"shape-{n}-{uuid.uuid4().hex[:6]}" for n in range(3)]
+        events = [
+            {"eventTypeKey": "shaped", "keyValue": key, "params": p, "occurred": occurred}
+            for key, p, occurred in zip(keys, params, dates, strict=True)
+        ]
+        answer = api.post("/api/v2/past_events", json={"events": events})
+        assert answer.json()["successCount"] == 3, answer.text
+        assert delivered_keys(receiver, 3) == keys
+        delivered = items(receiver.posts())
+        for item, key, occurred in zip(delivered, keys, dates, strict=True):
+            (shown,) = api.get("/api/v1/events", params={"keyValue": key}).json()
+            assert item == {field: shown[field] for field in item}
+            assert item["occurred"] == occurred
+        assert set(delivered[0]) == {
+            "id", "eventTypeKey", "keyValue", "contactId", "params", "occurred", "received"
+        }  # fmt: skip
+        assert delivered[1]["contactId"] is not None and delivered[0]["contactId"] is None
 
 
 def test_deliveries_to_one_endpoint_share_a_kept_alive_connection(
@@ -434,20 +475,87 @@ def test_a_new_subscription_gets_only_events_accepted_after_it(
 
     hook = store.webhooks.create(workspace.id, WebhookSpec(url="http://127.0.0.1:9/"))
     store.webhooks.set_status(workspace.id, hook.id, "paused")  # queued, never sent by any server
-    with store.read() as tx:
-        head = tx.one("SELECT max(id) FROM events")[0] or 0
     before, after = hook.created_us - 1, hook.created_us + 1
-    events = [feed_event(workspace.id, head + 1, before), feed_event(workspace.id, head + 2, after)]
-    queued = store.transact(lambda tx: fan_out_events(tx, store.dialect, events, after))
+    span = commit_events(store, [fake_event(workspace.id, before), fake_event(workspace.id, after)])
+    queued = store.transact(lambda tx: fan_out_events(tx, store.dialect, span, after))
     assert queued == 1
     with store.read() as tx:
         rows = tx.all("SELECT event_id FROM webhook_outbox WHERE webhook_id = ?", hook.id)
-    assert [r[0] for r in rows] == [head + 2]
+    assert [r[0] for r in rows] == [span.position.id]
     store.webhooks.delete(workspace.id, hook.id)
 
 
-def feed_event(ws: int, event_id: int, received_us: int) -> EventHead:
-    return EventHead(FeedPosition(0, event_id), ws, event_id, "visited", received_us)
+def fake_event(ws: int, received_us: int, event_type: str = "visited") -> NewEvent:
+    key = uuid.uuid4().hex
+    return NewEvent(
+        workspace_id=ws,
+        event_type_key=event_type,
+        key_value=key,
+        params_json='{"n": 1}',
+        raw="{}",
+        source="live",
+        occurred_us=received_us,
+        received_us=received_us,
+        locators=Locators(external_id=key),
+    )
+
+
+def commit_events(store: Store, events: list[NewEvent]) -> EventSpan:
+    """Commit ``events`` in one batch; the span of the feed they make (nothing else commits
+    events in these tests' databases meanwhile)."""
+    with store.read() as tx:
+        row = tx.one("SELECT txid, id FROM events ORDER BY txid DESC, id DESC LIMIT 1")
+    start = FeedPosition() if row is None else FeedPosition(int(row[0] or 0), int(row[1]))
+    store.events.commit_batch(events)
+    with store.read() as tx:
+        (span,) = read_event_span(tx, store.dialect, start, len(events))
+    assert span.count == len(events)
+    return span
+
+
+def test_a_span_is_routed_to_each_subscription_that_wants_its_events_in_feed_order(
+    fresh: Settings,
+) -> None:
+    """The fan-out is one statement over a page of the feed: each event goes to the live
+    subscriptions of its own workspace to the events stream whose types include it, in feed
+    order, and only those subscriptions' deliveries become due."""
+    from footfall.store.webhooks import fan_out_events
+
+    store = open_store(fresh)
+    try:
+        a, b = new_workspace(store, "a"), new_workspace(store, "b")
+        url = "http://127.0.0.1:9/"
+        every = store.webhooks.create(a.id, WebhookSpec(url=url))
+        typed = store.webhooks.create(a.id, WebhookSpec(url=url, event_types=("paid", "left")))
+        identity = store.webhooks.create(a.id, WebhookSpec(url=url, streams=("identity",)))
+        off = store.webhooks.create(a.id, WebhookSpec(url=url))
+        store.webhooks.set_status(a.id, off.id, "disabled")
+        other = store.webhooks.create(b.id, WebhookSpec(url=url))
+        later = other.created_us + 1
+        span = commit_events(
+            store,
+            [
+                fake_event(a.id, later, "visited"),
+                fake_event(b.id, later, "paid"),
+                fake_event(a.id, later, "paid"),
+                fake_event(a.id, later, "left"),
+                fake_event(a.id, later, "paidOut"),  # no prefix match
+            ],
+        )
+        first = span.position.id - 4
+        queued = store.transact(lambda tx: fan_out_events(tx, store.dialect, span, now_us()))
+        with store.read() as tx:
+            rows = tx.all("SELECT webhook_id, event_id FROM webhook_outbox ORDER BY id")
+            due = {int(r[0]) for r in tx.all("SELECT subject FROM due_work WHERE due_us > 0")}
+        got: dict[int, list[int]] = {}
+        for webhook_id, event_id in rows:
+            got.setdefault(int(webhook_id), []).append(int(event_id) - first)
+        assert got == {every.id: [0, 2, 3, 4], typed.id: [2, 3], other.id: [1]}
+        assert queued == 7
+        assert due == {every.id, typed.id, other.id}
+        assert identity.id not in got and off.id not in got
+    finally:
+        store.close()
 
 
 def test_a_worker_never_claims_again_what_it_is_still_sending(fresh: Settings) -> None:
@@ -460,8 +568,8 @@ def test_a_worker_never_claims_again_what_it_is_still_sending(fresh: Settings) -
     try:
         workspace = new_workspace(store, "hooks")
         hook = store.webhooks.create(workspace.id, WebhookSpec(url="http://127.0.0.1:9/"))
-        heads = [feed_event(workspace.id, n, hook.created_us + n) for n in (1, 2)]
-        store.transact(lambda tx: fan_out_events(tx, store.dialect, heads, now_us()))
+        span = commit_events(store, [fake_event(workspace.id, hook.created_us + n) for n in (1, 2)])
+        store.transact(lambda tx: fan_out_events(tx, store.dialect, span, now_us()))
         (first,) = store.webhooks.claim("w1", 4, 5_000_000)
         assert first.webhook.id == hook.id
         assert store.webhooks.renew("w1", [hook.id], 5_000_000) == {hook.id}
@@ -484,8 +592,8 @@ def test_a_deleted_subscription_s_id_is_never_handed_out_again(fresh: Settings) 
     try:
         a, b = new_workspace(store, "a"), new_workspace(store, "b")
         hook = store.webhooks.create(a.id, WebhookSpec(url="http://127.0.0.1:9/"))
-        heads = [feed_event(a.id, 1, hook.created_us + 1)]
-        store.transact(lambda tx: fan_out_events(tx, store.dialect, heads, now_us()))
+        span = commit_events(store, [fake_event(a.id, hook.created_us + 1)])
+        store.transact(lambda tx: fan_out_events(tx, store.dialect, span, now_us()))
         (flying,) = store.webhooks.claim("w1", 4, 5_000_000)
         store.webhooks.delete(a.id, hook.id)
         other = store.webhooks.create(b.id, WebhookSpec(url="http://127.0.0.1:9/"))

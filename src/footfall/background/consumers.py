@@ -36,7 +36,7 @@ class Consumer:
     """``handle`` runs in the transaction that advances ``name``'s position past the page."""
 
     name: str
-    stream: str  # a feed of store.feed.SOURCES: "events", "event_heads" or "identity"
+    stream: str  # a feed of store.feed.SOURCES: "events", "event_span" or "identity"
     handle: Callable[[Cursor, list[Any]], object]
     page: int = 500
     after: Callable[[int], None] = lambda handled: None  # once a page is committed

@@ -60,8 +60,8 @@ class Runtime:
             for consumer in (
                 Consumer(
                     WEBHOOK_EVENTS,
-                    "event_heads",
-                    lambda tx, page: fan_out_events(tx, dialect, page, now_us()),
+                    "event_span",
+                    lambda tx, page: fan_out_events(tx, dialect, page[0], now_us()),
                     after=self._fanned_out,
                 ),
                 Consumer(

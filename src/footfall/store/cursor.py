@@ -18,6 +18,11 @@ class Cursor:
         self._cursor.execute(self._sql(sql), params)
         return self
 
+    def count(self, sql: str, *params: Any) -> int:
+        """Run a statement; how many rows it changed."""
+        self._cursor.execute(self._sql(sql), params)
+        return int(self._cursor.rowcount)
+
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
             self._cursor.executemany(self._sql(sql), rows)

@@ -77,6 +77,34 @@ class Dialect(ABC):
         """WHERE, its arguments and ORDER BY of a feed after ``after`` (serial writers: by id)."""
         return "id > ?", [after.id], "id"
 
+    def feed_upto(self, last: FeedPosition) -> tuple[str, list[Any]]:
+        """WHERE and its arguments: feed rows at or before ``last``."""
+        return "id <= ?", [last.id]
+
+    # JSON built by the database (the webhooks' payloads), SQLite's spellings here.
+    json_object = "json_object"
+
+    def json_value(self, column: str) -> str:
+        """A stored JSON column as a JSON value (not a string) inside ``json_object``."""
+        return f"json(CAST({column} AS TEXT))"
+
+    def json_text_has(self, array: str, value: str) -> str:
+        """True when the JSON array stored as text in ``array`` holds the string ``value``."""
+        return f"EXISTS (SELECT 1 FROM json_each({array}) WHERE json_each.value = {value})"
+
+    def iso_millis(self, micros: str) -> str:
+        """Microseconds since the epoch as ``2024-01-02T03:04:05.678Z`` (ingest.dates.from_us)."""
+        fraction = f"(({micros} % 1000000) + 1000000) % 1000000"
+        return (
+            f"strftime('%Y-%m-%dT%H:%M:%S', ({micros} - {fraction}) / 1000000, 'unixepoch') "
+            f"|| printf('.%03dZ', {fraction} / 1000)"
+        )
+
+    def joined(self, text: str, order: str) -> str:
+        """An aggregate joining ``text`` with commas. SQLite's takes the rows in the order its
+        ordered subquery gives them, which it does not promise: callers check (by ``order``)."""
+        return f"group_concat({text}, ',')"
+
     def notify(self, tx: Cursor, channel: str) -> None:  # noqa: B027 (a hook, empty here)
         """Tell other processes, once this transaction commits, that ``channel`` has news
         (FEED: new events or identity changes; DUE: deliveries due). Serial writers: nothing,

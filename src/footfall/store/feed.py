@@ -14,7 +14,7 @@ both uses two names.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -25,7 +25,7 @@ from footfall.store.dialect import Dialect
 from footfall.store.events import EVENT_COLUMNS, stored_event
 from footfall.store.identity_feed import IdentityChange, position_of, read_identity, rows_after
 from footfall.store.leases import Transactions, micros
-from footfall.store.rows import EventHead, FeedEvent, FeedPosition
+from footfall.store.rows import EventSpan, FeedEvent, FeedPosition
 
 DEFAULT_TTL_SECONDS = 5.0
 LAG_COUNTED = 100_000  # lag beyond this is reported as this: a count must stay cheap
@@ -73,21 +73,28 @@ def read_events(tx: Cursor, dialect: Dialect, after: FeedPosition, limit: int) -
     return [FeedEvent(position_of(r), int(r[8]), stored_event(r)) for r in rows]
 
 
-def read_event_heads(
+def read_event_span(
     tx: Cursor, dialect: Dialect, after: FeedPosition, limit: int
-) -> list[EventHead]:
-    """``read_events`` without the events' parameters and contacts: cheaper, for routing."""
-    columns = "workspace_id, event_type_key, received_us"
-    return [
-        EventHead(position_of(r), int(r[0]), int(r[-1]), r[1], int(r[2]))
-        for r in rows_after(tx, dialect, "events", columns, after, limit)
-    ]
+) -> list[EventSpan]:
+    """The next page of events as its bounds (one row read however long the page): none when
+    the feed has nothing after ``after``."""
+    where, args, order = dialect.feed_window(after)
+    last_first = ", ".join(f"{column.strip()} DESC" for column in order.split(","))
+    row = tx.one(
+        f"WITH page AS (SELECT txid, id FROM events WHERE {where} ORDER BY {order} LIMIT ?) "
+        f"SELECT txid, id, (SELECT count(*) FROM page) FROM page ORDER BY {last_first} LIMIT 1",
+        *args,
+        limit,
+    )
+    if row is None:
+        return []
+    return [EventSpan(after, FeedPosition(int(row[0] or 0), int(row[1])), int(row[2]))]
 
 
-# The feeds a consumer may follow, by name: events whole or by their heads, identity changes.
+# The feeds a consumer may follow, by name: events whole or as spans, identity changes.
 SOURCES: dict[str, Source[Any]] = {
     "events": read_events,
-    "event_heads": read_event_heads,
+    "event_span": read_event_span,
     "identity": read_identity,
 }
 
@@ -137,6 +144,13 @@ def consume_page(
         handle(tx, page)
         save_offset(tx, job.consumer, page[-1].position, job.now_us)
     leases.renew(tx, lease_name(job.consumer), job.owner, job.ttl_us, job.now_us)
+    return _size(page)
+
+
+def _size(page: Sequence[Positioned]) -> int:
+    """How many feed items a page holds (a span stands for all of its events)."""
+    if len(page) == 1 and isinstance(page[0], EventSpan):
+        return page[0].count
     return len(page)
 
 

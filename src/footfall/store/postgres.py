@@ -81,6 +81,28 @@ class PostgresDialect(Dialect):
     def current_txid(self, tx: Cursor) -> int:
         return int(tx.one("SELECT pg_current_xact_id()::text::bigint")[0])
 
+    json_object = "json_build_object"
+
+    def feed_upto(self, last: FeedPosition) -> tuple[str, list[Any]]:
+        return "(txid, id) <= (?, ?)", [last.txid, last.id]
+
+    def json_value(self, column: str) -> str:
+        return column
+
+    def json_text_has(self, array: str, value: str) -> str:
+        return f"jsonb_exists(CAST({array} AS jsonb), {value})"
+
+    def iso_millis(self, micros: str) -> str:
+        fraction = f"MOD(MOD({micros}, 1000000) + 1000000, 1000000)"
+        return (
+            f"to_char(to_timestamp(({micros} - {fraction}) / 1000000) AT TIME ZONE 'UTC', "
+            f"'YYYY-MM-DD\"T\"HH24:MI:SS') || '.' || lpad(CAST({fraction} / 1000 AS text), 3, '0') "
+            "|| 'Z'"
+        )
+
+    def joined(self, text: str, order: str) -> str:
+        return f"string_agg({text}, ',' ORDER BY {order})"
+
     def feed_window(self, after: FeedPosition) -> tuple[str, list[Any], str]:
         # Only transactions older than the oldest one still running: none of them can commit later.
         # A row comparison, so the (txid, id) index starts at the position (an OR of the two

@@ -88,12 +88,11 @@ class FeedEvent:
 
 
 @dataclass(frozen=True, slots=True)
-class EventHead:
-    """An event of the feed without its parameters: what routing it needs (the webhooks'
-    fan-out), read without decoding what it carries."""
+class EventSpan:
+    """A page of the event feed named by its bounds, without reading its rows into Python: the
+    events after ``after`` up to ``position`` (inclusive), ``count`` of them. For a consumer
+    whose work is one statement over the page (the webhooks' fan-out)."""
 
+    after: FeedPosition
     position: FeedPosition
-    workspace_id: int
-    id: int
-    event_type_key: str
-    received_us: int
+    count: int

@@ -4,7 +4,10 @@ A subscription's items wait in ``webhook_outbox`` in the order the feeds gave th
 references to an event or an identity change (schema.py). One ``due_work`` row per subscription
 (kind ``webhook``) says when its next delivery is due; a worker claims it under a lease, sends
 the oldest items, and settles it: on success the items go and the next batch is due at once; on
-failure the same items (the same ``message_id``) are due again later. Only one delivery of a
+failure the same items (the same ``message_id``) are due again later. Both the fan-out and a
+delivery's body are single statements (``fan_out_events``, ``_body``): on SQLite each row a
+worker read into Python cost a GIL hand-off under the one write lock, which held up the API's
+commits. Only one delivery of a
 subscription is ever in flight, so a later batch never overtakes a failing one.
 
 Outbox queries say ``dead = FALSE`` (or TRUE), never ``NOT dead``: SQLite uses the index
@@ -26,10 +29,9 @@ from footfall.exceptions import TooManyWebhooks, WebhookNotFound
 from footfall.records import EVENTS, IDENTITY, WebhookSpec
 from footfall.store.cursor import Cursor
 from footfall.store.dialect import DUE, Dialect
-from footfall.store.events import EVENT_COLUMNS, stored_event
-from footfall.store.identity_feed import IdentityChange
+from footfall.store.identity_feed import MERGED, IdentityChange
 from footfall.store.leases import Transactions
-from footfall.store.rows import EventHead, FeedPosition, StoredEvent
+from footfall.store.rows import EventSpan
 from footfall.store.sql import marks
 
 KIND = "webhook"
@@ -66,14 +68,16 @@ class Pending:
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """A claimed delivery: the subscription, the items it carries (oldest first; None where
-    the event was erased since) and the message id that stays the same across its retries."""
+    """A claimed delivery: the subscription, its body (the JSON array of the ``items`` it
+    carries, oldest first, without those erased since they were queued; see ``_body``) and the
+    message id that stays the same across its retries."""
 
     webhook: Webhook
     message_id: str
     first_id: int
     last_id: int
-    items: list[StoredEvent | IdentityChange | None]
+    body: bytes
+    items: int
     attempts: int  # failed attempts before this one
     failing_since_us: int | None
 
@@ -140,8 +144,7 @@ def _subscribers(tx: Cursor, stream: str, workspaces: set[int]) -> list[Webhook]
 def _enqueue(
     tx: Cursor, dialect: Dialect, rows: list[tuple[int, int | None, int | None]], now: int
 ) -> int:
-    """Add outbox rows (webhook, event, change) and make each subscription's delivery due now
-    unless one is scheduled already (a failing delivery keeps its retry time)."""
+    """Add outbox rows (webhook, event, change) and make their subscriptions' deliveries due."""
     if not rows:
         return 0
     tx.executemany(
@@ -150,33 +153,49 @@ def _enqueue(
         [(w, e, c, now) for w, e, c in rows],
     )
     touched = sorted({w for w, _, _ in rows})
-    owners = dict(
-        tx.all(f"SELECT id, workspace_id FROM webhooks WHERE id IN ({marks(touched)})", *touched)
+    owners = tx.all(
+        f"SELECT id, workspace_id FROM webhooks WHERE id IN ({marks(touched)})", *touched
     )
+    _make_due(tx, dialect, [(int(w), int(ws)) for w, ws in owners], now)
+    return len(rows)
+
+
+def _make_due(tx: Cursor, dialect: Dialect, touched: list[tuple[int, int]], now: int) -> None:
+    """Make the delivery of each (subscription, workspace) that just got items due now unless
+    one is scheduled already (a failing delivery keeps its retry time)."""
     tx.executemany(
         "INSERT INTO due_work (kind, subject, workspace_id, due_us, attempts, until_us) "
         "VALUES (?, ?, ?, ?, 0, 0) ON CONFLICT (kind, subject) DO UPDATE SET "
         "due_us = excluded.due_us WHERE due_work.due_us IS NULL",
-        [(KIND, w, owners[w], now) for w in touched],
+        sorted((KIND, w, ws, now) for w, ws in touched),
     )
     dialect.notify(tx, DUE)
-    return len(rows)
 
 
-def fan_out_events(tx: Cursor, dialect: Dialect, events: Sequence[EventHead], now: int) -> int:
-    """Queue each event for every subscription of its workspace that wants it; how many items."""
-    subscribers = _subscribers(tx, EVENTS, {e.workspace_id for e in events})
-    rows: list[tuple[int, int | None, int | None]] = []
-    for event in events:
-        for webhook in subscribers:
-            if webhook.workspace_id != event.workspace_id:
-                continue
-            if event.received_us < webhook.created_us:
-                continue  # accepted before the subscription existed (a consumer catching up)
-            types = webhook.spec.event_types
-            if not types or event.event_type_key in types:
-                rows.append((webhook.id, event.id, None))
-    return _enqueue(tx, dialect, rows, now)
+def fan_out_events(tx: Cursor, dialect: Dialect, span: EventSpan, now: int) -> int:
+    """Queue each event of ``span`` for every subscription of its workspace that wants it, in
+    one statement (no event is read into Python); how many items."""
+    window, window_args, _ = dialect.feed_window(span.after)
+    upto, upto_args = dialect.feed_upto(span.position)
+    wants = (
+        "FROM (SELECT txid, id, workspace_id, event_type_key, received_us FROM events "
+        f"WHERE {window} AND {upto}) e "
+        "JOIN webhooks w ON w.workspace_id = e.workspace_id "
+        f"WHERE w.status != ? AND {dialect.json_text_has('w.streams', '?')} "
+        "AND e.received_us >= w.created_us "  # not what came before it (a consumer catching up)
+        f"AND (w.event_types = '[]' OR {dialect.json_text_has('w.event_types', 'e.event_type_key')})"
+    )
+    args = [*window_args, *upto_args, DISABLED, EVENTS]
+    queued = tx.count(  # ids in feed order (on SQLite txid is 0 throughout)
+        "INSERT INTO webhook_outbox (webhook_id, event_id, change_id, dead, created_us) "
+        f"SELECT w.id, e.id, NULL, FALSE, ? {wants} ORDER BY e.txid, e.id, w.id",
+        now,
+        *args,
+    )
+    if queued:
+        touched = tx.all(f"SELECT DISTINCT w.id, w.workspace_id {wants}", *args)
+        _make_due(tx, dialect, [(int(w), int(ws)) for w, ws in touched], now)
+    return queued
 
 
 def fan_out_identity(
@@ -395,7 +414,7 @@ class WebhookStore:
             )
             claimed = []
             for (subject,) in due:
-                delivery = _take(tx, int(subject), owner, now, lease_us)
+                delivery = _take(tx, self.dialect, int(subject), owner, now, lease_us)
                 if delivery is not None:
                     claimed.append(delivery)
             return claimed
@@ -443,7 +462,9 @@ class WebhookStore:
                     delivery.last_id,
                 )
                 if _next_batch(tx, webhook_id, now) and then_lease_us:
-                    return Settled(True, _chain(tx, webhook_id, owner, now, then_lease_us))
+                    return Settled(
+                        True, _chain(tx, self.dialect, webhook_id, owner, now, then_lease_us)
+                    )
             elif attempt.next_retry_us is not None:
                 tx.execute(
                     "UPDATE due_work SET due_us = ?, attempts = attempts + 1, "
@@ -554,7 +575,9 @@ def _due_now(tx: Cursor, ws: int, webhook_id: int, now: int) -> None:
     )
 
 
-def _take(tx: Cursor, webhook_id: int, owner: str, now: int, lease_us: int) -> Delivery | None:
+def _take(
+    tx: Cursor, dialect: Dialect, webhook_id: int, owner: str, now: int, lease_us: int
+) -> Delivery | None:
     """Lease one due delivery; its batch is the one a failed attempt fixed, or the oldest
     ``batch_size`` pending items. None (and idle until new items) when nothing is waiting."""
     row = tx.one(
@@ -567,31 +590,26 @@ def _take(tx: Cursor, webhook_id: int, owner: str, now: int, lease_us: int) -> D
     attempts, failing_since, state_json = int(row[0]), row[1], row[2]
     webhook = _webhook(row[3:])
     state = msgspec.json.decode(state_json) if state_json else None
-    if state is not None:
-        ids = [
-            int(r[0])
-            for r in tx.all(
-                "SELECT id FROM webhook_outbox WHERE webhook_id = ? AND dead = FALSE "
-                "AND id BETWEEN ? AND ? ORDER BY id",
-                webhook_id,
-                state["first"],
-                state["last"],
-            )
-        ]
-    else:
-        ids = []
-    if not ids:
+    span = None
+    if state is not None:  # a retry: the same items, less those erased since
+        span = _span(
+            tx,
+            "SELECT id FROM webhook_outbox WHERE webhook_id = ? AND dead = FALSE "
+            "AND id BETWEEN ? AND ?",
+            webhook_id,
+            state["first"],
+            state["last"],
+        )
+    if span is None:
         state = None
-        ids = [
-            int(r[0])
-            for r in tx.all(
-                "SELECT id FROM webhook_outbox WHERE webhook_id = ? AND dead = FALSE ORDER BY id "
-                "LIMIT ?",
-                webhook_id,
-                webhook.spec.batch_size,
-            )
-        ]
-    if not ids:
+        span = _span(
+            tx,
+            "SELECT id FROM webhook_outbox WHERE webhook_id = ? AND dead = FALSE ORDER BY id "
+            "LIMIT ?",
+            webhook_id,
+            webhook.spec.batch_size,
+        )
+    if span is None:
         tx.execute(
             "UPDATE due_work SET due_us = NULL, attempts = 0, failing_since_us = NULL, "
             "state = NULL, owner = NULL, until_us = 0 WHERE kind = ? AND subject = ?",
@@ -600,7 +618,7 @@ def _take(tx: Cursor, webhook_id: int, owner: str, now: int, lease_us: int) -> D
         )
         return None
     if state is None:
-        state = {"message": f"msg_{uuid.uuid4().hex}", "first": ids[0], "last": ids[-1]}
+        state = {"message": f"msg_{uuid.uuid4().hex}", "first": span[0], "last": span[1]}
     tx.execute(
         "UPDATE due_work SET owner = ?, until_us = ?, state = ? WHERE kind = ? AND subject = ?",
         owner,
@@ -609,59 +627,74 @@ def _take(tx: Cursor, webhook_id: int, owner: str, now: int, lease_us: int) -> D
         KIND,
         webhook_id,
     )
-    items = _items(tx, webhook_id, ids)
+    first, last = int(state["first"]), int(state["last"])
+    body, items = _body(tx, dialect, webhook_id, first, last)
     return Delivery(
         webhook,
         state["message"],
-        int(state["first"]),
-        int(state["last"]),
+        first,
+        last,
+        body,
         items,
         attempts,
         None if failing_since is None else int(failing_since),
     )
 
 
-def _items(
-    tx: Cursor, webhook_id: int, ids: list[int]
-) -> list[StoredEvent | IdentityChange | None]:
-    """The outbox rows ``ids`` resolved to what they refer to, in order."""
-    refs = tx.all(
-        f"SELECT id, event_id, change_id FROM webhook_outbox WHERE id IN ({marks(ids)}) ORDER BY id",
-        *ids,
+def _span(tx: Cursor, ids: str, *args: Any) -> tuple[int, int] | None:
+    """The first and last outbox id that the query ``ids`` selects; None when it selects none."""
+    row = tx.one(f"SELECT min(id), max(id) FROM ({ids}) AS batch", *args)
+    return None if row[0] is None else (int(row[0]), int(row[1]))
+
+
+def _body(
+    tx: Cursor, dialect: Dialect, webhook_id: int, first: int, last: int
+) -> tuple[bytes, int]:
+    """A delivery's body, built by the database in one statement: the JSON array of the items
+    its outbox rows ``first``..``last`` refer to, in their order, without those whose event
+    or change was erased since; and how many items it holds. The items:
+
+    - an event, as the history API shows it: ``{"id", "eventTypeKey", "keyValue",
+      "contactId", "params", "occurred", "received"}``;
+    - ``{"type": "contactMerged", "id", "survivor", "merged", "at"}``;
+    - ``{"type": "contactErased", "id", "contactId", "at"}``.
+    """
+    obj, iso = dialect.json_object, dialect.iso_millis
+    item = (
+        "CASE WHEN o.event_id IS NOT NULL THEN "
+        f"{obj}('id', e.id, 'eventTypeKey', e.event_type_key, 'keyValue', e.key_value, "
+        f"'contactId', e.contact_id, 'params', {dialect.json_value('e.params')}, "
+        f"'occurred', {iso('e.occurred_us')}, 'received', {iso('e.received_us')}) "
+        f"WHEN c.kind = '{MERGED}' THEN {obj}('type', c.kind, 'id', c.id, "
+        f"'survivor', c.contact_id, 'merged', COALESCE(c.merged_id, 0), 'at', {iso('c.created_us')}) "
+        f"ELSE {obj}('type', c.kind, 'id', c.id, 'contactId', c.contact_id, "
+        f"'at', {iso('c.created_us')}) END"
     )
-    event_ids = [int(r[1]) for r in refs if r[1] is not None]
-    change_ids = [int(r[2]) for r in refs if r[2] is not None]
-    events: dict[int, StoredEvent] = {}
-    if event_ids:
-        rows = tx.all(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE id IN ({marks(event_ids)})", *event_ids
-        )
-        events = {int(r[0]): stored_event(r) for r in rows}
-    changes: dict[int, IdentityChange] = {}
-    if change_ids:
-        rows = tx.all(
-            "SELECT id, workspace_id, kind, contact_id, merged_id, created_us "
-            f"FROM identity_changes WHERE id IN ({marks(change_ids)})",
-            *change_ids,
-        )
-        changes = {
-            int(r[0]): IdentityChange(
-                FeedPosition(0, int(r[0])),
-                int(r[1]),
-                r[2],
-                int(r[3]),
-                None if r[4] is None else int(r[4]),
-                int(r[5]),
-            )
-            for r in rows
-        }
-    out: list[StoredEvent | IdentityChange | None] = []
-    for _, event_id, change_id in refs:
-        if event_id is not None:
-            out.append(events.get(int(event_id)))
-        else:
-            out.append(changes.get(int(change_id)))
-    return out
+    row = tx.one(
+        f"SELECT {dialect.joined('item', 'oid')}, {dialect.joined('CAST(oid AS TEXT)', 'oid')} "
+        f"FROM (SELECT o.id AS oid, CAST({item} AS TEXT) AS item FROM webhook_outbox o "
+        "LEFT JOIN events e ON e.id = o.event_id "
+        "LEFT JOIN identity_changes c ON c.id = o.change_id "
+        "WHERE o.webhook_id = ? AND o.dead = FALSE AND o.id BETWEEN ? AND ? "
+        "AND (e.id IS NOT NULL OR c.id IS NOT NULL) ORDER BY o.id) AS items",
+        webhook_id,
+        first,
+        last,
+    )
+    if row[0] is None:  # every item erased
+        return b"[]", 0
+    ids = [int(i) for i in row[1].split(",")]
+    return in_order(row[0].encode(), ids), len(ids)
+
+
+def in_order(joined: bytes, ids: list[int]) -> bytes:
+    """The JSON array of the comma-joined items ``joined``, in the order of their outbox
+    ``ids`` (given in the same order as the items). SQLite's aggregates do not promise to keep
+    the order of the rows they are given: reorder in the rare case they did not."""
+    if ids != sorted(ids):
+        raws = msgspec.json.decode(b"[" + joined + b"]", type=list[msgspec.Raw])
+        joined = b",".join(bytes(raw) for _, raw in sorted(zip(ids, raws, strict=True)))
+    return b"[" + joined + b"]"
 
 
 def log_attempt(tx: Cursor, attempt: Attempt) -> None:
@@ -699,7 +732,9 @@ def _next_batch(tx: Cursor, webhook_id: int, now: int) -> bool:
     return waiting is not None
 
 
-def _chain(tx: Cursor, webhook_id: int, owner: str, now: int, lease_us: int) -> Delivery | None:
+def _chain(
+    tx: Cursor, dialect: Dialect, webhook_id: int, owner: str, now: int, lease_us: int
+) -> Delivery | None:
     """The next batch of a subscription whose delivery just succeeded, for the same worker,
     unless the subscription is no longer active or another one's delivery is due and waiting:
     that one goes first (``claim`` takes the longest waiting), so a long backlog cannot keep a
@@ -716,7 +751,7 @@ def _chain(tx: Cursor, webhook_id: int, owner: str, now: int, lease_us: int) -> 
     active = tx.one("SELECT 1 FROM webhooks WHERE id = ? AND status = ?", webhook_id, ACTIVE)
     if waiting is not None or active is None:
         return None
-    return _take(tx, webhook_id, owner, now, lease_us)
+    return _take(tx, dialect, webhook_id, owner, now, lease_us)
 
 
 def _pause(tx: Cursor, webhook_id: int, now: int, reason: str) -> None:

@@ -21,7 +21,6 @@ from footfall import logs
 from footfall.clock import now_us
 from footfall.loops import WakeLoop
 from footfall.store.webhooks import Attempt, Delivery, WebhookStore
-from footfall.webhooks.payloads import body
 from footfall.webhooks.schedule import next_retry_us
 from footfall.webhooks.sender import Outcome, Sender, basic_header, now, signed_headers
 
@@ -104,9 +103,8 @@ class DeliveryLoop(WakeLoop):
                 return
 
     async def _deliver(self, delivery: Delivery) -> Delivery | None:
-        payload = body(delivery.items)
-        webhook = delivery.webhook
-        if not any(delivery.items):  # every item erased since it was queued
+        webhook, payload = delivery.webhook, delivery.body
+        if not delivery.items:  # every item erased since it was queued
             outcome = Outcome(True, None, "nothing left to send (erased)", 0.0)
         else:
             headers = signed_headers(webhook.secret, delivery.message_id, now(), payload)
@@ -130,7 +128,7 @@ class DeliveryLoop(WakeLoop):
             outcome.status_code,
             outcome.error,
             outcome.latency_ms,
-            sum(1 for i in delivery.items if i is not None),
+            delivery.items,
             retry,
         )
         chain = 0 if self.stopping else LEASE_US
