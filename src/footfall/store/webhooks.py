@@ -7,8 +7,11 @@ the oldest items, and settles it: on success the items go and the next batch is 
 failure the same items (the same ``message_id``) are due again later. Both the fan-out and a
 delivery's body are single statements (``fan_out_events``, ``_body``): on SQLite each row a
 worker read into Python cost a GIL hand-off under the one write lock, which held up the API's
-commits. Only one delivery of a
-subscription is ever in flight, so a later batch never overtakes a failing one.
+commits. The body is read after the transaction that leased its batch has committed, so that
+its statement, the heaviest a delivery runs, never holds the write lock: the lease keeps the
+batch's items from changing meanwhile but for erasures, which the body leaves out as it would
+have at any other time. Only one delivery of a subscription is ever in flight, so a later
+batch never overtakes a failing one.
 
 Outbox queries say ``dead = FALSE`` (or TRUE), never ``NOT dead``: SQLite uses the index
 (webhook_id, dead, id) beyond its first column only for an equality, and without it each batch
@@ -80,6 +83,37 @@ class Delivery:
     items: int
     attempts: int  # failed attempts before this one
     failing_since_us: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Lease:
+    """A delivery as its write transaction leased it, before its body is read."""
+
+    webhook: Webhook
+    message_id: str
+    first_id: int
+    last_id: int
+    attempts: int
+    failing_since_us: int | None
+
+    def with_body(self, tx: Cursor, dialect: Dialect) -> Delivery:
+        body, items = _body(tx, dialect, self.webhook.id, self.first_id, self.last_id)
+        return Delivery(
+            self.webhook,
+            self.message_id,
+            self.first_id,
+            self.last_id,
+            body,
+            items,
+            self.attempts,
+            self.failing_since_us,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Chained:
+    held: bool
+    next: _Lease | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,7 +433,7 @@ class WebhookStore:
         busy = sorted(set(sending))
         not_busy = f"AND subject NOT IN ({marks(busy)}) " if busy else ""
 
-        def work(tx: Cursor) -> list[Delivery]:
+        def work(tx: Cursor) -> list[_Lease]:
             now = self._clock()  # after the wait for the lock: leases run from here
             due = tx.all(
                 "SELECT subject FROM due_work WHERE kind = ? AND due_us <= ? AND until_us <= ? "
@@ -414,12 +448,20 @@ class WebhookStore:
             )
             claimed = []
             for (subject,) in due:
-                delivery = _take(tx, self.dialect, int(subject), owner, now, lease_us)
-                if delivery is not None:
-                    claimed.append(delivery)
+                lease = _take(tx, int(subject), owner, now, lease_us)
+                if lease is not None:
+                    claimed.append(lease)
             return claimed
 
-        return self._db.transact(work)
+        leases = self._db.transact(work)
+        return self._with_bodies(leases)
+
+    def _with_bodies(self, leases: Sequence[_Lease]) -> list[Delivery]:
+        """The leased deliveries with their bodies, read once their lease has committed."""
+        if not leases:
+            return []
+        with self._db.read() as tx:
+            return [lease.with_body(tx, self.dialect) for lease in leases]
 
     def settle(
         self,
@@ -441,7 +483,7 @@ class WebhookStore:
         not two, which on SQLite is one fsync under the one write lock instead of two."""
         webhook_id = delivery.webhook.id
 
-        def work(tx: Cursor) -> Settled:
+        def work(tx: Cursor) -> _Chained:
             now = self._clock()  # after the wait for the lock: a chained lease runs from here
             held = tx.one(
                 "UPDATE due_work SET owner = NULL, until_us = 0 WHERE kind = ? AND subject = ? "
@@ -452,7 +494,7 @@ class WebhookStore:
             )
             log_attempt(tx, attempt)  # none for a subscription deleted while it was sent
             if held is None:
-                return Settled(False)
+                return _Chained(False)
             if delivered:
                 tx.execute(
                     "DELETE FROM webhook_outbox WHERE webhook_id = ? AND dead = FALSE "
@@ -462,9 +504,7 @@ class WebhookStore:
                     delivery.last_id,
                 )
                 if _next_batch(tx, webhook_id, now) and then_lease_us:
-                    return Settled(
-                        True, _chain(tx, self.dialect, webhook_id, owner, now, then_lease_us)
-                    )
+                    return _Chained(True, _chain(tx, webhook_id, owner, now, then_lease_us))
             elif attempt.next_retry_us is not None:
                 tx.execute(
                     "UPDATE due_work SET due_us = ?, attempts = attempts + 1, "
@@ -476,9 +516,11 @@ class WebhookStore:
                 )
             else:
                 _pause(tx, webhook_id, now, pause)
-            return Settled(True)
+            return _Chained(True)
 
-        return self._db.transact(work)
+        chained = self._db.transact(work)
+        following = self._with_bodies([chained.next] if chained.next else [])
+        return Settled(chained.held, following[0] if following else None)
 
     def renew(self, owner: str, webhook_ids: Sequence[int], lease_us: int) -> set[int]:
         """Extend ``owner``'s leases on these subscriptions' deliveries (sending now) to
@@ -575,9 +617,7 @@ def _due_now(tx: Cursor, ws: int, webhook_id: int, now: int) -> None:
     )
 
 
-def _take(
-    tx: Cursor, dialect: Dialect, webhook_id: int, owner: str, now: int, lease_us: int
-) -> Delivery | None:
+def _take(tx: Cursor, webhook_id: int, owner: str, now: int, lease_us: int) -> _Lease | None:
     """Lease one due delivery; its batch is the one a failed attempt fixed, or the oldest
     ``batch_size`` pending items. None (and idle until new items) when nothing is waiting."""
     row = tx.one(
@@ -627,15 +667,11 @@ def _take(
         KIND,
         webhook_id,
     )
-    first, last = int(state["first"]), int(state["last"])
-    body, items = _body(tx, dialect, webhook_id, first, last)
-    return Delivery(
+    return _Lease(
         webhook,
         state["message"],
-        first,
-        last,
-        body,
-        items,
+        int(state["first"]),
+        int(state["last"]),
         attempts,
         None if failing_since is None else int(failing_since),
     )
@@ -732,9 +768,7 @@ def _next_batch(tx: Cursor, webhook_id: int, now: int) -> bool:
     return waiting is not None
 
 
-def _chain(
-    tx: Cursor, dialect: Dialect, webhook_id: int, owner: str, now: int, lease_us: int
-) -> Delivery | None:
+def _chain(tx: Cursor, webhook_id: int, owner: str, now: int, lease_us: int) -> _Lease | None:
     """The next batch of a subscription whose delivery just succeeded, for the same worker,
     unless the subscription is no longer active or another one's delivery is due and waiting:
     that one goes first (``claim`` takes the longest waiting), so a long backlog cannot keep a
@@ -751,7 +785,7 @@ def _chain(
     active = tx.one("SELECT 1 FROM webhooks WHERE id = ? AND status = ?", webhook_id, ACTIVE)
     if waiting is not None or active is None:
         return None
-    return _take(tx, dialect, webhook_id, owner, now, lease_us)
+    return _take(tx, webhook_id, owner, now, lease_us)
 
 
 def _pause(tx: Cursor, webhook_id: int, now: int, reason: str) -> None:
