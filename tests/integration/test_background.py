@@ -19,7 +19,7 @@ from footfall.config import Settings
 from footfall.records import NewFailure, WebhookSpec
 from footfall.store import Store, open_store
 from footfall.store.leases import JobLeases
-from footfall.store.webhooks import Attempt, log_attempt
+from footfall.store.webhooks import Attempt, log_attempts
 
 
 class Clock:
@@ -160,7 +160,7 @@ def test_old_webhook_attempts_are_pruned(store: Store, workspace: Workspace) -> 
         for age_days, message in ((8, "old"), (6, "recent"))
     ]
     for attempt in attempts:
-        store.transact(partial(log_attempt, attempt=attempt))
+        store.transact(partial(log_attempts, attempts=[attempt]))
     assert prune_webhook_attempts(store.webhooks, retention_days=7).run() == 1
     kept = store.webhooks.attempts(workspace.id, hook.id)
     assert [a.message_id for a in kept] == ["recent"]

@@ -3,7 +3,9 @@ delivering there), real receivers on loopback (tests/receiver.py), on SQLite and
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import json
 import socket
 import time
 import uuid
@@ -23,7 +25,7 @@ from footfall.records import NewEvent, WebhookSpec
 from footfall.store import Store, migrate, open_store
 from footfall.store.feed import read_event_span
 from footfall.store.rows import EventSpan, FeedPosition
-from footfall.store.webhooks import Attempt
+from footfall.store.webhooks import Attempt, Delivery, Sent
 from receiver import Received, Receiver, verify
 
 
@@ -513,6 +515,38 @@ def commit_events(store: Store, events: list[NewEvent]) -> EventSpan:
     return span
 
 
+def test_a_consumer_gathers_commits_longer_while_its_feed_is_busy(fresh: Settings) -> None:
+    """A drain of BUSY_ITEMS or more makes the next wake wait BUSY_GATHER_SECONDS (fewer, larger
+    pages: fewer write transactions beside the API's); an idle step brings it back."""
+    from footfall.background.consumers import (
+        BUSY_GATHER_SECONDS,
+        BUSY_ITEMS,
+        GATHER_SECONDS,
+        Consumer,
+        ConsumerLoop,
+    )
+
+    store = open_store(fresh)
+    try:
+        workspace = new_workspace(store, "busy")
+        handled: list[int] = []
+        consumer = Consumer("test:gathering", "events", lambda tx, page: handled.extend(page))
+        loop = ConsumerLoop(store.feed, consumer, "w1")
+        start = now_us()
+        commit_events(store, [fake_event(workspace.id, start + n) for n in range(BUSY_ITEMS - 1)])
+        asyncio.run(loop.step())
+        assert len(handled) == BUSY_ITEMS - 1
+        assert loop.gathering() == GATHER_SECONDS
+        commit_events(store, [fake_event(workspace.id, start + n) for n in range(BUSY_ITEMS)])
+        asyncio.run(loop.step())
+        assert len(handled) == 2 * BUSY_ITEMS - 1
+        assert loop.gathering() == BUSY_GATHER_SECONDS > GATHER_SECONDS
+        asyncio.run(loop.step())  # nothing new
+        assert loop.gathering() == GATHER_SECONDS
+    finally:
+        store.close()
+
+
 def test_a_span_is_routed_to_each_subscription_that_wants_its_events_in_feed_order(
     fresh: Settings,
 ) -> None:
@@ -583,6 +617,60 @@ def test_a_worker_never_claims_again_what_it_is_still_sending(fresh: Settings) -
         store.close()
 
 
+def test_a_run_of_batches_is_settled_at_once_and_a_failed_one_keeps_its_id_and_place(
+    fresh: Settings,
+) -> None:
+    """A worker sends the batches that follow a delivered one before settling (a run): one
+    settle drops what was delivered and logs every attempt; the batch that failed is next, with
+    the same message id, the batches after it unsent. A batch's id is the same whoever sends
+    it, so a run a dead worker sent without settling is sent again under the same ids."""
+    from footfall.store.webhooks import fan_out_events
+
+    store = open_store(fresh)
+    try:
+        workspace = new_workspace(store, "runs")
+        spec = WebhookSpec(url="http://127.0.0.1:9/", batch_size=2)
+        hook = store.webhooks.create(workspace.id, spec)
+        events = [fake_event(workspace.id, hook.created_us + n) for n in range(1, 6)]
+        span = commit_events(store, events)
+        store.transact(lambda tx: fan_out_events(tx, store.dialect, span, now_us()))
+
+        def keys(delivery: Delivery) -> list[str]:
+            return [item["keyValue"] for item in json.loads(delivery.body)]
+
+        (first,) = store.webhooks.claim("w1", 4, 5_000_000)
+        second = store.webhooks.next_batch(first)
+        assert second is not None
+        assert keys(first) + keys(second) == [e.key_value for e in events[:4]]
+        assert second.message_id != first.message_id
+        with store.read() as tx:  # w1 dies before settling; its lease lapses
+            tx.execute("UPDATE due_work SET until_us = 0")
+        (again,) = store.webhooks.claim("w2", 4, 5_000_000)
+        again_second = store.webhooks.next_batch(again)
+        assert again_second is not None
+        assert (again.message_id, again_second.message_id) == (first.message_id, second.message_id)
+
+        at = now_us()
+        ok = Attempt(hook.id, again.message_id, at, 200, None, 1.0, again.items, None)
+        failed = Attempt(hook.id, second.message_id, at, 500, None, 1.0, second.items, at + 1)
+        run = [Sent(again, ok, True), Sent(again_second, failed, False)]
+        settled = store.webhooks.settle(run, "w2", then_lease_us=5_000_000)
+        assert settled.held and settled.next is None  # the last failed: nothing chained
+        logged = store.webhooks.attempts(workspace.id, hook.id)
+        assert [(a.message_id, a.status_code) for a in reversed(logged)] == [
+            (first.message_id, 200),
+            (second.message_id, 500),
+        ]
+        pending = store.webhooks.pending(workspace.id, hook.id)
+        assert (pending.pending, pending.attempts) == (3, 1)  # the failed batch and the last
+        time.sleep(0.001)
+        (retry,) = store.webhooks.claim("w2", 4, 5_000_000)
+        assert retry.message_id == second.message_id and keys(retry) == keys(second)
+        assert retry.attempts == 1
+    finally:
+        store.close()
+
+
 def test_a_deleted_subscription_s_id_is_never_handed_out_again(fresh: Settings) -> None:
     """Not even on SQLite when it was the newest: a delivery still in flight for it would
     otherwise settle on another workspace's new subscription. Its settle changes nothing."""
@@ -599,7 +687,7 @@ def test_a_deleted_subscription_s_id_is_never_handed_out_again(fresh: Settings) 
         other = store.webhooks.create(b.id, WebhookSpec(url="http://127.0.0.1:9/"))
         assert other.id > hook.id
         attempt = Attempt(hook.id, flying.message_id, now_us(), 200, None, 1.0, 1, None)
-        settled = store.webhooks.settle(flying, "w1", attempt, delivered=True, then_lease_us=1)
+        settled = store.webhooks.settle([Sent(flying, attempt, True)], "w1", then_lease_us=1)
         assert settled.held is False and settled.next is None
         assert store.webhooks.attempts(b.id, other.id) == []
     finally:

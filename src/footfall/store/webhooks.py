@@ -13,6 +13,13 @@ batch's items from changing meanwhile but for erasures, which the body leaves ou
 have at any other time. Only one delivery of a subscription is ever in flight, so a later
 batch never overtakes a failing one.
 
+A worker that holds a subscription's lease may send several batches in a row, each once the
+one before it was answered with a 2xx (``next_batch``), and settle them together: one write
+transaction for a run of batches instead of one each, which on SQLite is what the API's
+commits wait for. A batch's message id is derived from the subscription and its first and last
+outbox ids (``message_id``; neither is ever used again), so a batch sent again after a crash,
+whether it led its run or followed, carries the id it had.
+
 Outbox queries say ``dead = FALSE`` (or TRUE), never ``NOT dead``: SQLite uses the index
 (webhook_id, dead, id) beyond its first column only for an equality, and without it each batch
 would scan and sort every item the subscription has waiting.
@@ -20,7 +27,7 @@ would scan and sort every item the subscription has waiting.
 
 from __future__ import annotations
 
-import uuid
+import hashlib
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -114,6 +121,15 @@ class _Lease:
 class _Chained:
     held: bool
     next: _Lease | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """A batch of a run, as it went: the attempt logged, and whether it was delivered."""
+
+    delivery: Delivery
+    attempt: Attempt
+    delivered: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -465,23 +481,26 @@ class WebhookStore:
 
     def settle(
         self,
-        delivery: Delivery,
+        run: Sequence[Sent],
         owner: str,
-        attempt: Attempt,
         *,
-        delivered: bool,
         pause: str = "",
         then_lease_us: int = 0,
     ) -> Settled:
-        """Record ``attempt``; on success drop the delivered items and make the next batch due,
-        else keep them for ``attempt.next_retry_us`` (None: give up, pause the subscription for
-        the reason ``pause`` and dead-letter what it has waiting). Not held when ``owner`` lost
-        the lease meanwhile: then nothing changes but the log.
+        """Record the attempts of ``run``, batches of one subscription sent in a row, each
+        after the one before was delivered; drop the items of those delivered. When the last
+        one failed, its items are due again at ``attempt.next_retry_us`` under the same message
+        id (None: give up, pause the subscription for the reason ``pause`` and dead-letter what
+        it has waiting). Not held when ``owner`` lost the lease meanwhile: then nothing changes
+        but the log.
 
-        With ``then_lease_us``, a success also takes the subscription's next batch in the same
-        transaction, leased to ``owner`` for that long (see ``_chain``): one commit per batch,
-        not two, which on SQLite is one fsync under the one write lock instead of two."""
-        webhook_id = delivery.webhook.id
+        With ``then_lease_us``, a run whose last batch was delivered also takes the
+        subscription's next batch in the same transaction, leased to ``owner`` for that long
+        (see ``_chain``): one commit per run, which on SQLite is one fsync under the one write
+        lock."""
+        webhook_id = run[0].delivery.webhook.id
+        delivered = [sent.delivery for sent in run if sent.delivered]
+        last = run[-1]
 
         def work(tx: Cursor) -> _Chained:
             now = self._clock()  # after the wait for the lock: a chained lease runs from here
@@ -492,28 +511,15 @@ class WebhookStore:
                 webhook_id,
                 owner,
             )
-            log_attempt(tx, attempt)  # none for a subscription deleted while it was sent
+            log_attempts(tx, [sent.attempt for sent in run])
             if held is None:
                 return _Chained(False)
-            if delivered:
-                tx.execute(
-                    "DELETE FROM webhook_outbox WHERE webhook_id = ? AND dead = FALSE "
-                    "AND id BETWEEN ? AND ?",
-                    webhook_id,
-                    delivery.first_id,
-                    delivery.last_id,
-                )
+            _drop_delivered(tx, webhook_id, delivered)
+            if last.delivered:
                 if _next_batch(tx, webhook_id, now) and then_lease_us:
                     return _Chained(True, _chain(tx, webhook_id, owner, now, then_lease_us))
-            elif attempt.next_retry_us is not None:
-                tx.execute(
-                    "UPDATE due_work SET due_us = ?, attempts = attempts + 1, "
-                    "failing_since_us = COALESCE(failing_since_us, ?) WHERE kind = ? AND subject = ?",
-                    attempt.next_retry_us,
-                    attempt.at_us,
-                    KIND,
-                    webhook_id,
-                )
+            elif last.attempt.next_retry_us is not None:
+                _retry(tx, last.delivery, last.attempt)
             else:
                 _pause(tx, webhook_id, now, pause)
             return _Chained(True)
@@ -521,6 +527,25 @@ class WebhookStore:
         chained = self._db.transact(work)
         following = self._with_bodies([chained.next] if chained.next else [])
         return Settled(chained.held, following[0] if following else None)
+
+    def next_batch(self, delivery: Delivery) -> Delivery | None:
+        """The batch that follows ``delivery`` (its subscription's oldest ``batch_size`` items
+        after it), for the worker holding the lease to send next; None when nothing waits.
+        Only read: ``settle`` records it."""
+        webhook = delivery.webhook
+        with self._db.read() as tx:
+            span = _span(
+                tx,
+                "SELECT id FROM webhook_outbox WHERE webhook_id = ? AND dead = FALSE AND id > ? "
+                "ORDER BY id LIMIT ?",
+                webhook.id,
+                delivery.last_id,
+                webhook.spec.batch_size,
+            )
+            if span is None:
+                return None
+            lease = _Lease(webhook, message_id(webhook.id, *span), span[0], span[1], 0, None)
+            return lease.with_body(tx, self.dialect)
 
     def renew(self, owner: str, webhook_ids: Sequence[int], lease_us: int) -> set[int]:
         """Extend ``owner``'s leases on these subscriptions' deliveries (sending now) to
@@ -658,7 +683,7 @@ def _take(tx: Cursor, webhook_id: int, owner: str, now: int, lease_us: int) -> _
         )
         return None
     if state is None:
-        state = {"message": f"msg_{uuid.uuid4().hex}", "first": span[0], "last": span[1]}
+        state = {"message": message_id(webhook_id, *span), "first": span[0], "last": span[1]}
     tx.execute(
         "UPDATE due_work SET owner = ?, until_us = ?, state = ? WHERE kind = ? AND subject = ?",
         owner,
@@ -733,21 +758,60 @@ def in_order(joined: bytes, ids: list[int]) -> bytes:
     return b"[" + joined + b"]"
 
 
-def log_attempt(tx: Cursor, attempt: Attempt) -> None:
-    """Record ``attempt`` unless its subscription is gone (deleted while it was being sent)."""
-    tx.execute(
+def message_id(webhook_id: int, first: int, last: int) -> str:
+    """The ``webhook-id`` of the batch of outbox items ``first``..``last`` of a subscription:
+    the same whenever that batch is sent (retries, and after a crash), never another batch's
+    (outbox and subscription ids are never used again)."""
+    digest = hashlib.sha256(f"{webhook_id}:{first}:{last}".encode()).hexdigest()
+    return f"msg_{digest[:32]}"
+
+
+def log_attempts(tx: Cursor, attempts: Sequence[Attempt]) -> None:
+    """Record ``attempts`` unless their subscription is gone (deleted while they were sent)."""
+    tx.executemany(
         "INSERT INTO webhook_attempts (webhook_id, message_id, at_us, status_code, error, "
         "latency_ms, items, next_retry_us) SELECT ?, ?, ?, ?, ?, ?, ?, ? "
         "WHERE EXISTS (SELECT 1 FROM webhooks WHERE id = ?)",
-        attempt.webhook_id,
-        attempt.message_id,
-        attempt.at_us,
-        attempt.status_code,
-        attempt.error,
-        attempt.latency_ms,
-        attempt.items,
+        [
+            (
+                a.webhook_id,
+                a.message_id,
+                a.at_us,
+                a.status_code,
+                a.error,
+                a.latency_ms,
+                a.items,
+                a.next_retry_us,
+                a.webhook_id,
+            )
+            for a in attempts
+        ],
+    )
+
+
+def _drop_delivered(tx: Cursor, webhook_id: int, delivered: Sequence[Delivery]) -> None:
+    """Delete the outbox items of the ``delivered`` batches: each batch's own range, so that an
+    item committed late between two of them (PostgreSQL) stays for the next batch. One range a
+    statement: SQLite reads ranges joined by OR by scanning all the subscription's items."""
+    tx.executemany(
+        "DELETE FROM webhook_outbox WHERE webhook_id = ? AND dead = FALSE AND id BETWEEN ? AND ?",
+        [(webhook_id, d.first_id, d.last_id) for d in delivered],
+    )
+
+
+def _retry(tx: Cursor, delivery: Delivery, attempt: Attempt) -> None:
+    """The failed ``delivery`` is its subscription's next, due again at the attempt's retry
+    time with the same items and message id."""
+    state = {"message": delivery.message_id, "first": delivery.first_id, "last": delivery.last_id}
+    tx.execute(
+        "UPDATE due_work SET due_us = ?, attempts = ?, failing_since_us = ?, state = ? "
+        "WHERE kind = ? AND subject = ?",
         attempt.next_retry_us,
-        attempt.webhook_id,
+        delivery.attempts + 1,
+        delivery.failing_since_us or attempt.at_us,
+        msgspec.json.encode(state).decode(),
+        KIND,
+        delivery.webhook.id,
     )
 
 
@@ -817,6 +881,7 @@ __all__ = [
     "Attempt",
     "Delivery",
     "Pending",
+    "Sent",
     "Settled",
     "Webhook",
     "WebhookSpec",

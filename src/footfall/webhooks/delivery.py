@@ -6,8 +6,10 @@ timeout, and another worker sends the same items under the same ``webhook-id`` a
 once). At most ``concurrency`` deliveries are in flight per worker, each bounded by the timeout,
 so a slow or hanging receiver holds one slot, never the others' deliveries nor ingestion.
 
-A slot that delivered a batch goes on with its subscription's next one, taken when the first was
-settled, in the same transaction, while no other subscription's delivery is due and waiting.
+A slot that delivered a batch sends the subscription's next ones at once, up to RUN_BATCHES in
+a run, and settles the run in one transaction (store/webhooks.py); a run that ended delivered
+goes on with the batch taken in that transaction, while no other subscription's delivery is
+due and waiting.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 from footfall import logs
 from footfall.clock import now_us
 from footfall.loops import WakeLoop
-from footfall.store.webhooks import Attempt, Delivery, WebhookStore
+from footfall.store.webhooks import Attempt, Delivery, Sent, WebhookStore
 from footfall.webhooks.schedule import next_retry_us
 from footfall.webhooks.sender import Outcome, Sender, basic_header, now, signed_headers
 
@@ -30,6 +32,9 @@ LEASE_US = int(LEASE_SECONDS * 1_000_000)
 RENEW_SECONDS = LEASE_SECONDS / 3
 POLL_SECONDS = 1.0
 TIMER_SLACK_SECONDS = 0.005  # the loop's timers may fire a little early
+# Batches a worker sends in a row to one subscription, each after the one before was delivered,
+# settled in one transaction: on SQLite the API's commits wait for each settle's write lock.
+RUN_BATCHES = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +108,52 @@ class DeliveryLoop(WakeLoop):
                 return
 
     async def _deliver(self, delivery: Delivery) -> Delivery | None:
+        """Send ``delivery`` and, while each is delivered, up to ``RUN_BATCHES`` - 1 batches
+        that follow it; settle them in one transaction; the batch it took next, if any."""
+        run: list[Sent] = []
+        current: Delivery | None = delivery
+        while current is not None:
+            sent = await self._send(current)
+            run.append(sent)
+            if not sent.delivered or len(run) == RUN_BATCHES or self.stopping:
+                break
+            current = await asyncio.to_thread(self.store.next_batch, current)
+        last = run[-1]
+        pause = ""
+        if last.attempt.next_retry_us is None and not last.delivered:
+            failures, attempt = last.delivery.attempts + 1, last.attempt
+            pause = (
+                f"paused after failing for over {self.policy.max_age:g} s ({failures} "
+                f"attempts); last: {attempt.error or attempt.status_code}"
+            )
+        settled = await asyncio.to_thread(
+            self.store.settle,
+            run,
+            self.owner,
+            pause=pause,
+            then_lease_us=0 if self.stopping else LEASE_US,
+        )
+        retry = last.attempt.next_retry_us
+        if retry is not None:  # look again when it is due, not at the next poll
+            delay = max(0.0, (retry - self.clock()) / 1_000_000) + TIMER_SLACK_SECONDS
+            asyncio.get_running_loop().call_later(delay, self.wake.set)
+        for sent in run:
+            attempt = sent.attempt
+            log.info(
+                "webhook delivery",
+                action="webhook.delivered" if sent.delivered else "webhook.failed",
+                webhook=attempt.webhook_id,
+                message=attempt.message_id,
+                items=attempt.items,
+                status=attempt.status_code,
+                error=attempt.error,
+                lease_held=settled.held,
+            )
+        return settled.next
+
+    async def _send(self, delivery: Delivery) -> Sent:
+        """Send one batch (nothing when all its items were erased); the attempt to log, with
+        its retry time when it failed (None: give up)."""
         webhook, payload = delivery.webhook, delivery.body
         if not delivery.items:  # every item erased since it was queued
             outcome = Outcome(True, None, "nothing left to send (erased)", 0.0)
@@ -111,16 +162,11 @@ class DeliveryLoop(WakeLoop):
             headers |= basic_header(webhook.spec.basic_username, webhook.spec.basic_password)
             outcome = await self.sender.post(webhook.spec.url, payload, headers)
         at = self.clock()
-        retry, pause = None, ""
+        retry = None
         if not outcome.delivered:
             failures = delivery.attempts + 1
             since = delivery.failing_since_us or at
             retry = next_retry_us(failures, since, at, self.policy.schedule, self.policy.max_age)
-            if retry is None:
-                pause = (
-                    f"paused after failing for over {self.policy.max_age:g} s ({failures} "
-                    f"attempts); last: {outcome.error or outcome.status_code}"
-                )
         attempt = Attempt(
             webhook.id,
             delivery.message_id,
@@ -131,30 +177,7 @@ class DeliveryLoop(WakeLoop):
             delivery.items,
             retry,
         )
-        chain = 0 if self.stopping else LEASE_US
-        settled = await asyncio.to_thread(
-            self.store.settle,
-            delivery,
-            self.owner,
-            attempt,
-            delivered=outcome.delivered,
-            pause=pause,
-            then_lease_us=chain,
-        )
-        if retry is not None:  # look again when it is due, not at the next poll
-            delay = max(0.0, (retry - self.clock()) / 1_000_000) + TIMER_SLACK_SECONDS
-            asyncio.get_running_loop().call_later(delay, self.wake.set)
-        log.info(
-            "webhook delivery",
-            action="webhook.delivered" if outcome.delivered else "webhook.failed",
-            webhook=webhook.id,
-            message=delivery.message_id,
-            items=attempt.items,
-            status=outcome.status_code,
-            error=outcome.error,
-            lease_held=settled.held,
-        )
-        return settled.next
+        return Sent(delivery, attempt, outcome.delivered)
 
     async def start(self) -> None:
         await super().start()
