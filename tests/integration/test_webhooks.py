@@ -639,14 +639,16 @@ def test_a_run_of_batches_is_settled_at_once_and_a_failed_one_keeps_its_id_and_p
             return [item["keyValue"] for item in json.loads(delivery.body)]
 
         (first,) = store.webhooks.claim("w1", 4, 5_000_000)
-        second = store.webhooks.next_batch(first)
+        second = store.webhooks.next_batch(first, "w1")
         assert second is not None
+        assert store.webhooks.next_batch(second, "w1") is None  # [e5] is not a full batch
+        assert store.webhooks.next_batch(first, "w2") is None  # not w2's lease
         assert keys(first) + keys(second) == [e.key_value for e in events[:4]]
         assert second.message_id != first.message_id
         with store.read() as tx:  # w1 dies before settling; its lease lapses
             tx.execute("UPDATE due_work SET until_us = 0")
         (again,) = store.webhooks.claim("w2", 4, 5_000_000)
-        again_second = store.webhooks.next_batch(again)
+        again_second = store.webhooks.next_batch(again, "w2")
         assert again_second is not None
         assert (again.message_id, again_second.message_id) == (first.message_id, second.message_id)
 
@@ -667,6 +669,40 @@ def test_a_run_of_batches_is_settled_at_once_and_a_failed_one_keeps_its_id_and_p
         (retry,) = store.webhooks.claim("w2", 4, 5_000_000)
         assert retry.message_id == second.message_id and keys(retry) == keys(second)
         assert retry.attempts == 1
+    finally:
+        store.close()
+
+
+def test_a_run_ends_when_its_subscription_changes_or_its_lease_is_lost(fresh: Settings) -> None:
+    """The batches that follow in a run go only while the subscription is as it was taken
+    (active, same URL and credentials) and the worker still holds the lease: a disabled or
+    re-pointed subscription gets nothing more from a run under way."""
+    from footfall.store.webhooks import DISABLED, fan_out_events
+
+    store = open_store(fresh)
+    try:
+        workspace = new_workspace(store, "changes")
+        spec = WebhookSpec(url="http://127.0.0.1:9/", batch_size=1)
+        hook = store.webhooks.create(workspace.id, spec)
+        span = commit_events(store, [fake_event(workspace.id, hook.created_us + n) for n in (1, 2)])
+        store.transact(lambda tx: fan_out_events(tx, store.dialect, span, now_us()))
+        (first,) = store.webhooks.claim("w1", 4, 5_000_000)
+        assert store.webhooks.next_batch(first, "w1") is not None
+        time.sleep(0.001)  # a change gets a later updated_us
+        store.webhooks.update(workspace.id, hook.id, replace(spec, url="http://127.0.0.1:8/"))
+        assert store.webhooks.next_batch(first, "w1") is None
+        (current,) = [h for h in store.webhooks.all(workspace.id) if h.id == hook.id]
+        moved = replace(first, webhook=current)
+        assert store.webhooks.next_batch(moved, "w1") is not None
+        with store.read() as tx:  # the lease lapses
+            tx.execute("UPDATE due_work SET until_us = 0")
+        assert store.webhooks.next_batch(moved, "w1") is None
+        (retaken,) = store.webhooks.claim("w1", 4, 5_000_000)
+        assert store.webhooks.next_batch(retaken, "w1") is not None
+        time.sleep(0.001)
+        store.webhooks.set_status(workspace.id, hook.id, DISABLED)
+        (current,) = [h for h in store.webhooks.all(workspace.id) if h.id == hook.id]
+        assert store.webhooks.next_batch(replace(retaken, webhook=current), "w1") is None
     finally:
         store.close()
 

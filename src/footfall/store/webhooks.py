@@ -17,8 +17,10 @@ A worker that holds a subscription's lease may send several batches in a row, ea
 one before it was answered with a 2xx (``next_batch``), and settle them together: one write
 transaction for a run of batches instead of one each, which on SQLite is what the API's
 commits wait for. A batch's message id is derived from the subscription and its first and last
-outbox ids (``message_id``; neither is ever used again), so a batch sent again after a crash,
-whether it led its run or followed, carries the id it had.
+outbox ids (``message_id``; neither is ever used again). The batch that leads a run is recorded
+by its lease; those that follow are full batches only, the same whoever computes them again
+after a crash, so a batch sent again carries the id it had (unless an erasure took one of its
+items meanwhile: then its remaining items come again under a new id).
 
 Outbox queries say ``dead = FALSE`` (or TRUE), never ``NOT dead``: SQLite uses the index
 (webhook_id, dead, id) beyond its first column only for an equality, and without it each batch
@@ -528,23 +530,41 @@ class WebhookStore:
         following = self._with_bodies([chained.next] if chained.next else [])
         return Settled(chained.held, following[0] if following else None)
 
-    def next_batch(self, delivery: Delivery) -> Delivery | None:
-        """The batch that follows ``delivery`` (its subscription's oldest ``batch_size`` items
-        after it), for the worker holding the lease to send next; None when nothing waits.
-        Only read: ``settle`` records it."""
+    def next_batch(self, delivery: Delivery, owner: str) -> Delivery | None:
+        """The batch that follows ``delivery`` in a run: its subscription's next
+        ``batch_size`` items after it, for ``owner`` to send next. Only read (``settle``
+        records it), so None, ending the run, unless all of these hold: ``owner`` still holds
+        the lease, the subscription is active and unchanged since ``delivery`` was taken (a
+        new URL, credentials or status are the next lease's), and the batch is full. A full
+        batch is the same batch whoever computes it after a crash, so it keeps its message id;
+        a partial one could grow meanwhile, so it goes through ``_chain``, which records it."""
         webhook = delivery.webhook
         with self._db.read() as tx:
-            span = _span(
-                tx,
-                "SELECT id FROM webhook_outbox WHERE webhook_id = ? AND dead = FALSE AND id > ? "
-                "ORDER BY id LIMIT ?",
+            now = self._clock()
+            current = tx.one(
+                "SELECT 1 FROM webhooks w JOIN due_work d ON d.kind = ? AND d.subject = w.id "
+                "WHERE w.id = ? AND w.status = ? AND w.updated_us = ? AND d.owner = ? "
+                "AND d.until_us > ?",
+                KIND,
+                webhook.id,
+                ACTIVE,
+                webhook.updated_us,
+                owner,
+                now,
+            )
+            if current is None:
+                return None
+            row = tx.one(
+                "SELECT min(id), max(id), count(*) FROM (SELECT id FROM webhook_outbox "
+                "WHERE webhook_id = ? AND dead = FALSE AND id > ? ORDER BY id LIMIT ?) AS batch",
                 webhook.id,
                 delivery.last_id,
                 webhook.spec.batch_size,
             )
-            if span is None:
+            if int(row[2]) < webhook.spec.batch_size:
                 return None
-            lease = _Lease(webhook, message_id(webhook.id, *span), span[0], span[1], 0, None)
+            first, last = int(row[0]), int(row[1])
+            lease = _Lease(webhook, message_id(webhook.id, first, last), first, last, 0, None)
             return lease.with_body(tx, self.dialect)
 
     def renew(self, owner: str, webhook_ids: Sequence[int], lease_us: int) -> set[int]:

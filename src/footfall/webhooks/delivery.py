@@ -117,7 +117,7 @@ class DeliveryLoop(WakeLoop):
             run.append(sent)
             if not sent.delivered or len(run) == RUN_BATCHES or self.stopping:
                 break
-            current = await asyncio.to_thread(self.store.next_batch, current)
+            current = await asyncio.to_thread(self.store.next_batch, current, self.owner)
         last = run[-1]
         pause = ""
         if last.attempt.next_retry_us is None and not last.delivered:
