@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -79,50 +79,36 @@ class Pending:
 
 
 @dataclass(frozen=True, slots=True)
-class Delivery:
-    """A claimed delivery: the subscription, its body (the JSON array of the ``items`` it
-    carries, oldest first, without those erased since they were queued; see ``_body``) and the
-    message id that stays the same across its retries."""
+class Leased:
+    """A delivery as the transaction that leased it fixed it: the subscription, its outbox
+    items ``first_id``..``last_id`` and the message id that stays the same across retries."""
 
     webhook: Webhook
     message_id: str
     first_id: int
     last_id: int
-    body: bytes
-    items: int
     attempts: int  # failed attempts before this one
-    failing_since_us: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class _Lease:
-    """A delivery as its write transaction leased it, before its body is read."""
-
-    webhook: Webhook
-    message_id: str
-    first_id: int
-    last_id: int
-    attempts: int
     failing_since_us: int | None
 
     def with_body(self, tx: Cursor, dialect: Dialect) -> Delivery:
         body, items = _body(tx, dialect, self.webhook.id, self.first_id, self.last_id)
-        return Delivery(
-            self.webhook,
-            self.message_id,
-            self.first_id,
-            self.last_id,
-            body,
-            items,
-            self.attempts,
-            self.failing_since_us,
-        )
+        leased = {field.name: getattr(self, field.name) for field in fields(Leased)}
+        return Delivery(**leased, body=body, items=items)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery(Leased):
+    """A claimed delivery with its body: the JSON array of the ``items`` it carries, oldest
+    first, without those erased since they were queued (see ``_body``)."""
+
+    body: bytes
+    items: int
 
 
 @dataclass(frozen=True, slots=True)
 class _Chained:
     held: bool
-    next: _Lease | None = None
+    next: Leased | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -451,7 +437,7 @@ class WebhookStore:
         busy = sorted(set(sending))
         not_busy = f"AND subject NOT IN ({marks(busy)}) " if busy else ""
 
-        def work(tx: Cursor) -> list[_Lease]:
+        def work(tx: Cursor) -> list[Leased]:
             now = self._clock()  # after the wait for the lock: leases run from here
             due = tx.all(
                 "SELECT subject FROM due_work WHERE kind = ? AND due_us <= ? AND until_us <= ? "
@@ -471,10 +457,9 @@ class WebhookStore:
                     claimed.append(lease)
             return claimed
 
-        leases = self._db.transact(work)
-        return self._with_bodies(leases)
+        return self._with_bodies(self._db.transact(work))
 
-    def _with_bodies(self, leases: Sequence[_Lease]) -> list[Delivery]:
+    def _with_bodies(self, leases: Sequence[Leased]) -> list[Delivery]:
         """The leased deliveries with their bodies, read once their lease has committed."""
         if not leases:
             return []
@@ -528,7 +513,7 @@ class WebhookStore:
 
         chained = self._db.transact(work)
         following = self._with_bodies([chained.next] if chained.next else [])
-        return Settled(chained.held, following[0] if following else None)
+        return Settled(chained.held, next(iter(following), None))
 
     def next_batch(self, delivery: Delivery, owner: str) -> Delivery | None:
         """The batch that follows ``delivery`` in a run: its subscription's next
@@ -554,18 +539,20 @@ class WebhookStore:
             )
             if current is None:
                 return None
-            row = tx.one(
-                "SELECT min(id), max(id), count(*) FROM (SELECT id FROM webhook_outbox "
-                "WHERE webhook_id = ? AND dead = FALSE AND id > ? ORDER BY id LIMIT ?) AS batch",
+            span = _span(
+                tx,
+                "SELECT id FROM webhook_outbox WHERE webhook_id = ? AND dead = FALSE AND id > ? "
+                "ORDER BY id LIMIT ?",
                 webhook.id,
                 delivery.last_id,
                 webhook.spec.batch_size,
             )
-            if int(row[2]) < webhook.spec.batch_size:
+            if span is None or span.size < webhook.spec.batch_size:
                 return None
-            first, last = int(row[0]), int(row[1])
-            lease = _Lease(webhook, message_id(webhook.id, first, last), first, last, 0, None)
-            return lease.with_body(tx, self.dialect)
+            message = message_id(webhook.id, span.first, span.last)
+            return Leased(webhook, message, span.first, span.last, 0, None).with_body(
+                tx, self.dialect
+            )
 
     def renew(self, owner: str, webhook_ids: Sequence[int], lease_us: int) -> set[int]:
         """Extend ``owner``'s leases on these subscriptions' deliveries (sending now) to
@@ -662,7 +649,7 @@ def _due_now(tx: Cursor, ws: int, webhook_id: int, now: int) -> None:
     )
 
 
-def _take(tx: Cursor, webhook_id: int, owner: str, now: int, lease_us: int) -> _Lease | None:
+def _take(tx: Cursor, webhook_id: int, owner: str, now: int, lease_us: int) -> Leased | None:
     """Lease one due delivery; its batch is the one a failed attempt fixed, or the oldest
     ``batch_size`` pending items. None (and idle until new items) when nothing is waiting."""
     row = tx.one(
@@ -703,7 +690,11 @@ def _take(tx: Cursor, webhook_id: int, owner: str, now: int, lease_us: int) -> _
         )
         return None
     if state is None:
-        state = {"message": message_id(webhook_id, *span), "first": span[0], "last": span[1]}
+        state = {
+            "message": message_id(webhook_id, span.first, span.last),
+            "first": span.first,
+            "last": span.last,
+        }
     tx.execute(
         "UPDATE due_work SET owner = ?, until_us = ?, state = ? WHERE kind = ? AND subject = ?",
         owner,
@@ -712,7 +703,7 @@ def _take(tx: Cursor, webhook_id: int, owner: str, now: int, lease_us: int) -> _
         KIND,
         webhook_id,
     )
-    return _Lease(
+    return Leased(
         webhook,
         state["message"],
         int(state["first"]),
@@ -722,10 +713,17 @@ def _take(tx: Cursor, webhook_id: int, owner: str, now: int, lease_us: int) -> _
     )
 
 
-def _span(tx: Cursor, ids: str, *args: Any) -> tuple[int, int] | None:
-    """The first and last outbox id that the query ``ids`` selects; None when it selects none."""
-    row = tx.one(f"SELECT min(id), max(id) FROM ({ids}) AS batch", *args)
-    return None if row[0] is None else (int(row[0]), int(row[1]))
+class _Span(NamedTuple):
+    first: int
+    last: int
+    size: int
+
+
+def _span(tx: Cursor, ids: str, *args: Any) -> _Span | None:
+    """The first and last outbox id that the query ``ids`` selects, and how many; None when it
+    selects none."""
+    row = tx.one(f"SELECT min(id), max(id), count(*) FROM ({ids}) AS batch", *args)
+    return None if row[0] is None else _Span(int(row[0]), int(row[1]), int(row[2]))
 
 
 def _body(
@@ -852,7 +850,7 @@ def _next_batch(tx: Cursor, webhook_id: int, now: int) -> bool:
     return waiting is not None
 
 
-def _chain(tx: Cursor, webhook_id: int, owner: str, now: int, lease_us: int) -> _Lease | None:
+def _chain(tx: Cursor, webhook_id: int, owner: str, now: int, lease_us: int) -> Leased | None:
     """The next batch of a subscription whose delivery just succeeded, for the same worker,
     unless the subscription is no longer active or another one's delivery is due and waiting:
     that one goes first (``claim`` takes the longest waiting), so a long backlog cannot keep a
@@ -900,6 +898,7 @@ __all__ = [
     "PAUSED",
     "Attempt",
     "Delivery",
+    "Leased",
     "Pending",
     "Sent",
     "Settled",
