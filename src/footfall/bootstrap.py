@@ -23,6 +23,7 @@ from footfall.metrics import Metrics
 from footfall.records import IdentityChanges
 from footfall.store import Store, open_store
 from footfall.webhooks.service import WebhookService
+from footfall.workflows.service import WorkflowService
 
 if TYPE_CHECKING:
     from footfall.web.app import FootfallApp
@@ -45,6 +46,7 @@ class Services:
         self.type_rules = TypeRulesCache(self.store.types, self.settings.type_rules_refresh_seconds)
         self.runtime: Runtime | None = None
         self.webhooks = WebhookService(self.store.webhooks, self.settings)
+        self.workflows = WorkflowService(self.store.workflows, self.settings)
         self.metrics.registry.register(StatusCollector(self.store))
 
     async def start(self) -> None:

@@ -104,6 +104,8 @@ class Settings:
     webhook_concurrency: int = 16
     webhook_log_retention_days: int = 7
     shutdown_grace_seconds: float = 10.0  # a stopping worker's wait for deliveries in flight
+    workflows_max: int = 100  # per workspace
+    workflow_max_blocks: int = 50  # per workflow
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -186,4 +188,6 @@ class Settings:
             webhook_log_retention_days=_int(
                 env, "FOOTFALL_WEBHOOK_LOG_RETENTION_DAYS", 7, minimum=1
             ),
+            workflows_max=_int(env, "FOOTFALL_WORKFLOWS_MAX", 100, minimum=1),
+            workflow_max_blocks=_int(env, "FOOTFALL_WORKFLOW_MAX_BLOCKS", 50, minimum=2),
         )

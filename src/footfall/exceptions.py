@@ -171,3 +171,23 @@ class WebhookNotFound(FootfallError):
 
 class TooManyWebhooks(FootfallError):
     """The workspace has as many webhook subscriptions as it may (50); delete one first."""
+
+
+class InvalidWorkflow(FootfallError):
+    """The workflow definition is invalid."""
+
+    def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field  # where in the document: "blocks[2].delay", "start.when.all[0].op"
+
+
+class WorkflowNotFound(FootfallError):
+    """No such workflow in this workspace."""
+
+
+class TooManyWorkflows(FootfallError):
+    """The workspace has as many workflows as it may; delete one first."""
+
+
+class WorkflowExists(FootfallError):
+    """Another workflow of this workspace has this name."""

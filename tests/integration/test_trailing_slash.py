@@ -30,10 +30,24 @@ def _webhook(api: httpx.Client) -> str:
     return str(response.json()["id"])
 
 
+def _workflow(api: httpx.Client) -> str:
+    """A fresh workflow (disabled: it starts no run)."""
+    flow = {
+        "name": uuid.uuid4().hex,
+        "start": {"event": "neverSent"},
+        "blocks": [{"id": "done", "type": "end"}],
+        "edges": [{"from": "start", "to": "done"}],
+    }
+    response = api.post("/api/v1/workflows", json=flow)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
 def _path(api: httpx.Client, op: Operation) -> str:
     made: dict[str, Callable[[], str]] = {
         "key": lambda: "visit",
         "webhook_id": lambda: _webhook(api),
+        "workflow_id": lambda: _workflow(api),
     }
     return re.sub(r"\{(\w+)\}", lambda m: made.get(m[1], lambda: _contact(api))(), op.path)
 

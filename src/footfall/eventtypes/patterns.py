@@ -17,7 +17,7 @@ from jsonschema.protocols import Validator
 
 from footfall.exceptions import FootfallError
 
-__all__ = ["UnsupportedPattern", "check_patterns", "linear_time", "search"]
+__all__ = ["UnsupportedPattern", "check_patterns", "compile_pattern", "linear_time", "search"]
 
 _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False
@@ -38,6 +38,11 @@ def _compiled(pattern: str) -> Any:
             f"pattern {pattern[:100]!r} is not supported ({detail}); patterns are RE2 syntax "
             "(no lookaround, no backreferences, bounded size), so that matching takes linear time"
         ) from None
+
+
+def compile_pattern(pattern: str) -> Any:
+    """The compiled RE2 regex of ``pattern`` (cached); UnsupportedPattern when RE2 cannot run it."""
+    return _compiled(pattern)
 
 
 def search(pattern: str, text: str) -> bool:

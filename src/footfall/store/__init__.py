@@ -2,7 +2,7 @@
 
 ``Store`` is a small core (connections, transactions, error translation, retries) on a dialect,
 with the operations of each capability on their own object: ``access``, ``events``, ``feed``,
-``contacts``, ``types`` and ``webhooks``.
+``contacts``, ``types``, ``webhooks`` and ``workflows``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from footfall.store.feed import FeedStore
 from footfall.store.migrate import upgrade
 from footfall.store.registry import TypeStore
 from footfall.store.webhooks import WebhookStore
+from footfall.store.workflows import WorkflowStore
 
 T = TypeVar("T")
 
@@ -40,6 +41,7 @@ class Store:
         self.contacts = ContactStore(self.db)
         self.types = TypeStore(self.db, self.events)
         self.webhooks = WebhookStore(self.db)
+        self.workflows = WorkflowStore(self.db)
 
     def read(self) -> AbstractContextManager[Cursor]:
         """Statements in autocommit on this thread's connection."""

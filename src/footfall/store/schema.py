@@ -392,6 +392,35 @@ webhook_attempts = sa.Table(
 )
 
 
+# Workflows (store/workflows.py): a workflow's current state, and every version of its document
+# (a run keeps the version it started with). ``start_event`` is the current version's start event
+# type, for finding the workflows an event may start.
+workflows = sa.Table(
+    "workflows",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", Id, sa.ForeignKey("workspaces.id"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("start_event", sa.Text, nullable=True),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("updated_us", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("workspace_id", "name", name="uq_workflows_name"),
+    sa.Index("ix_workflows_start", "workspace_id", "start_event"),
+    sqlite_autoincrement=True,
+)
+
+workflow_versions = sa.Table(
+    "workflow_versions",
+    metadata,
+    sa.Column("workflow_id", Id, sa.ForeignKey("workflows.id"), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("document", sa.Text, nullable=False),  # the JSON document as it was given
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+)
+
+
 def contact_references() -> list[tuple[str, str]]:
     """(table, column) of every column pointing at a contact: what erasure and export must reach.
 

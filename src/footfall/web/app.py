@@ -27,6 +27,7 @@ from footfall.web import (
     operations,
     tokens,
     webhooks,
+    workflows,
 )
 from footfall.web.asgi import ClientDisconnected, Receive, Scope, Send
 from footfall.web.errors import Problem, footfall_error, gone, not_found, too_deep
@@ -46,6 +47,7 @@ FAMILIES = (
     tokens,
     keys,
     webhooks,
+    workflows,
     operations,
 )
 

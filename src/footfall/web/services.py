@@ -18,6 +18,7 @@ from footfall.ingest.service import Ingestion
 from footfall.metrics import Metrics
 from footfall.store import Store
 from footfall.webhooks.service import WebhookService
+from footfall.workflows.service import WorkflowService
 
 __all__ = ["Services", "services"]
 
@@ -32,6 +33,7 @@ class Services(Protocol):
     type_rules: TypeRulesCache
     ingestion: Ingestion
     webhooks: WebhookService
+    workflows: WorkflowService
 
     async def start(self) -> None: ...
 

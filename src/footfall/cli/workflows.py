@@ -1,0 +1,247 @@
+"""``footfall workflows``: a workspace's workflows from JSON files, through the same
+WorkflowService as /api/v1/workflows (so the same checks, and the same versions)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from footfall.cli.common import load_settings, migrated_store, when, workspace_id
+from footfall.exceptions import FootfallError, InvalidWorkflow, WorkflowNotFound
+
+if TYPE_CHECKING:
+    from footfall.store.workflows import Workflow
+    from footfall.workflows.service import WorkflowService
+
+__all__ = ["workflows"]
+
+T = TypeVar("T")
+MAX_FILE_BYTES = 4 * 1024 * 1024
+
+
+def _run(workspace_name: str, work: Callable[[WorkflowService, int], T]) -> T:
+    """What ``work`` returns, given the service over the migrated store and the workspace's id."""
+    from footfall.workflows.service import WorkflowService
+
+    settings = load_settings()
+    with migrated_store(settings) as store:
+        ws = workspace_id(store, workspace_name)
+        return work(WorkflowService(store.workflows, settings), ws)
+
+
+def _read(path: str) -> Any:
+    """The JSON in ``path`` (``-``: standard input), bounded in size."""
+    from footfall.decoding import decode_json
+
+    try:
+        if path == "-":
+            data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+        else:
+            with Path(path).open("rb") as stream:
+                data = stream.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise click.ClickException(f"{path}: {exc.strerror or exc}") from exc
+    if len(data) > MAX_FILE_BYTES:
+        raise click.ClickException(f"{path}: larger than {MAX_FILE_BYTES // 1024 // 1024} MiB")
+
+    def invalid(exc: Exception) -> InvalidWorkflow:
+        return InvalidWorkflow(str(exc))
+
+    import msgspec
+
+    try:
+        return decode_json(data, msgspec.json.Decoder(), invalid, path)
+    except FootfallError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _documents(path: str) -> list[Any]:
+    """The documents of a file: one JSON object, or an array of them."""
+    found = _read(path)
+    return found if isinstance(found, list) else [found]
+
+
+def _where(index: int, count: int) -> str:
+    return f"workflow [{index}]: " if count > 1 else ""
+
+
+def _check_all(service: WorkflowService, documents: list[Any]) -> None:
+    """Every document checked before any is stored: a file applies whole or not at all."""
+    for index, document in enumerate(documents):
+        try:
+            service.check(document)
+        except InvalidWorkflow as exc:
+            raise click.ClickException(f"{_where(index, len(documents))}{exc}") from exc
+
+
+def _find(service: WorkflowService, ws: int, given: str) -> Workflow:
+    """The workflow with id ``given`` (digits) or named ``given``."""
+    if given.isdigit() and len(given) <= 18:
+        try:
+            return service.get(ws, int(given))
+        except WorkflowNotFound:
+            pass
+    found = service.named(ws, given)
+    if found is None:
+        raise click.ClickException(f"no workflow with id or name {given!r}")
+    return found
+
+
+_workspace = click.option(
+    "--workspace", "workspace_name", required=True, help="The workspace's name."
+)
+_which = click.argument("workflow", metavar="ID_OR_NAME")
+
+
+@click.group()
+def workflows() -> None:
+    """Manage workflows: apply documents from files, list, export, enable, disable, delete.
+
+    A file holds one workflow document or a JSON array of them; the README describes the format."""
+
+
+@workflows.command("apply")
+@_workspace
+@click.argument("path", metavar="FILE")
+@click.option(
+    "--enable/--disable",
+    "enable",
+    default=None,
+    help="Also enable (or disable) each workflow; without either, a new one starts disabled.",
+)
+def apply(workspace_name: str, path: str, enable: bool | None) -> None:
+    """Create each workflow of FILE (- reads standard input) or save it as a new version of the
+    workflow of the same name; an unchanged document changes nothing."""
+    documents = _documents(path)
+
+    def work(service: WorkflowService, ws: int) -> None:
+        _check_all(service, documents)
+        for document in documents:
+            saved, created = service.apply(ws, document, enable=enable)
+            workflow = saved.workflow
+            state = "enabled" if workflow.enabled else "disabled"
+            if created:
+                done = "created"
+            elif saved.changed:
+                done = f"updated to version {workflow.version}"
+            else:
+                done = f"unchanged at version {workflow.version}"
+            click.echo(f"workflow {workflow.id} {workflow.name!r} {done} ({state})")
+
+    _run(workspace_name, work)
+
+
+@workflows.command("check")
+@click.argument("path", metavar="FILE")
+def check(path: str) -> None:
+    """Check the documents of FILE without storing anything (no database needed)."""
+    from footfall.config import Settings
+    from footfall.workflows.definitions import Limits, parse_definition
+
+    documents = _documents(path)
+    try:
+        limits = Limits(max_blocks=Settings.from_env().workflow_max_blocks)
+    except FootfallError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for index, document in enumerate(documents):
+        try:
+            definition = parse_definition(document, limits)
+        except InvalidWorkflow as exc:
+            raise click.ClickException(f"{_where(index, len(documents))}{exc}") from exc
+        click.echo(f"{definition.name!r}: valid, {len(definition.document.blocks)} blocks")
+
+
+@workflows.command("list")
+@_workspace
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+def list_(workspace_name: str, as_json: bool) -> None:
+    """The workspace's workflows."""
+    found = _run(workspace_name, lambda service, ws: service.all(ws))
+    if as_json:
+        click.echo(json.dumps([_summary(workflow) for workflow in found], indent=2))
+        return
+    if not found:
+        click.echo("no workflows")
+        return
+    click.echo(f"{'ID':>6}  {'STATE':8}  {'VERSION':>7}  {'START':24}  {'UPDATED':24}  NAME")
+    for workflow in found:
+        state = "enabled" if workflow.enabled else "disabled"
+        start = workflow.start_event or "(contact date)"
+        click.echo(
+            f"{workflow.id:>6}  {state:8}  {workflow.version:>7}  {start[:24]:24}  "
+            f"{when(workflow.updated_us):24}  {workflow.name}"
+        )
+
+
+def _summary(workflow: Workflow) -> dict[str, Any]:
+    return {
+        "id": workflow.id,
+        "name": workflow.name,
+        "enabled": workflow.enabled,
+        "version": workflow.version,
+        "startEvent": workflow.start_event,
+        "updated": when(workflow.updated_us),
+    }
+
+
+@workflows.command("export")
+@_workspace
+@_which
+@click.option("--version", "version", type=click.IntRange(1), help="An earlier version.")
+def export(workspace_name: str, workflow: str, version: int | None) -> None:
+    """Print a workflow's document (the current version, or --version's), ready to apply."""
+
+    def work(service: WorkflowService, ws: int) -> bytes:
+        found = _find(service, ws, workflow)
+        try:
+            return service.version(ws, found.id, version).document
+        except WorkflowNotFound as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    document = _run(workspace_name, work)
+    click.echo(json.dumps(json.loads(document), indent=2, ensure_ascii=False))
+
+
+def _set(workspace_name: str, workflow: str, enabled: bool) -> None:
+    def work(service: WorkflowService, ws: int) -> Workflow:
+        found = _find(service, ws, workflow)
+        return service.enable(ws, found.id) if enabled else service.disable(ws, found.id)
+
+    changed = _run(workspace_name, work)
+    click.echo(f"workflow {changed.id} {changed.name!r} {'enabled' if enabled else 'disabled'}")
+
+
+@workflows.command("enable")
+@_workspace
+@_which
+def enable(workspace_name: str, workflow: str) -> None:
+    """Start runs on the events that come from now on."""
+    _set(workspace_name, workflow, True)
+
+
+@workflows.command("disable")
+@_workspace
+@_which
+def disable(workspace_name: str, workflow: str) -> None:
+    """Start no new runs."""
+    _set(workspace_name, workflow, False)
+
+
+@workflows.command("delete")
+@_workspace
+@_which
+def delete(workspace_name: str, workflow: str) -> None:
+    """Delete a workflow and its versions."""
+
+    def work(service: WorkflowService, ws: int) -> Workflow:
+        found = _find(service, ws, workflow)
+        service.delete(ws, found.id)
+        return found
+
+    gone = _run(workspace_name, work)
+    click.echo(f"workflow {gone.id} {gone.name!r} deleted")
