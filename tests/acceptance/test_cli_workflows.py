@@ -123,3 +123,27 @@ def test_check_and_bad_files(db: Database, tmp_path: Path) -> None:
     assert missing.returncode == 1 and "No such file" in missing.stderr
     nobody = db.run("workflows", "apply", "--workspace", "nobody", good)
     assert nobody.returncode == 1 and "no workspace named 'nobody'" in nobody.stderr
+
+
+def test_apply_keeps_the_cap_and_names_of_a_whole_file(db: Database, tmp_path: Path) -> None:
+    if db.backend != "sqlite":
+        pytest.skip("the command line's own checks: once is enough")
+    workspace = f"shop-{uuid.uuid4().hex[:8]}"
+    db.ok("workspace", "create", workspace)
+    env = db.env | {"FOOTFALL_WORKFLOWS_MAX": "3"}
+    four = write(tmp_path / "four.json", [flow(f"flow {i}") for i in range(4)])
+    result = db.run("workflows", "apply", "--workspace", workspace, four, env=env)
+    assert result.returncode == 1 and "nothing was applied" in result.stderr
+    assert listed(db, workspace) == []
+    twice = write(tmp_path / "twice.json", [flow("same"), flow("same", delay="2h")])
+    result = db.run("workflows", "apply", "--workspace", workspace, twice)
+    assert result.returncode == 1 and "also that of workflow [0]" in result.stderr
+    empty = write(tmp_path / "empty.json", [])
+    result = db.run("workflows", "apply", "--workspace", workspace, empty)
+    assert result.returncode == 1 and "no workflow in it" in result.stderr
+    for odd in ("\u00b2", "\u0661"):  # a superscript two, an Arabic-Indic one
+        result = db.run("workflows", "export", "--workspace", workspace, odd)
+        assert result.returncode == 1 and f"no workflow with id or name {odd!r}" in result.stderr
+    db.ok("workflows", "apply", "--workspace", workspace, write(tmp_path / "one.json", flow("x")))
+    huge = db.run("workflows", "export", "--workspace", workspace, "x", "--version", "9" * 20)
+    assert huge.returncode == 2 and "Traceback" not in huge.stderr

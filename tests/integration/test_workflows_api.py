@@ -220,3 +220,60 @@ def test_unicode_and_big_documents_round_trip(api: httpx.Client) -> None:
     made = created(api, copy.deepcopy(source))
     assert api.get(f"{FLOWS}/{made['id']}").json()["definition"] == source
     assert json.loads(json.dumps(source)) == source
+
+
+def test_concurrent_renames_deletes_and_creations_never_fail_the_server(
+    server: LiveServer, workspace: Workspace
+) -> None:
+    """Races found by an attack on PostgreSQL (500s before: a unique-name race past the check,
+    and a version saved between a delete's two statements); each answer is now 2xx, 404 or 409."""
+    with server.client(workspace.full_key) as api:
+        ids = [created(api, document(f"race {i}"))["id"] for i in range(2)]
+        doomed = created(api, document("doomed"))["id"]
+    answers: list[int] = []
+
+    def rename(workflow_id: int) -> None:
+        with server.client(workspace.full_key) as client:
+            for round_ in range(4):
+                body = document("taken", hours=f"{round_ + 3}h")
+                answers.append(client.put(f"{FLOWS}/{workflow_id}", json=body).status_code)
+
+    def create() -> None:
+        with server.client(workspace.full_key) as client:
+            answers.append(client.post(FLOWS, json=document("taken")).status_code)
+
+    def edit_doomed() -> None:
+        with server.client(workspace.full_key) as client:
+            for round_ in range(4):
+                body = document("doomed", hours=f"{round_ + 3}h")
+                answers.append(client.put(f"{FLOWS}/{doomed}", json=body).status_code)
+
+    def delete_doomed() -> None:
+        with server.client(workspace.full_key) as client:
+            answers.append(client.delete(f"{FLOWS}/{doomed}").status_code)
+
+    threads = [threading.Thread(target=rename, args=(i,)) for i in ids]
+    threads += [threading.Thread(target=create), threading.Thread(target=edit_doomed)]
+    threads += [threading.Thread(target=delete_doomed)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert set(answers) <= {200, 201, 204, 404, 409}, answers
+    with server.client(workspace.full_key) as api:
+        names = [w["name"] for w in api.get(FLOWS).json()]
+        assert names.count("taken") == 1
+        assert "doomed" not in names
+
+
+def test_documents_are_bounded_in_bytes_and_versions_start_at_one(api: httpx.Client) -> None:
+    big = document()
+    big["description"] = "x" * 2000
+    big["blocks"][1]["body"] = {"pad": ["y" * 1000] * 300}
+    answer = api.post(FLOWS, json=big)
+    assert answer.status_code == 413
+    answer = api.post(f"{FLOWS}/check", json=big)
+    assert answer.status_code == 413
+    made = created(api, document())
+    zero = api.get(f"{FLOWS}/{made['id']}", params={"version": "0"})
+    assert zero.status_code == 400 and "from 1" in zero.text

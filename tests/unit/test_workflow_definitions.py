@@ -184,7 +184,7 @@ REFUSALS: list[tuple[str, Change, str, str]] = [
     ),
     ("bad repeat", _set("start.repeat", "always"), "start.repeat", "everyTime"),
     ("period missing", _drop("start.period"), "start.period", "required"),
-    ("period too short", _set("start.period", "30s"), "start.period", "from 1 minutes"),
+    ("period too short", _set("start.period", "30s"), "start.period", "from 1 minute to"),
     ("period malformed", _set("start.period", "7 days"), "start.period", "duration"),
     ("stop no events", _set("stop.events", []), "stop.events", "1 to 20"),
     ("stop bad type", _set("stop.events[1]", ""), "stop.events[1]", "empty"),
@@ -301,6 +301,46 @@ REFUSALS: list[tuple[str, Change, str, str]] = [
     ("branch without edge", _drop("edges[5]"), "blocks[2]", 'branch "no"'),
     ("no start edge", _drop("edges[0]"), "edges", 'no edge from "start"'),
     ("edge unknown field", _set("edges[0].label", "x"), "edges[0].label", "unknown field"),
+    ("name of digits", _set("name", "123"), "name", "only digits"),
+    (
+        "template too deep",
+        _set("blocks[4].url", "https://x/{{" + "(" * 200 + "1" + ")" * 200 + "}}"),
+        "blocks[4].url",
+        "nests too deeply",
+    ),
+    ("url not http", _set("blocks[4].url", "file:///etc/passwd"), "blocks[4].url", "http://"),
+    ("url blank", _set("blocks[4].url", ""), "blocks[4].url", "http://"),
+    (
+        "header line break",
+        _set("blocks[4].headers", {"X": "a\r\nInjected: 1"}),
+        "blocks[4].headers.X",
+        "line break",
+    ),
+    (
+        "header set by footfall",
+        _set("blocks[4].headers", {"Host": "x"}),
+        "blocks[4].headers",
+        "set by Footfall",
+    ),
+    (
+        "bearer line break",
+        _set("blocks[4].auth", {"bearer": "t\n"}),
+        "blocks[4].auth.bearer",
+        "line break",
+    ),
+    (
+        "emit starts itself",
+        _set("blocks[6].event", "cartUpdated"),
+        "blocks[6].event",
+        "start it again",
+    ),
+    ("emit params a list", _set("blocks[6].params", [1]), "blocks[6].params", "object"),
+    (
+        "emit key NUL",
+        _set("blocks[6].keyValue", "a\u0000"),
+        "blocks[6].keyValue",
+        "control character",
+    ),
 ]
 
 
@@ -316,6 +356,48 @@ def test_each_refusal_points_at_its_field(change: Change, field: str, words: str
     assert refused.value.field == field, refused.value.message
     assert words in refused.value.message
     assert field in refused.value.message or field == "body"
+
+
+def test_a_contact_date_start_has_no_starting_event_to_read() -> None:
+    def dated() -> dict[str, Any]:
+        document = abandoned_cart()
+        document["start"] = {"contactDate": {"field": "birthday"}}
+        document["stop"] = {"events": ["orderCREATED"]}
+        document["blocks"][1].pop("matchParam")
+        return document
+
+    assert parse_definition(dated()).start_event is None
+    stop = dated()
+    stop["stop"]["matchParam"] = "id"
+    wait = dated()
+    wait["blocks"][1]["matchParam"] = "recycleStateId"
+    timer = dated()
+    timer["blocks"][0] = {"id": "wait", "type": "timer", "untilParam": "deliveryDate"}
+    for document, field in (
+        (stop, "stop.matchParam"),
+        (wait, "blocks[1].matchParam"),
+        (timer, "blocks[0].untilParam"),
+    ):
+        with pytest.raises(InvalidWorkflow, match="no starting event") as refused:
+            parse_definition(document)
+        assert refused.value.field == field
+
+
+def test_budgets_for_patterns_and_templates() -> None:
+    patterns = abandoned_cart()
+    leaves = [{"param": f"p{i}", "op": "matches", "value": f"x{i}"} for i in range(21)]
+    patterns["blocks"][2]["when"] = {"any": leaves}
+    with pytest.raises(InvalidWorkflow, match="at most 20 matches") as refused:
+        parse_definition(patterns)
+    assert refused.value.field == "body"
+    patterns["blocks"][2]["when"] = {"any": leaves[:20]}
+    assert parse_definition(patterns).name == "Abandoned cart"
+
+    templated = abandoned_cart()
+    templated["blocks"][4]["body"] = {f"k{i}": "{{ event.params.x }}" * 400 for i in range(10)}
+    with pytest.raises(InvalidWorkflow, match="templated values hold") as refused:
+        parse_definition(templated)
+    assert refused.value.field == "blocks"
 
 
 def test_unreachable_blocks_and_loops_are_refused() -> None:

@@ -63,25 +63,43 @@ def _read(path: str) -> Any:
 def _documents(path: str) -> list[Any]:
     """The documents of a file: one JSON object, or an array of them."""
     found = _read(path)
-    return found if isinstance(found, list) else [found]
+    documents = found if isinstance(found, list) else [found]
+    if not documents:
+        raise click.ClickException(f"{path}: no workflow in it (an empty array)")
+    return documents
 
 
 def _where(index: int, count: int) -> str:
     return f"workflow [{index}]: " if count > 1 else ""
 
 
-def _check_all(service: WorkflowService, documents: list[Any]) -> None:
-    """Every document checked before any is stored: a file applies whole or not at all."""
+def _check_all(service: WorkflowService, ws: int, documents: list[Any]) -> None:
+    """Every document checked before any is stored, names unique in the file and the
+    workspace's cap kept: a file applies whole or not at all (but for a workflow another client
+    creates meanwhile)."""
+    names: dict[str, int] = {}
     for index, document in enumerate(documents):
         try:
-            service.check(document)
+            name = service.check(document).name
         except InvalidWorkflow as exc:
             raise click.ClickException(f"{_where(index, len(documents))}{exc}") from exc
+        if name in names:
+            raise click.ClickException(
+                f"workflow [{index}]: the name {name!r} is also that of workflow [{names[name]}]"
+            )
+        names[name] = index
+    known = {workflow.name for workflow in service.all(ws)}
+    total = len(known | set(names))
+    if total > service.max_workflows:
+        raise click.ClickException(
+            f"the workspace would have {total} workflows; it may have "
+            f"{service.max_workflows} (FOOTFALL_WORKFLOWS_MAX): nothing was applied"
+        )
 
 
 def _find(service: WorkflowService, ws: int, given: str) -> Workflow:
     """The workflow with id ``given`` (digits) or named ``given``."""
-    if given.isdigit() and len(given) <= 18:
+    if given.isascii() and given.isdigit() and len(given) <= 18:
         try:
             return service.get(ws, int(given))
         except WorkflowNotFound:
@@ -120,7 +138,7 @@ def apply(workspace_name: str, path: str, enable: bool | None) -> None:
     documents = _documents(path)
 
     def work(service: WorkflowService, ws: int) -> None:
-        _check_all(service, documents)
+        _check_all(service, ws, documents)
         for document in documents:
             saved, created = service.apply(ws, document, enable=enable)
             workflow = saved.workflow
@@ -192,7 +210,7 @@ def _summary(workflow: Workflow) -> dict[str, Any]:
 @workflows.command("export")
 @_workspace
 @_which
-@click.option("--version", "version", type=click.IntRange(1), help="An earlier version.")
+@click.option("--version", "version", type=click.IntRange(1, 2**31 - 1), help="An earlier version.")
 def export(workspace_name: str, workflow: str, version: int | None) -> None:
     """Print a workflow's document (the current version, or --version's), ready to apply."""
 

@@ -72,8 +72,7 @@ class WorkflowStore:
         now = self._clock()
 
         def work(tx: Cursor) -> int:
-            # The workspace row, locked: two creations at once cannot both pass the checks.
-            tx.one(f"SELECT id FROM workspaces WHERE id = ?{self._db.dialect.for_update}", ws)
+            _lock_workspace(tx, self._db, ws)  # two creations at once cannot both pass the checks
             count = int(tx.one("SELECT count(*) FROM workflows WHERE workspace_id = ?", ws)[0])
             if count >= limit:
                 raise TooManyWorkflows(
@@ -104,6 +103,7 @@ class WorkflowStore:
         now = self._clock()
 
         def work(tx: Cursor) -> bool:
+            _lock_workspace(tx, self._db, ws)  # names are checked under it, as in create
             current = _one(tx, ws, workflow_id, lock=self._db.dialect.for_update)
             stored = _document(tx, workflow_id, current.version)
             if _canonical(stored) == _canonical(document):
@@ -161,9 +161,10 @@ class WorkflowStore:
                 wanted,
             )
         if row is None:
+            oldest = max(1, workflow.version - KEEP_VERSIONS + 1)
             raise WorkflowNotFound(
-                f"workflow {workflow_id} has no version {wanted} (versions 1 to "
-                f"{workflow.version}, the latest {KEEP_VERSIONS} kept)"
+                f"workflow {workflow_id} has no version {wanted}: it keeps versions {oldest} to "
+                f"{workflow.version} (the latest {KEEP_VERSIONS})"
             )
         return WorkflowVersion(workflow, wanted, _bytes(row[0]), int(row[1]))
 
@@ -183,7 +184,9 @@ class WorkflowStore:
 
     def delete(self, ws: int, workflow_id: int) -> None:
         def work(tx: Cursor) -> None:
-            _one(tx, ws, workflow_id)
+            # Locked first: a version saved meanwhile would otherwise outlive the delete of the
+            # versions and refuse the delete of the workflow (its foreign key).
+            _one(tx, ws, workflow_id, lock=self._db.dialect.for_update)
             tx.execute("DELETE FROM workflow_versions WHERE workflow_id = ?", workflow_id)
             tx.execute("DELETE FROM workflows WHERE workspace_id = ? AND id = ?", ws, workflow_id)
 
@@ -213,6 +216,12 @@ def _workflow(row: Sequence[Any]) -> Workflow:
         int(created_us),
         int(updated_us),
     )
+
+
+def _lock_workspace(tx: Cursor, db: Database, ws: int) -> None:
+    """The workspace row, locked until the transaction ends: its workflows' names and count are
+    checked by one transaction at a time."""
+    tx.one(f"SELECT id FROM workspaces WHERE id = ?{db.dialect.for_update}", ws)
 
 
 def _check_name_free(tx: Cursor, ws: int, name: str, workflow_id: int | None) -> None:

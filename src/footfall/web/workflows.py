@@ -18,13 +18,16 @@ from footfall.decoding import decode_json
 from footfall.exceptions import InvalidWorkflow
 from footfall.ingest.dates import from_us
 from footfall.store.workflows import Workflow, WorkflowVersion
+from footfall.web.asgi import read_body
 from footfall.web.auth import full_key
-from footfall.web.params import Id, integer, request_body, truth, whole_number
+from footfall.web.params import Id, truth, whole_number
 from footfall.web.routing import Answer, Operation, Param, json_reply
 from footfall.web.services import services
 from footfall.workflows.document import Document
 
-__all__ = ["OPERATIONS"]
+__all__ = ["MAX_DOCUMENT_BYTES", "OPERATIONS"]
+
+MAX_DOCUMENT_BYTES = 256 * 1024
 
 
 class WorkflowSummary(msgspec.Struct, rename="camel"):
@@ -85,7 +88,11 @@ def _invalid(exc: msgspec.ValidationError) -> InvalidWorkflow:
 
 
 async def _document(request: Request) -> Any:
-    return decode_json(await request_body(request), _any, _invalid, "body")
+    """The JSON document of the body, at most MAX_DOCUMENT_BYTES (413 beyond): what checking a
+    document costs grows with its size, and no workflow needs more."""
+    headers = dict(request.scope["headers"])
+    body = await read_body(request.receive, headers, MAX_DOCUMENT_BYTES)
+    return decode_json(body, _any, _invalid, "body")
 
 
 def _id(request: Request) -> int:
@@ -108,7 +115,7 @@ async def check_workflow(request: Request) -> Response:
     """Check a document without storing it: 200 when valid, else 400 naming the field."""
     await full_key(request)
     document = await _document(request)
-    definition = services(request).workflows.check(document)
+    definition = await asyncio.to_thread(services(request).workflows.check, document)
     return json_reply(Checked(True, definition.name, len(definition.document.blocks)))
 
 
@@ -120,7 +127,8 @@ async def list_workflows(request: Request) -> Response:
 
 async def get_workflow(request: Request) -> Response:
     key = await full_key(request)
-    version = integer(request.query_params, "version")
+    given = request.query_params.get("version")
+    version = None if not given else whole_number(given, "version", least=1)
     service = services(request).workflows
     found = await asyncio.to_thread(service.version, key.workspace_id, _id(request), version)
     return json_reply(view(found))

@@ -8,7 +8,7 @@ A refusal's ``field`` is the place in the document (``blocks[2].delay``, ``edges
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, get_args
 
@@ -53,6 +53,12 @@ MAX_SPLIT_BRANCHES = 10
 MAX_HEADERS = 30
 MAX_RETRIES = 10
 MAX_HTTP_TIMEOUT = 30
+MAX_PATTERNS = 20  # regular expressions in one document
+MAX_TEMPLATED = 65_536  # characters of templated values in one document
+TEMPLATED = ("url", "headers", "body", "auth", "keyValue", "params", "value")
+FORBIDDEN_HEADERS = frozenset(
+    {"host", "content-length", "transfer-encoding", "connection", "idempotency-key"}
+)
 RESERVED = {"sendMessage": "the send-message block comes with messages; it is not available yet"}
 
 
@@ -105,8 +111,15 @@ def _parse(source: Any, limits: Limits) -> Definition:
     _check_start(document.start)
     if document.stop is not None:
         _check_stop(document.stop)
+        if document.start.event is None and document.stop.match_param is not None:
+            raise InvalidWorkflow(
+                "stop.matchParam: a workflow started by a contact date has no starting event "
+                "to match",
+                field="stop.matchParam",
+            )
     for index, block in enumerate(document.blocks):
         _check_block(block, f"blocks[{index}]")
+        _check_against_start(document, block, f"blocks[{index}]")
     check_graph(document)
     return Definition(document, source)
 
@@ -138,8 +151,55 @@ def _precheck(source: Any, limits: Limits) -> None:
         kind = block.get("type") if isinstance(block, dict) else None
         if isinstance(kind, str) and kind in RESERVED:
             raise InvalidWorkflow(
-                f"{_named(block, index)}: {RESERVED[kind]}", field=f"blocks[{index}].type"
+                f"blocks[{index}].type: {RESERVED[kind]}", field=f"blocks[{index}].type"
             )
+    patterns = sum(1 for _ in _pattern_leaves(source))
+    if patterns > MAX_PATTERNS:
+        raise InvalidWorkflow(
+            f"a workflow has at most {MAX_PATTERNS} matches/notMatches conditions (each regular "
+            f"expression costs its compilation); this one has {patterns}",
+            field="body",
+        )
+    templated = sum(len(text) for text in _block_strings(blocks))
+    if templated > MAX_TEMPLATED:
+        raise InvalidWorkflow(
+            f"the blocks' templated values hold {templated} characters in all; the limit is "
+            f"{MAX_TEMPLATED}",
+            field="blocks",
+        )
+
+
+def _pattern_leaves(value: Any) -> Iterator[Any]:
+    """Every condition leaf of a document that runs a regular expression (depth is bounded)."""
+    if isinstance(value, dict):
+        if value.get("op") in ("matches", "notMatches"):
+            yield value
+        for item in value.values():
+            yield from _pattern_leaves(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _pattern_leaves(item)
+
+
+def _block_strings(blocks: list[Any]) -> Iterator[str]:
+    """The strings (keys too) of the blocks' templated fields, as given."""
+    for block in blocks:
+        if not isinstance(block, dict):
+            continue
+        for name in TEMPLATED:
+            yield from _strings_of(block.get(name))
+
+
+def _strings_of(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield str(key)
+            yield from _strings_of(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings_of(item)
 
 
 _AT = re.compile(r" - at `\$(.*)`$")
@@ -182,6 +242,10 @@ def _check_name(document: Document) -> None:
         raise InvalidWorkflow(
             f"name must be 1 to {MAX_NAME} characters, without control characters", field="name"
         )
+    if document.name.isdigit():
+        raise InvalidWorkflow(
+            "name cannot be only digits: the command line would read it as an id", field="name"
+        )
     if len(document.description) > MAX_DESCRIPTION:
         raise InvalidWorkflow(
             f"description is at most {MAX_DESCRIPTION} characters", field="description"
@@ -220,6 +284,33 @@ def _reads_params(when: Any) -> bool:
     if isinstance(when, list):
         return any(_reads_params(item) for item in when)
     return False
+
+
+def _check_against_start(document: Document, block: Block, at: str) -> None:
+    """What a block may read of the starting event, and may not emit."""
+    start = document.start
+    if start.event is None:  # a contact date starts it: there is no starting event to read
+        reading = {
+            "untilParam": getattr(block, "until_param", None),
+            "matchParam": getattr(block, "match_param", None),
+        }
+        for name, value in reading.items():
+            if value is not None:
+                raise InvalidWorkflow(
+                    f"{at}.{name}: a workflow started by a contact date has no starting event "
+                    "to read",
+                    field=f"{at}.{name}",
+                )
+    if isinstance(block, Emit):
+        if block.event == start.event:
+            raise InvalidWorkflow(
+                f"{at}.event: emitting the event that starts this workflow would start it again",
+                field=f"{at}.event",
+            )
+        if block.params is not None and not isinstance(block.params, dict):
+            raise InvalidWorkflow(
+                f"{at}.params must be an object of parameters", field=f"{at}.params"
+            )
 
 
 def _check_repeat(start: Start) -> None:
@@ -371,7 +462,7 @@ def _weights(value: dict[str, int], field: str, _block: Any = None) -> None:
             raise InvalidWorkflow(
                 f"{field}: branch name {name[:70]!r} must start with a letter and hold only "
                 "letters, digits, _ and -",
-                field=f"{field}.{name[:70]}",
+                field=field,
             )
         if not 1 <= weight <= 1000:
             raise InvalidWorkflow(
@@ -381,6 +472,11 @@ def _weights(value: dict[str, int], field: str, _block: Any = None) -> None:
 
 def _http(block: Http, at: str) -> None:
     check_template(block.url, f"{at}.url")
+    if not block.url.lower().startswith(("http://", "https://")):
+        raise InvalidWorkflow(
+            f"{at}.url must start with http:// or https:// (the rest may be templated)",
+            field=f"{at}.url",
+        )
     if block.method not in METHODS:
         raise InvalidWorkflow(
             f"{at}.method must be one of {', '.join(METHODS)}", field=f"{at}.method"
@@ -392,7 +488,16 @@ def _http(block: Http, at: str) -> None:
             raise InvalidWorkflow(
                 f"{at}.headers: {name[:70]!r} is not a header name", field=f"{at}.headers"
             )
+        if name.lower() in FORBIDDEN_HEADERS:
+            raise InvalidWorkflow(
+                f"{at}.headers: {name} is set by Footfall, not by a workflow",
+                field=f"{at}.headers",
+            )
         check_template(value, f"{at}.headers.{name}")
+        if "\n" in value or "\r" in value:
+            raise InvalidWorkflow(
+                f"{at}.headers.{name} cannot hold a line break", field=f"{at}.headers.{name}"
+            )
     if block.method == "GET" and block.body is not None:
         raise InvalidWorkflow(f"{at}.body: a GET request has no body", field=f"{at}.body")
     parse_duration(block.timeout, f"{at}.timeout", most_seconds=MAX_HTTP_TIMEOUT)
@@ -416,6 +521,10 @@ def _auth(block: Http, at: str) -> None:
         value = getattr(auth, name)
         if value is not None:
             check_template(value, f"{at}.auth.{name}")
+            if "\n" in value or "\r" in value:
+                raise InvalidWorkflow(
+                    f"{at}.auth.{name} cannot hold a line break", field=f"{at}.auth.{name}"
+                )
 
 
 _CHECKS: dict[type[Block], tuple[tuple[str, Any], ...]] = {

@@ -77,7 +77,8 @@ def parse_time_of_day(value: object, field: str) -> time:
 
 
 def _spoken(seconds: int) -> str:
-    for unit, size in (("days", 86_400), ("hours", 3600), ("minutes", 60)):
+    for unit, size in (("day", 86_400), ("hour", 3600), ("minute", 60), ("second", 1)):
         if seconds >= size and seconds % size == 0:
-            return f"{seconds // size} {unit}"
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
     return f"{seconds} seconds"

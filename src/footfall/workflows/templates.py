@@ -29,12 +29,21 @@ def check_template(text: str, field: str) -> None:
         raise InvalidWorkflow(
             f"{field} is {len(text)} characters long; the limit is {MAX_TEMPLATE}", field=field
         )
+    if _control(text):
+        raise InvalidWorkflow(f"{field} holds a control character", field=field)
     try:
         _ENVIRONMENT.parse(text)
     except jinja2.TemplateSyntaxError as exc:
         raise InvalidWorkflow(
             f"{field}: template error on line {exc.lineno}: {exc.message}", field=field
         ) from None
+    except RecursionError:
+        raise InvalidWorkflow(f"{field}: the template nests too deeply", field=field) from None
+
+
+def _control(text: str) -> bool:
+    """Control characters other than tab and newlines (a header or URL must hold none)."""
+    return any((ord(c) < 32 and c not in "\t\n\r") or ord(c) == 127 for c in text)
 
 
 def check_json_template(value: Any, field: str) -> None:
