@@ -19,7 +19,7 @@ class NewEvent:
     key_value: str
     params_json: str
     raw: str
-    source: str  # "live", "past" or "order"
+    source: str  # "live", "past", "order" or "replay" (a live event replayed from the failed log)
     occurred_us: int
     received_us: int
     locators: Locators

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Callable
 
@@ -43,7 +44,34 @@ def _workflow(api: httpx.Client) -> str:
     return str(response.json()["id"])
 
 
+def _run_path(api: httpx.Client, path: str) -> str:
+    """``path`` with a workflow and one of its runs (started by an event, waiting on a timer)."""
+    flow = {
+        "name": uuid.uuid4().hex,
+        "start": {"event": "trailing"},
+        "blocks": [{"id": "wait", "type": "timer", "delay": "1h"}, {"id": "done", "type": "end"}],
+        "edges": [{"from": "start", "to": "wait"}, {"from": "wait", "to": "done"}],
+    }
+    made = api.post("/api/v1/workflows", json=flow, params={"enabled": "true"})
+    assert made.status_code == 201, made.text
+    workflow = made.json()["id"]
+    who = f"{uuid.uuid4().hex[:8]}@example.com"
+    event = {
+        "eventTypeKey": "trailing",
+        "keyValue": who,
+        "params": [{"name": "email", "value": who}],
+    }
+    assert api.post("/api/v2/event", json=event).status_code == 200
+    deadline = time.monotonic() + 15
+    while not (runs := api.get(f"/api/v1/workflows/{workflow}/runs").json()):
+        assert time.monotonic() < deadline, "no run started"
+        time.sleep(0.05)
+    return path.replace("{workflow_id}", str(workflow)).replace("{run_id}", str(runs[0]["id"]))
+
+
 def _path(api: httpx.Client, op: Operation) -> str:
+    if "{run_id}" in op.path:
+        return _run_path(api, op.path)
     made: dict[str, Callable[[], str]] = {
         "key": lambda: "visit",
         "webhook_id": lambda: _webhook(api),

@@ -125,15 +125,25 @@ def test_check_stores_nothing(api: httpx.Client) -> None:
     assert api.get(FLOWS).json() == []
 
 
+def runnable(name: str = "Runnable") -> dict[str, Any]:
+    """A workflow without action blocks, which this version can enable."""
+    return {
+        "name": name,
+        "start": {"event": "productViewed"},
+        "blocks": [{"id": "wait", "type": "timer", "delay": "1h"}, {"id": "done", "type": "end"}],
+        "edges": [{"from": "start", "to": "wait"}, {"from": "wait", "to": "done"}],
+    }
+
+
 def test_enable_disable_delete(api: httpx.Client) -> None:
-    made = created(api, document(), enabled="true")
+    made = created(api, runnable(), enabled="true")
     assert made["enabled"] is True
     url = f"{FLOWS}/{made['id']}"
     assert api.post(f"{url}/disable").json()["enabled"] is False
     assert api.get(url).json()["enabled"] is False
     assert api.post(f"{url}/enable").json()["enabled"] is True
     assert api.delete(url).status_code == 204
-    for answer in (api.get(url), api.put(url, json=document()), api.delete(url)):
+    for answer in (api.get(url), api.put(url, json=runnable()), api.delete(url)):
         assert answer.status_code == 404
     assert api.post(f"{url}/enable").status_code == 404
 

@@ -238,3 +238,18 @@ def test_splits_are_fixed_per_seed_and_follow_the_weights() -> None:
     counts = Counter(split(weights, f"contact-{i}") for i in range(8000))
     assert 0.22 < counts["a"] / 8000 < 0.28
     assert split(weights, "\ud800") in weights  # a lone surrogate in a seed does not raise
+
+
+def test_only_news_starts_stops_or_wakes_runs() -> None:
+    from footfall.workflows.starting import FRESH_ORDER_US, happening
+
+    assert happening("live", NOW - 400 * DAY, NOW)  # a live event is news whatever it says
+    assert happening("order", NOW - FRESH_ORDER_US, NOW)
+    assert not happening("order", NOW - FRESH_ORDER_US - 1, NOW)  # a sync of old orders
+    for source in ("past", "replay", "import"):
+        assert not happening(source, NOW, NOW)
+    orders = plan({"event": "orderCREATED"})
+    fresh = decide(orders, event_type="orderCREATED", source="order", occurred_us=NOW - HOUR)
+    assert fresh == (True, "started")
+    old = decide(orders, event_type="orderCREATED", source="order", occurred_us=NOW - 30 * DAY)
+    assert old == (False, "an order dated more than a day before it arrived")

@@ -4,7 +4,9 @@
 - feed consumers (consumers.py): the webhooks' fan-out of events and of identity changes into
   each subscription's outbox;
 - due work (webhooks/delivery.py): deliveries, claimed under leases, several workers sharing
-  them on PostgreSQL (``FOR UPDATE SKIP LOCKED``).
+  them on PostgreSQL (``FOR UPDATE SKIP LOCKED``);
+- workflows (workflows/engine.py): a consumer that starts, stops and wakes runs, and the loop
+  that moves due runs on.
 
 A commit in this process wakes the consumers (``wake``); a fan-out wakes the deliveries. On
 PostgreSQL, what other processes commit wakes them too (LISTEN/NOTIFY on the channels FEED and
@@ -30,8 +32,9 @@ from footfall.store.webhooks import fan_out_events, fan_out_identity
 from footfall.webhooks.delivery import DeliveryLoop, Policy
 from footfall.webhooks.guard import AllowList
 from footfall.webhooks.sender import Sender
+from footfall.workflows.engine import Plans, RunLoop, handle_events
 
-WEBHOOK_EVENTS, WEBHOOK_IDENTITY = (name for name, _ in CONSUMERS)
+WEBHOOK_EVENTS, WEBHOOK_IDENTITY, WORKFLOW_EVENTS = (name for name, _ in CONSUMERS)
 
 
 class Runtime:
@@ -53,6 +56,8 @@ class Runtime:
         )
         self.deliveries = DeliveryLoop(store.webhooks, sender, policy, self.owner)
         dialect = self.dialect = store.dialect
+        plans = Plans()
+        self.runs = RunLoop(store.workflow_runs, plans, self.owner, now_us)
         self._listening = threading.Event()  # set: stop listening
         self._listener: asyncio.Future[None] | None = None
         self.consumers = [
@@ -69,6 +74,15 @@ class Runtime:
                     "identity",
                     lambda tx, page: fan_out_identity(tx, dialect, page, now_us()),
                     after=self._fanned_out,
+                ),
+                Consumer(
+                    WORKFLOW_EVENTS,
+                    "event_span",
+                    lambda tx, page: handle_events(tx, dialect, page[0], plans, now_us()),
+                    # Longer pages than the webhooks': only the events that may concern a
+                    # workflow are read, and fewer pages are fewer write transactions.
+                    page=1000,
+                    after=lambda handled: self.runs.nudge(),
                 ),
             )
         ]
@@ -88,12 +102,14 @@ class Runtime:
                 consumer.nudge()
         else:
             self.deliveries.nudge()
+            self.runs.nudge()
 
     async def start(self) -> None:
         await self.runner.start()
         for consumer in self.consumers:
             await consumer.start()
         await self.deliveries.start()
+        await self.runs.start()
         self._listening.clear()
         listen = self.dialect.listen
         self._listener = asyncio.get_running_loop().run_in_executor(
@@ -106,6 +122,7 @@ class Runtime:
         if self._listener is not None:
             await self._listener
         await self.deliveries.stop(self.grace)
+        await self.runs.stop()
         for consumer in self.consumers:
             await consumer.stop()
         await self.runner.stop()

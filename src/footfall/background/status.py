@@ -16,7 +16,11 @@ from footfall.store import Store
 from footfall.store.feed import Lag
 
 # (consumer, stream) of every feed consumer the runtime runs.
-CONSUMERS = (("webhooks:events", "events"), ("webhooks:identity", "identity"))
+CONSUMERS = (
+    ("webhooks:events", "events"),
+    ("webhooks:identity", "identity"),
+    ("workflows:events", "events"),
+)
 CACHE_SECONDS = 1.0
 
 

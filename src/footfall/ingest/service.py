@@ -8,6 +8,7 @@ replay) parses the same way and logs refusals the same way.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -181,10 +182,11 @@ def reparse(
     rules: RuleLookup,
 ) -> NewEvent:
     """One event parsed again as the route it was sent to parses it (replay of the failed-event
-    log); a live event occurs when it was first sent."""
+    log); a live event occurs when it was first sent, and is stored with the source "replay":
+    it happened a while ago, so it starts no workflow run."""
     version = 1 if route.startswith("v1/") else 2
     if not route.endswith("past_events"):
-        return parse_event(
+        event = parse_event(
             raw,
             version=version,
             workspace_id=workspace_id,
@@ -192,6 +194,7 @@ def reparse(
             occurred_us=sent_us,
             rules=rules,
         )
+        return dataclasses.replace(event, source="replay")
     batch = parse_past_events(
         b'{"events":[' + raw + b"]}",
         version=version,

@@ -24,6 +24,7 @@ from footfall.store.feed import FeedStore
 from footfall.store.migrate import upgrade
 from footfall.store.registry import TypeStore
 from footfall.store.webhooks import WebhookStore
+from footfall.store.workflow_runs import RunStore
 from footfall.store.workflows import WorkflowStore
 
 T = TypeVar("T")
@@ -42,6 +43,7 @@ class Store:
         self.types = TypeStore(self.db, self.events)
         self.webhooks = WebhookStore(self.db)
         self.workflows = WorkflowStore(self.db)
+        self.workflow_runs = RunStore(self.db)
 
     def read(self) -> AbstractContextManager[Cursor]:
         """Statements in autocommit on this thread's connection."""

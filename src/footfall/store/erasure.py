@@ -20,6 +20,7 @@ from footfall.store.dialect import Dialect
 from footfall.store.schema import contact_references, metadata
 from footfall.store.sql import loads, marks
 from footfall.store.webhooks import forget_erased_events
+from footfall.store.workflow_runs import forget_runs
 
 _BODIES = ("events", "failed_events")  # the tables that keep what clients sent
 _PAGE = 500
@@ -111,6 +112,7 @@ def erase(
     who = person(tx, ids)
     if earlier is not None and earlier.person != who:
         earlier = None  # identifiers changed since (a merge): look at everything again
+    forget_runs(tx, sql, ids)  # with their steps and due work, which point at runs, not contacts
     for table, column in contact_references():
         if table == "contacts":
             continue

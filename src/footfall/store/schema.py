@@ -421,6 +421,50 @@ workflow_versions = sa.Table(
 )
 
 
+# A workflow's runs (store/workflow_runs.py): one per start, on the version it started with, for
+# one contact (merges carry runs to the survivor; erasure deletes them with their steps). The
+# starting event is read from ``events`` when a block needs it, never copied. ``match_keys``
+# (a JSON array) are the starting event's values at stop.matchParam. ``listen_event`` is the
+# event type a run waiting on a waitEvent block listens for. Its next step is a ``due_work`` row
+# (kind ``workflow_run``).
+workflow_runs = sa.Table(
+    "workflow_runs",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", Id, sa.ForeignKey("workspaces.id"), nullable=False),
+    sa.Column("workflow_id", Id, sa.ForeignKey("workflows.id"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("contact_id", Id, sa.ForeignKey("contacts.id"), nullable=False),
+    sa.Column("event_id", sa.BigInteger, nullable=False),
+    sa.Column("match_keys", sa.Text, nullable=True),
+    sa.Column(
+        "status", sa.String(16), nullable=False
+    ),  # running, waiting, completed, stopped, failed
+    sa.Column("block", sa.String(64), nullable=True),
+    sa.Column("listen_event", sa.String(100), nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("started_us", sa.BigInteger, nullable=False),
+    sa.Column("updated_us", sa.BigInteger, nullable=False),
+    sa.Column("ended_us", sa.BigInteger, nullable=True),
+    sa.Index("ix_workflow_runs_contact", "contact_id", "workflow_id", "started_us"),
+    sa.Index("ix_workflow_runs_workflow", "workflow_id", "id"),
+    sqlite_autoincrement=True,
+)
+
+# The path each run took: every block it passed, the branch it took, when.
+workflow_steps = sa.Table(
+    "workflow_steps",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("run_id", Id, sa.ForeignKey("workflow_runs.id"), nullable=False),
+    sa.Column("block", sa.String(64), nullable=False),
+    sa.Column("branch", sa.String(64), nullable=True),
+    sa.Column("at_us", sa.BigInteger, nullable=False),
+    sa.Column("note", sa.Text, nullable=True),
+    sa.Index("ix_workflow_steps_run", "run_id", "id"),
+)
+
+
 def contact_references() -> list[tuple[str, str]]:
     """(table, column) of every column pointing at a contact: what erasure and export must reach.
 

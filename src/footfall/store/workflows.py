@@ -2,7 +2,7 @@
 
 Saving a document that differs from the current version adds a version; the workflow row
 points at the newest. Versions are kept so that a run keeps the document it started with; the
-oldest are pruned beyond ``KEEP_VERSIONS`` (runs will hold on to theirs). Documents are stored as
+oldest are pruned beyond ``KEEP_VERSIONS``, but for those runs still going use. Documents are stored as
 the JSON they were given and compared by their canonical form (sorted keys), so applying an
 exported workflow again changes nothing.
 """
@@ -19,6 +19,7 @@ from footfall.clock import now_us
 from footfall.exceptions import TooManyWorkflows, WorkflowExists, WorkflowNotFound
 from footfall.store.core import Database
 from footfall.store.cursor import Cursor
+from footfall.store.workflow_runs import forget_workflow_runs
 
 __all__ = ["KEEP_VERSIONS", "Saved", "Workflow", "WorkflowStore", "WorkflowVersion"]
 
@@ -121,10 +122,13 @@ class WorkflowStore:
                 ws,
                 workflow_id,
             )
-            tx.execute(
-                "DELETE FROM workflow_versions WHERE workflow_id = ? AND version <= ?",
+            tx.execute(  # the oldest, but never one a run still going uses
+                "DELETE FROM workflow_versions WHERE workflow_id = ? AND version <= ? "
+                "AND version NOT IN (SELECT version FROM workflow_runs WHERE workflow_id = ? "
+                "AND status IN ('running', 'waiting'))",
                 workflow_id,
                 version - KEEP_VERSIONS,
+                workflow_id,
             )
             return True
 
@@ -187,6 +191,7 @@ class WorkflowStore:
             # Locked first: a version saved meanwhile would otherwise outlive the delete of the
             # versions and refuse the delete of the workflow (its foreign key).
             _one(tx, ws, workflow_id, lock=self._db.dialect.for_update)
+            forget_workflow_runs(tx, self._db.dialect, workflow_id)
             tx.execute("DELETE FROM workflow_versions WHERE workflow_id = ?", workflow_id)
             tx.execute("DELETE FROM workflows WHERE workspace_id = ? AND id = ?", ws, workflow_id)
 

@@ -8,19 +8,20 @@ version leaves it as it is.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
 from footfall.decoding import decode_json
-from footfall.exceptions import InvalidWorkflow
+from footfall.exceptions import InvalidWorkflow, WorkflowNotFound
 from footfall.ingest.dates import from_us
+from footfall.store.workflow_runs import Run, Step
 from footfall.store.workflows import Workflow, WorkflowVersion
 from footfall.web.asgi import read_body
 from footfall.web.auth import full_key
-from footfall.web.params import Id, truth, whole_number
+from footfall.web.params import Id, limit, truth, whole_number
 from footfall.web.routing import Answer, Operation, Param, json_reply
 from footfall.web.services import services
 from footfall.workflows.document import Document
@@ -28,6 +29,7 @@ from footfall.workflows.document import Document
 __all__ = ["MAX_DOCUMENT_BYTES", "OPERATIONS"]
 
 MAX_DOCUMENT_BYTES = 256 * 1024
+MAX_RUNS_PAGE = 1000
 
 
 class WorkflowSummary(msgspec.Struct, rename="camel"):
@@ -50,6 +52,56 @@ class Checked(msgspec.Struct, rename="camel"):
     valid: bool
     name: str
     blocks: int
+
+
+class StepView(msgspec.Struct):
+    block: str
+    branch: str | None  # the branch it took (none: where the run stopped, waits or ended)
+    at: str
+    note: str | None
+
+
+class RunView(msgspec.Struct, rename="camel", omit_defaults=True):
+    id: int
+    workflow_id: int
+    version: int  # the workflow's version it runs on
+    contact_id: int
+    start_event_id: int
+    status: str  # running, waiting, completed, stopped, failed
+    block: str | None  # where it is (or ended)
+    reason: str | None  # why it stopped or failed
+    started: str
+    updated: str
+    ended: str | None
+    path: list[StepView] | None = None  # one run's path, oldest first
+
+
+class Stopped(msgspec.Struct):
+    stopped: int
+
+
+class RunCounts(msgspec.Struct):
+    runs: dict[str, int]  # by status
+    blocks: dict[str, dict[str, int]]  # block -> branch taken ("-": stopped there) -> runs
+
+
+def run_view(run: Run, steps: list[Step] | None = None) -> RunView:
+    return RunView(
+        run.id,
+        run.workflow_id,
+        run.version,
+        run.contact_id,
+        run.event_id,
+        run.status,
+        run.block,
+        run.reason,
+        from_us(run.started_us),
+        from_us(run.updated_us),
+        None if run.ended_us is None else from_us(run.ended_us),
+        None
+        if steps is None
+        else [StepView(s.block, s.branch, from_us(s.at_us), s.note) for s in steps],
+    )
 
 
 def summary(workflow: Workflow) -> WorkflowSummary:
@@ -169,7 +221,104 @@ async def disable_workflow(request: Request) -> Response:
     return json_reply(summary(workflow))
 
 
+def _run_id(request: Request) -> int:
+    return whole_number(request.path_params["run_id"], "the run id in the path", least=1)
+
+
+def _page(request: Request) -> tuple[int, int | None]:
+    size = limit(request.query_params, "limit", 100, MAX_RUNS_PAGE)
+    before = request.query_params.get("before")
+    return size, None if not before else whole_number(before, "before", least=1)
+
+
+async def list_runs(request: Request) -> Response:
+    """A workflow's runs, newest first (``before``: the last id of the previous page)."""
+    key = await full_key(request)
+    workflow_id = _id(request)
+    found = services(request)
+    await asyncio.to_thread(found.workflows.get, key.workspace_id, workflow_id)
+    size, before = _page(request)
+    runs = await asyncio.to_thread(
+        found.store.workflow_runs.runs,
+        key.workspace_id,
+        workflow_id=workflow_id,
+        limit=size,
+        before=before,
+    )
+    return json_reply([run_view(run) for run in runs])
+
+
+async def get_run(request: Request) -> Response:
+    """One run with the path it took."""
+    key = await full_key(request)
+    workflow_id, run_id = _id(request), _run_id(request)
+    found = await asyncio.to_thread(
+        services(request).store.workflow_runs.run, key.workspace_id, run_id
+    )
+    if found is None or found[0].workflow_id != workflow_id:
+        raise WorkflowNotFound(f"workflow {workflow_id} has no run {run_id}")
+    return json_reply(run_view(*found))
+
+
+async def stop_run(request: Request) -> Response:
+    """Stop one run (a run already over is left as it is)."""
+    key = await full_key(request)
+    workflow_id, run_id = _id(request), _run_id(request)
+    runs = services(request).store.workflow_runs
+    await asyncio.to_thread(
+        runs.stop, key.workspace_id, [run_id], workflow_id, "stopped by the API"
+    )
+    found = await asyncio.to_thread(runs.run, key.workspace_id, run_id)
+    if found is None or found[0].workflow_id != workflow_id:
+        raise WorkflowNotFound(f"workflow {workflow_id} has no run {run_id}")
+    return json_reply(run_view(*found))
+
+
+async def stop_runs(request: Request) -> Response:
+    """Stop every run of a workflow that is still going."""
+    key = await full_key(request)
+    workflow_id = _id(request)
+    found = services(request)
+    await asyncio.to_thread(found.workflows.get, key.workspace_id, workflow_id)
+    count = await asyncio.to_thread(
+        found.store.workflow_runs.stop, key.workspace_id, None, workflow_id, "stopped by the API"
+    )
+    return json_reply(Stopped(count))
+
+
+async def workflow_stats(request: Request) -> Response:
+    """Runs by status, and how many runs passed each block by each branch."""
+    key = await full_key(request)
+    workflow_id = _id(request)
+    found = services(request)
+    await asyncio.to_thread(found.workflows.get, key.workspace_id, workflow_id)
+    counts = await asyncio.to_thread(
+        found.store.workflow_runs.counts, key.workspace_id, workflow_id
+    )
+    return json_reply(RunCounts(counts["runs"], counts["blocks"]))
+
+
+async def contact_runs(request: Request) -> Response:
+    """A contact's runs of every workflow, newest first."""
+    key = await full_key(request)
+    contact = whole_number(request.path_params["contact_id"], "the contact id in the path", least=1)
+    size, before = _page(request)
+    runs = await asyncio.to_thread(
+        services(request).store.workflow_runs.runs,
+        key.workspace_id,
+        contact_ids=[contact],
+        limit=size,
+        before=before,
+    )
+    return json_reply([run_view(run) for run in runs])
+
+
 _ID = Param("workflow_id", "path", "the workflow's id", Id, True)
+_RUN = Param("run_id", "path", "the run's id", Id, True)
+_PAGE = (
+    Param("limit", "query", "runs", Annotated[int, msgspec.Meta(ge=1, le=1000)]),
+    Param("before", "query", "the last id of the previous page", Id),
+)
 _SHOWN = {200: Answer("the workflow with its definition", WorkflowView)}
 
 OPERATIONS = [
@@ -231,6 +380,54 @@ OPERATIONS = [
         enable_workflow,
         {200: Answer("the workflow", WorkflowSummary)},
         params=(_ID,),
+    ),
+    Operation(
+        "GET",
+        "/api/v1/workflows/{workflow_id}/runs",
+        "A workflow's runs, newest first",
+        list_runs,
+        {200: Answer("runs", list[RunView])},
+        params=(_ID, *_PAGE),
+    ),
+    Operation(
+        "GET",
+        "/api/v1/workflows/{workflow_id}/runs/{run_id}",
+        "A run and the path it took",
+        get_run,
+        {200: Answer("the run with its path", RunView)},
+        params=(_ID, _RUN),
+    ),
+    Operation(
+        "POST",
+        "/api/v1/workflows/{workflow_id}/runs/{run_id}/stop",
+        "Stop a run",
+        stop_run,
+        {200: Answer("the run", RunView)},
+        params=(_ID, _RUN),
+    ),
+    Operation(
+        "POST",
+        "/api/v1/workflows/{workflow_id}/stop",
+        "Stop every run of a workflow",
+        stop_runs,
+        {200: Answer("how many runs were stopped", Stopped)},
+        params=(_ID,),
+    ),
+    Operation(
+        "GET",
+        "/api/v1/workflows/{workflow_id}/stats",
+        "Runs by status and block",
+        workflow_stats,
+        {200: Answer("counts", RunCounts)},
+        params=(_ID,),
+    ),
+    Operation(
+        "GET",
+        "/api/v1/contact/{contact_id}/runs",
+        "A contact's workflow runs, newest first",
+        contact_runs,
+        {200: Answer("runs", list[RunView])},
+        params=(Param("contact_id", "path", "the contact's id", Id, True), *_PAGE),
     ),
     Operation(
         "POST",

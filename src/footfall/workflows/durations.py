@@ -37,6 +37,10 @@ class Duration:
         day = min(moment.day, calendar.monthrange(year, month)[1])
         return moment.replace(year=year, month=month, day=day)
 
+    def before(self, moment: datetime) -> datetime:
+        """The moment this long before ``moment`` (calendar months for "mo")."""
+        return Duration(-self.amount, self.unit).after(moment)
+
     @property
     def approximate_seconds(self) -> int:
         """For bounds and ordering only: a month counted as 31 days."""

@@ -10,10 +10,15 @@ from typing import Any
 import msgspec
 
 from footfall.config import Settings
+from footfall.exceptions import WorkflowNotRunnable
 from footfall.store.workflows import Saved, Workflow, WorkflowStore, WorkflowVersion
 from footfall.workflows.definitions import Definition, Limits, parse_definition
+from footfall.workflows.document import Emit, Http, SetField
 
-__all__ = ["WorkflowService"]
+__all__ = ["NOT_RUN_YET", "WorkflowService"]
+
+NOT_RUN_YET = (Http, Emit, SetField)  # action blocks: the engine does not run them yet
+STORED = Limits(max_blocks=10_000)  # a stored document was checked when it was saved
 
 
 class WorkflowService:
@@ -28,6 +33,8 @@ class WorkflowService:
 
     def create(self, ws: int, document: Any, *, enabled: bool = False) -> Workflow:
         definition = self.check(document)
+        if enabled:
+            _refuse_unrun(definition)
         workflow = self.store.create(
             ws,
             definition.name,
@@ -38,9 +45,12 @@ class WorkflowService:
         return self.store.set_enabled(ws, workflow.id, True) if enabled else workflow
 
     def update(self, ws: int, workflow_id: int, document: Any) -> Saved:
-        """A new version when the document changed (runs in flight keep theirs)."""
-        self.store.get(ws, workflow_id)  # 404 before checking the document
+        """A new version when the document changed (runs in flight keep theirs). An enabled
+        workflow takes only a document whose blocks the engine runs."""
+        current = self.store.get(ws, workflow_id)  # 404 before checking the document
         definition = self.check(document)
+        if current.enabled:
+            _refuse_unrun(definition)
         return self.store.save(
             ws, workflow_id, definition.name, definition.start_event, _encoded(definition)
         )
@@ -50,6 +60,9 @@ class WorkflowService:
         saved, whether it was created). ``enable`` True or False sets its state as well."""
         definition = self.check(document)
         existing = self.store.named(ws, definition.name)
+        enabled = enable if enable is not None else existing is not None and existing.enabled
+        if enabled:
+            _refuse_unrun(definition)
         if existing is None:
             created = self.store.create(
                 ws,
@@ -64,8 +77,9 @@ class WorkflowService:
                 ws, existing.id, definition.name, definition.start_event, _encoded(definition)
             )
             fresh = False
-        if enable is not None and saved.workflow.enabled != enable:
-            saved = Saved(self.store.set_enabled(ws, saved.workflow.id, enable), saved.changed)
+        if saved.workflow.enabled != enabled:
+            state = self.store.set_enabled(ws, saved.workflow.id, enabled)
+            saved = Saved(state, saved.changed)
         return saved, fresh
 
     def all(self, ws: int) -> list[Workflow]:
@@ -81,6 +95,8 @@ class WorkflowService:
         return self.store.version(ws, workflow_id, version)
 
     def enable(self, ws: int, workflow_id: int) -> Workflow:
+        current = self.store.version(ws, workflow_id)
+        _refuse_unrun(parse_definition(msgspec.json.decode(current.document), STORED))
         return self.store.set_enabled(ws, workflow_id, True)
 
     def disable(self, ws: int, workflow_id: int) -> Workflow:
@@ -88,6 +104,18 @@ class WorkflowService:
 
     def delete(self, ws: int, workflow_id: int) -> None:
         self.store.delete(ws, workflow_id)
+
+
+def _refuse_unrun(definition: Definition) -> None:
+    """WorkflowNotRunnable when the engine does not run one of the definition's blocks yet: a
+    workflow cannot be enabled with it, nor an enabled workflow take it."""
+    waiting = [b for b in definition.document.blocks if isinstance(b, NOT_RUN_YET)]
+    if waiting:
+        shown = ", ".join(f"{type(b).__name__} block {b.id!r}" for b in waiting)
+        raise WorkflowNotRunnable(
+            f"workflow {definition.name!r} cannot run enabled: this version of Footfall does "
+            f"not run its {shown} yet (action blocks come next); keep it disabled"
+        )
 
 
 def _encoded(definition: Definition) -> bytes:

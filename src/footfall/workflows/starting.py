@@ -1,8 +1,9 @@
 """Whether an event starts a run of a workflow, and whether an event stops one: pure rules over
 what the store found (the contact's fields, its earlier runs, the events before the start).
 
-Only events as they happen start runs: live ones and orders. Past events, replayed failures and
-imports never do, since a reminder about last year's cart helps nobody.
+Only events as they happen start, stop or wake runs: live ones, and orders dated within a day of
+their arrival. Past events, replayed failures, imports and a sync of old orders never do, since a
+reminder about last year's cart helps nobody.
 
 A stop event matches a run when it is of one of the stop types, for the run's contact, and, with
 ``matchParam``, carries one of the values the starting event had there (values that spell the
@@ -27,15 +28,18 @@ from footfall.workflows.paths import Path
 from footfall.workflows.plan import Plan
 
 __all__ = [
+    "FRESH_ORDER_US",
     "STARTING_SOURCES",
     "Decision",
     "Earlier",
+    "happening",
     "match_keys",
     "may_start",
     "stops",
 ]
 
 STARTING_SOURCES = frozenset({"live", "order"})
+FRESH_ORDER_US = 24 * 3_600_000_000  # an order dated longer before it arrived is a sync of history
 MAX_KEY = 300  # characters of a value used as a match key; longer ones are cut
 MAX_KEYS = 20  # match keys kept per run or per event
 _NUMERIC = re.compile(r"[+-]?\d+(?:\.\d+)?(?:[eE][+-]?\d{1,4})?")
@@ -55,6 +59,13 @@ class Decision:
     reason: str  # why not (or "started")
 
 
+def happening(source: str, occurred_us: int, received_us: int) -> bool:
+    """Whether an event is news (it may start, stop or wake runs), not history."""
+    if source == "order":
+        return received_us - occurred_us <= FRESH_ORDER_US
+    return source in STARTING_SOURCES
+
+
 def may_start(
     plan: Plan,
     *,
@@ -64,13 +75,17 @@ def may_start(
     contact: Mapping[str, Any],
     earlier: Earlier,
     now_us: int,
+    occurred_us: int | None = None,
 ) -> Decision:
-    """Whether this event starts a run for its contact (which the caller has found)."""
+    """Whether this event starts a run for its contact (which the caller has found);
+    ``occurred_us`` None: the event occurred as it arrived (``now_us``)."""
     start = plan.definition.document.start
     if start.event != event_type:
         return Decision(False, "another event type")
     if source not in STARTING_SOURCES:
         return Decision(False, f"{source} events never start runs")
+    if not happening(source, now_us if occurred_us is None else occurred_us, now_us):
+        return Decision(False, "an order dated more than a day before it arrived")
     if plan.start_when is not None and not evaluate(plan.start_when, Facts(params, contact)):
         return Decision(False, "the start conditions do not hold")
     if start.not_while_active and earlier.active:

@@ -1,0 +1,664 @@
+"""Workflow runs: started and stopped by the events feed, moved on by due work.
+
+The ``workflows:events`` consumer reads the events feed a page at a time (as a span: the events
+that cannot concern a workflow are never read into Python) and, in the transaction that advances
+its position, stops the runs an event stops, wakes the runs waiting for it, and starts the runs
+it starts. A run's next step is a ``due_work`` row (kind ``workflow_run``, subject the run):
+claimed under a lease by a worker, which moves the run on (``RunStore.advance``) in one
+transaction with the run's new state, its steps and its next due time. So a kill -9 at any point
+leaves a run either before its step or after it, never half-way, and a lapsed lease hands it to
+another worker.
+
+What the engine decides is pure (``footfall.workflows``); this module reads and writes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import msgspec
+
+from footfall.clock import now_us
+from footfall.store.core import Database
+from footfall.store.cursor import Cursor
+from footfall.store.dialect import DUE, Dialect
+from footfall.store.rows import EventSpan
+from footfall.store.sql import loads, marks
+
+__all__ = [
+    "ACTIVE",
+    "KIND",
+    "Claimed",
+    "Move",
+    "Run",
+    "RunStore",
+    "SpanEvent",
+    "Step",
+    "forget_runs",
+    "read_span_events",
+]
+
+T = TypeVar("T")
+KIND = "workflow_run"
+RUNNING, WAITING, COMPLETED, STOPPED, FAILED = (
+    "running",
+    "waiting",
+    "completed",
+    "stopped",
+    "failed",
+)
+ACTIVE = (RUNNING, WAITING)
+_RUN_COLUMNS = (
+    "id, workspace_id, workflow_id, version, contact_id, event_id, match_keys, status, block, "
+    "listen_event, reason, started_us, updated_us, ended_us"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SpanEvent:
+    """An event of the feed that may concern a workflow: it may start one, or its contact has a
+    run going."""
+
+    id: int
+    workspace_id: int
+    event_type_key: str
+    contact_id: int
+    params: Any
+    source: str
+    occurred_us: int
+    received_us: int
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    id: int
+    workspace_id: int
+    workflow_id: int
+    version: int
+    contact_id: int
+    event_id: int
+    match_keys: tuple[str, ...] | None
+    status: str
+    block: str | None
+    listen_event: str | None
+    reason: str | None
+    started_us: int
+    updated_us: int
+    ended_us: int | None
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    block: str
+    branch: str | None
+    at_us: int
+    note: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """What a run does next, as the engine decided: the steps it took, where it now is, its
+    status, and when it is due again (None: never; the run is over)."""
+
+    steps: Sequence[tuple[str, str | None, str | None]]  # (block, branch, note)
+    block: str | None
+    status: str
+    due_us: int | None
+    listen_event: str | None = None
+    reason: str | None = None
+    state: Any = None  # the due work's state: what the next step is about
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    run: Run
+    state: Any
+    attempts: int
+
+
+def _run(row: Sequence[Any]) -> Run:
+    keys = loads(row[6]) if row[6] is not None else None
+    return Run(
+        int(row[0]),
+        int(row[1]),
+        int(row[2]),
+        int(row[3]),
+        int(row[4]),
+        int(row[5]),
+        None if keys is None else tuple(keys),
+        row[7],
+        row[8],
+        row[9],
+        row[10],
+        int(row[11]),
+        int(row[12]),
+        None if row[13] is None else int(row[13]),
+    )
+
+
+def read_span_events(tx: Cursor, dialect: Dialect, span: EventSpan) -> list[SpanEvent]:
+    """The events of ``span`` that may concern a workflow, in feed order: of a type an enabled
+    workflow of their workspace starts on, or of a contact with a run going."""
+    window, window_args, order = dialect.feed_window(span.after)
+    upto, upto_args = dialect.feed_upto(span.position)
+    rows = tx.all(
+        "SELECT e.id, e.workspace_id, e.event_type_key, e.contact_id, e.params, e.source, "
+        f"e.occurred_us, e.received_us FROM events e WHERE {window} AND {upto} AND e.contact_id IS NOT NULL "
+        "AND (EXISTS (SELECT 1 FROM workflows w WHERE w.workspace_id = e.workspace_id "
+        "AND w.enabled = TRUE AND w.start_event = e.event_type_key) "
+        "OR EXISTS (SELECT 1 FROM workflow_runs r WHERE r.contact_id = e.contact_id "
+        f"AND r.status IN (?, ?))) ORDER BY {_prefixed(order)}",
+        *window_args,
+        *upto_args,
+        *ACTIVE,
+    )
+    return [
+        SpanEvent(
+            int(r[0]), int(r[1]), r[2], int(r[3]), by_name(loads(r[4])), r[5], int(r[6]), int(r[7])
+        )
+        for r in rows
+    ]
+
+
+def by_name(params: Any) -> dict[str, Any]:
+    """Stored params (a list of ``{name, value}``) as conditions and templates read them: an
+    object of values by name (the last of a name wins)."""
+    if not isinstance(params, list):
+        return params if isinstance(params, dict) else {}
+    return {
+        item["name"]: item.get("value")
+        for item in params
+        if isinstance(item, dict) and isinstance(item.get("name"), str)
+    }
+
+
+def _prefixed(order: str) -> str:
+    return ", ".join(f"e.{column.strip()}" for column in order.split(","))
+
+
+def active_runs(tx: Cursor, contact_id: int) -> list[Run]:
+    rows = tx.all(
+        f"SELECT {_RUN_COLUMNS} FROM workflow_runs WHERE contact_id = ? AND status IN (?, ?) "
+        "ORDER BY id",
+        contact_id,
+        *ACTIVE,
+    )
+    return [_run(r) for r in rows]
+
+
+def earlier_runs(tx: Cursor, workflow_id: int, contact_id: int) -> tuple[int | None, int]:
+    """(the latest start of the contact's runs of the workflow, how many are active)."""
+    row = tx.one(
+        "SELECT max(started_us), sum(CASE WHEN status IN (?, ?) THEN 1 ELSE 0 END) "
+        "FROM workflow_runs WHERE workflow_id = ? AND contact_id = ?",
+        *ACTIVE,
+        workflow_id,
+        contact_id,
+    )
+    last = None if row is None or row[0] is None else int(row[0])
+    return last, int(row[1] or 0) if row is not None else 0
+
+
+def start_run(
+    tx: Cursor,
+    dialect: Dialect,
+    *,
+    event: SpanEvent,
+    workflow_id: int,
+    version: int,
+    match_keys: list[str] | None,
+    now: int,
+) -> int:
+    """A new run of the workflow for the event's contact, due at once."""
+    row = tx.one(
+        "INSERT INTO workflow_runs (workspace_id, workflow_id, version, contact_id, event_id, "
+        "match_keys, status, block, started_us, updated_us) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?) RETURNING id",
+        event.workspace_id,
+        workflow_id,
+        version,
+        event.contact_id,
+        event.id,
+        None if match_keys is None else msgspec.json.encode(match_keys).decode(),
+        RUNNING,
+        now,
+        now,
+    )
+    run_id = int(row[0])
+    _schedule(tx, run_id, event.workspace_id, now, {"do": "start"})
+    dialect.notify(tx, DUE)
+    return run_id
+
+
+def end_run(
+    tx: Cursor,
+    dialect: Dialect,
+    run_id: int,
+    status: str,
+    reason: str | None,
+    now: int,
+    block: str | None = None,
+) -> bool:
+    """The run is over (stopped, completed or failed) if it was still going: it is due no more.
+    The run's row is locked first, as every writer of a run does, then its due work."""
+    if _lock_active(tx, dialect, run_id) is None:
+        return False
+    tx.execute(
+        "UPDATE workflow_runs SET status = ?, reason = ?, ended_us = ?, updated_us = ?, "
+        "listen_event = NULL WHERE id = ?",
+        status,
+        reason,
+        now,
+        now,
+        run_id,
+    )
+    if block is not None:
+        add_steps(tx, run_id, [(block, None, reason)], now)
+    tx.execute("DELETE FROM due_work WHERE kind = ? AND subject = ?", KIND, run_id)
+    return True
+
+
+def _lock_active(tx: Cursor, dialect: Dialect, run_id: int) -> tuple[str, str | None, int] | None:
+    """(status, block, updated_us) of the run, its row locked, if it is still going."""
+    row = tx.one(
+        "SELECT status, block, updated_us FROM workflow_runs WHERE id = ? AND status IN (?, ?)"
+        f"{dialect.for_update}",
+        run_id,
+        *ACTIVE,
+    )
+    return None if row is None else (row[0], row[1], int(row[2]))
+
+
+def wake_run(tx: Cursor, dialect: Dialect, run: Run, state: Any, now: int) -> bool:
+    """Make a run waiting for an event due now with ``state``, if it still waits at the block
+    it was read at (a timeout committed meanwhile has moved it on: then nothing)."""
+    current = _lock_active(tx, dialect, run.id)
+    if current is None or current[1] != run.block or current[2] != run.updated_us:
+        return False
+    tx.execute(
+        "UPDATE workflow_runs SET listen_event = NULL, updated_us = ? WHERE id = ?",
+        max(now, run.updated_us + 1),
+        run.id,
+    )
+    tx.execute(
+        "UPDATE due_work SET due_us = ?, state = ? WHERE kind = ? AND subject = ?",
+        now,
+        msgspec.json.encode(state).decode(),
+        KIND,
+        run.id,
+    )
+    dialect.notify(tx, DUE)
+    return True
+
+
+def add_steps(
+    tx: Cursor, run_id: int, steps: Sequence[tuple[str, str | None, str | None]], now: int
+) -> None:
+    if steps:
+        tx.executemany(
+            "INSERT INTO workflow_steps (run_id, block, branch, at_us, note) VALUES (?, ?, ?, ?, ?)",
+            [(run_id, block, branch, now, note) for block, branch, note in steps],
+        )
+
+
+def _schedule(tx: Cursor, run_id: int, ws: int, due: int, state: Any) -> None:
+    tx.execute(
+        "INSERT INTO due_work (kind, subject, workspace_id, due_us, attempts, state, until_us) "
+        "VALUES (?, ?, ?, ?, 0, ?, 0) ON CONFLICT (kind, subject) DO UPDATE SET "
+        "due_us = excluded.due_us, state = excluded.state, attempts = 0",
+        KIND,
+        run_id,
+        ws,
+        due,
+        msgspec.json.encode(state).decode(),
+    )
+
+
+def _move_one(tx: Cursor, dialect: Dialect, owner: str, run: Run, move: Move, now: int) -> bool:
+    current = _lock_active(tx, dialect, run.id)  # the run's row first, as every writer does
+    held = tx.one(
+        "SELECT 1 FROM due_work WHERE kind = ? AND subject = ? AND owner = ? "
+        f"AND until_us > ?{dialect.for_update}",
+        KIND,
+        run.id,
+        owner,
+        now,
+    )
+    if current is None or held is None:
+        return False
+    if current[2] != run.updated_us:  # woken meanwhile: claimed again at once
+        tx.execute(
+            "UPDATE due_work SET owner = NULL, until_us = 0 WHERE kind = ? AND subject = ? "
+            "AND owner = ?",
+            KIND,
+            run.id,
+            owner,
+        )
+        return False
+    add_steps(tx, run.id, move.steps, now)
+    over = move.due_us is None
+    tx.execute(
+        "UPDATE workflow_runs SET status = ?, block = ?, listen_event = ?, reason = ?, "
+        "ended_us = ?, updated_us = ? WHERE id = ?",
+        move.status,
+        move.block,
+        move.listen_event,
+        move.reason,
+        now if over else None,
+        max(now, run.updated_us + 1),
+        run.id,
+    )
+    if over:
+        tx.execute("DELETE FROM due_work WHERE kind = ? AND subject = ?", KIND, run.id)
+    else:
+        tx.execute(
+            "UPDATE due_work SET due_us = ?, state = ?, attempts = 0, owner = NULL, until_us = 0 "
+            "WHERE kind = ? AND subject = ?",
+            move.due_us,
+            msgspec.json.encode(move.state).decode(),
+            KIND,
+            run.id,
+        )
+    return True
+
+
+def forget_runs(tx: Cursor, dialect: Dialect, contact_ids: Sequence[int]) -> None:
+    """Delete the runs of these contacts with their steps and due work (inside an erasure)."""
+    runs = [
+        int(r[0])
+        for r in tx.all(
+            f"SELECT id FROM workflow_runs WHERE contact_id IN ({marks(contact_ids)}) "
+            f"ORDER BY id{dialect.for_update}",
+            *contact_ids,
+        )
+    ]
+    _delete_runs(tx, runs)
+
+
+def _delete_runs(tx: Cursor, runs: Sequence[int]) -> None:
+    """Delete runs locked by the caller (no step can be added to them meanwhile)."""
+    for start in range(0, len(runs), 500):
+        chunk = runs[start : start + 500]
+        tx.execute(
+            f"DELETE FROM due_work WHERE kind = ? AND subject IN ({marks(chunk)})", KIND, *chunk
+        )
+        tx.execute(f"DELETE FROM workflow_steps WHERE run_id IN ({marks(chunk)})", *chunk)
+        tx.execute(f"DELETE FROM workflow_runs WHERE id IN ({marks(chunk)})", *chunk)
+
+
+def forget_workflow_runs(tx: Cursor, dialect: Dialect, workflow_id: int) -> None:
+    """Delete a workflow's runs (inside the workflow's deletion)."""
+    runs = [
+        int(r[0])
+        for r in tx.all(
+            f"SELECT id FROM workflow_runs WHERE workflow_id = ? ORDER BY id{dialect.for_update}",
+            workflow_id,
+        )
+    ]
+    _delete_runs(tx, runs)
+
+
+class RunStore:
+    """Runs as the executor and the API see them, each operation in a transaction of its own."""
+
+    def __init__(self, db: Database, clock: Callable[[], int] = now_us) -> None:
+        self._db = db
+        self._clock = clock
+
+    @property
+    def dialect(self) -> Dialect:
+        return self._db.dialect
+
+    def claim(self, owner: str, limit: int, lease_us: int) -> list[Claimed]:
+        """Up to ``limit`` due runs no live worker holds, leased to ``owner``."""
+        with self._db.read() as tx:  # a read first: an idle worker writes nothing
+            now = self._clock()
+            if (
+                tx.one(
+                    "SELECT 1 FROM due_work WHERE kind = ? AND due_us <= ? AND until_us <= ? "
+                    "LIMIT 1",
+                    KIND,
+                    now,
+                    now,
+                )
+                is None
+            ):
+                return []
+
+        def work(tx: Cursor) -> list[Claimed]:
+            now = self._clock()
+            due = tx.all(
+                "SELECT subject, state, attempts FROM due_work WHERE kind = ? AND due_us <= ? "
+                f"AND until_us <= ? ORDER BY due_us LIMIT ?{self.dialect.skip_locked}",
+                KIND,
+                now,
+                now,
+                limit,
+            )
+            if not due:
+                return []
+            ids = [int(r[0]) for r in due]
+            tx.execute(
+                f"UPDATE due_work SET owner = ?, until_us = ? WHERE kind = ? "
+                f"AND subject IN ({marks(ids)})",
+                owner,
+                now + lease_us,
+                KIND,
+                *ids,
+            )
+            runs = {
+                int(r[0]): _run(r)
+                for r in tx.all(
+                    f"SELECT {_RUN_COLUMNS} FROM workflow_runs WHERE id IN ({marks(ids)})", *ids
+                )
+            }
+            orphans = [i for i in ids if i not in runs]  # their run was deleted meanwhile
+            if orphans:
+                tx.execute(
+                    f"DELETE FROM due_work WHERE kind = ? AND subject IN ({marks(orphans)})",
+                    KIND,
+                    *orphans,
+                )
+            return [
+                Claimed(runs[int(r[0])], loads(r[1]) if r[1] else None, int(r[2]))
+                for r in due
+                if int(r[0]) in runs
+            ]
+
+        return self._db.transact(work)
+
+    def move(self, owner: str, moves: Sequence[tuple[Run, Move]]) -> int:
+        """Record each (run, move) whose run ``owner`` still holds the lease of and that is still
+        at the step it was claimed at, in one transaction; how many were recorded (the others:
+        another worker, a stop or a wake got there first)."""
+
+        def work(tx: Cursor) -> int:
+            now = self._clock()
+            return sum(_move_one(tx, self.dialect, owner, run, move, now) for run, move in moves)
+
+        return self._db.transact(work) if moves else 0
+
+    def read(self, work: Callable[[Cursor], T]) -> T:
+        """``work`` in a read transaction: every statement sees the same data."""
+        with self._db.snapshot() as tx:
+            return work(tx)
+
+    def release(self, owner: str) -> None:
+        def work(tx: Cursor) -> None:
+            tx.execute(
+                "UPDATE due_work SET owner = NULL, until_us = 0 WHERE kind = ? AND owner = ?",
+                KIND,
+                owner,
+            )
+
+        self._db.transact(work)
+
+    # reads for the API
+
+    def runs(
+        self,
+        ws: int,
+        *,
+        workflow_id: int | None = None,
+        contact_ids: Sequence[int] = (),
+        limit: int = 100,
+        before: int | None = None,
+    ) -> list[Run]:
+        where, args = ["workspace_id = ?"], [ws]
+        if workflow_id is not None:
+            where.append("workflow_id = ?")
+            args.append(workflow_id)
+        if contact_ids:
+            where.append(f"contact_id IN ({marks(contact_ids)})")
+            args.extend(contact_ids)
+        if before is not None:
+            where.append("id < ?")
+            args.append(before)
+        with self._db.read() as tx:
+            rows = tx.all(
+                f"SELECT {_RUN_COLUMNS} FROM workflow_runs WHERE {' AND '.join(where)} "
+                "ORDER BY id DESC LIMIT ?",
+                *args,
+                limit,
+            )
+        return [_run(r) for r in rows]
+
+    def run(self, ws: int, run_id: int) -> tuple[Run, list[Step]] | None:
+        with self._db.snapshot() as tx:
+            row = tx.one(
+                f"SELECT {_RUN_COLUMNS} FROM workflow_runs WHERE workspace_id = ? AND id = ?",
+                ws,
+                run_id,
+            )
+            if row is None:
+                return None
+            steps = tx.all(
+                "SELECT block, branch, at_us, note FROM workflow_steps WHERE run_id = ? "
+                "ORDER BY id LIMIT 1000",
+                run_id,
+            )
+        return _run(row), [Step(s[0], s[1], int(s[2]), s[3]) for s in steps]
+
+    def stop(self, ws: int, run_ids: Sequence[int] | None, workflow_id: int, reason: str) -> int:
+        """Stop runs of a workflow (all active ones when ``run_ids`` is None); how many."""
+
+        def work(tx: Cursor) -> int:
+            now = self._clock()
+            rows = tx.all(
+                "SELECT id FROM workflow_runs WHERE workspace_id = ? AND workflow_id = ? "
+                "AND status IN (?, ?)",
+                ws,
+                workflow_id,
+                *ACTIVE,
+            )
+            chosen = [int(r[0]) for r in rows if run_ids is None or int(r[0]) in run_ids]
+            return sum(end_run(tx, self.dialect, run_id, STOPPED, reason, now) for run_id in chosen)
+
+        return self._db.transact(work)
+
+    def counts(self, ws: int, workflow_id: int) -> dict[str, Any]:
+        """Runs by status, and per block: how many passed it by each branch."""
+        with self._db.snapshot() as tx:
+            statuses = tx.all(
+                "SELECT status, count(*) FROM workflow_runs WHERE workspace_id = ? "
+                "AND workflow_id = ? GROUP BY status",
+                ws,
+                workflow_id,
+            )
+            blocks = tx.all(
+                "SELECT s.block, s.branch, count(*) FROM workflow_steps s "
+                "JOIN workflow_runs r ON r.id = s.run_id WHERE r.workspace_id = ? "
+                "AND r.workflow_id = ? GROUP BY s.block, s.branch",
+                ws,
+                workflow_id,
+            )
+        passed: dict[str, dict[str, int]] = {}
+        for block, branch, count in blocks:
+            passed.setdefault(block, {})[branch or "-"] = int(count)
+        return {"runs": {s: int(c) for s, c in statuses}, "blocks": passed}
+
+
+def _chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
+    for start in range(0, len(ids), 500):
+        yield ids[start : start + 500]
+
+
+# -- what the engine reads inside the consumer's transaction ---------------------------------------
+
+
+def starting_workflows(tx: Cursor, ws: int, event_type: str) -> list[tuple[int, int]]:
+    """(id, current version) of the workspace's enabled workflows that start on ``event_type``."""
+    rows = tx.all(
+        "SELECT id, version FROM workflows WHERE workspace_id = ? AND enabled = TRUE "
+        "AND start_event = ? ORDER BY id",
+        ws,
+        event_type,
+    )
+    return [(int(r[0]), int(r[1])) for r in rows]
+
+
+def version_document(tx: Cursor, workflow_id: int, version: int) -> bytes | None:
+    row = tx.one(
+        "SELECT document FROM workflow_versions WHERE workflow_id = ? AND version = ?",
+        workflow_id,
+        version,
+    )
+    if row is None:
+        return None
+    value = row[0]
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
+def contact_fields(tx: Cursor, contact_id: int) -> dict[str, Any]:
+    """A contact's fields as conditions and templates read them: its own (firstName,
+    lastName, externalCustomerId, languageCode, timeZone, address, id) and its custom fields by
+    name; empty when it is gone."""
+    row = tx.one(
+        "SELECT first_name, last_name, external_customer_id, language_code, time_zone, address, "
+        "fields FROM contacts WHERE id = ?",
+        contact_id,
+    )
+    if row is None:
+        return {}
+    custom = loads(row[6]) or {}
+    known = {
+        "id": contact_id,
+        "firstName": row[0],
+        "lastName": row[1],
+        "externalCustomerId": row[2],
+        "languageCode": row[3],
+        "timeZone": row[4],
+        "address": loads(row[5]),
+    }
+    return {**(custom if isinstance(custom, dict) else {}), **known}
+
+
+def event_params(tx: Cursor, event_id: int) -> Any:
+    """The params of a stored event; None when it is gone (erased)."""
+    row = tx.one("SELECT params FROM events WHERE id = ?", event_id)
+    return None if row is None else by_name(loads(row[0]))
+
+
+def events_between(
+    tx: Cursor, contact_id: int, types: Sequence[str], since_us: int, before_id: int
+) -> list[tuple[str, Any]]:
+    """(type, params) of the contact's events of ``types`` that occurred since ``since_us``
+    and came before the event ``before_id``, newest first, at most 100."""
+    if not types:
+        return []
+    rows = tx.all(
+        "SELECT event_type_key, params FROM events WHERE contact_id = ? "
+        f"AND event_type_key IN ({marks(types)}) AND occurred_us >= ? AND id < ? "
+        "ORDER BY occurred_us DESC LIMIT 100",
+        contact_id,
+        *types,
+        since_us,
+        before_id,
+    )
+    return [(r[0], by_name(loads(r[1]))) for r in rows]

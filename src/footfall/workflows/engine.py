@@ -1,0 +1,315 @@
+"""The workflow engine on the worker runtime: the ``workflows:events`` feed consumer, which starts,
+stops and wakes runs in the transaction that advances its position, and the loop that moves due
+runs on (``RunLoop``), one transaction per step.
+
+What to do is decided by the pure rules (``starting``, ``stepping``, ``timing``); this module
+reads what they need and writes what they decide through ``store.workflow_runs``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import cachetools
+import msgspec
+
+from footfall import logs
+from footfall.exceptions import InvalidWorkflow, StorageUnavailable
+from footfall.ingest.dates import to_us
+from footfall.loops import WakeLoop
+from footfall.store.cursor import Cursor
+from footfall.store.dialect import Dialect
+from footfall.store.rows import EventSpan
+from footfall.store.workflow_runs import (
+    COMPLETED,
+    FAILED,
+    STOPPED,
+    WAITING,
+    Claimed,
+    Move,
+    Run,
+    RunStore,
+    SpanEvent,
+    active_runs,
+    contact_fields,
+    earlier_runs,
+    end_run,
+    event_params,
+    events_between,
+    read_span_events,
+    start_run,
+    starting_workflows,
+    version_document,
+    wake_run,
+)
+from footfall.workflows.conditions import Facts, evaluate
+from footfall.workflows.definitions import Limits, parse_definition
+from footfall.workflows.document import Timer, WaitEvent
+from footfall.workflows.durations import parse_duration
+from footfall.workflows.plan import Plan, compile_plan
+from footfall.workflows.starting import Earlier, happening, match_keys, may_start, stops
+from footfall.workflows.stepping import Act, Finish, Listen, Outcome, Passed, Wait, advance, follow
+from footfall.workflows.timing import timer_due, zone_for
+
+__all__ = ["CONSUMER", "MAX_ACTIVE_PER_CONTACT", "Plans", "RunLoop", "decide", "handle_events"]
+
+log = logs.get("footfall.workflows")
+CONSUMER = "workflows:events"
+MAX_ACTIVE_PER_CONTACT = 100  # runs going at once for one contact, all workflows together
+WORKSPACE_ZONE = "UTC"  # until workspaces have a time zone of their own
+CLAIM = 100  # runs moved on per step of the loop
+LEASE_SECONDS = 30.0
+_STORED = Limits(max_blocks=10_000)  # stored documents were checked when saved
+
+
+class Plans:
+    """Compiled plans by (workflow, version), read from the store on first use; a version never
+    changes, so an entry never goes stale. Bounded: the least recently used go first (a document
+    is at most 256 KiB; 64 of them compiled stay within a few tens of megabytes)."""
+
+    def __init__(self, size: int = 64) -> None:
+        self._cache: cachetools.LRUCache[tuple[int, int], Plan] = cachetools.LRUCache(size)
+
+    def get(self, tx: Cursor, workflow_id: int, version: int) -> Plan | None:
+        key = (workflow_id, version)
+        found = self._cache.get(key)
+        if found is None:
+            document = version_document(tx, workflow_id, version)
+            if document is None:
+                return None
+            try:
+                found = compile_plan(parse_definition(msgspec.json.decode(document), _STORED))
+            except InvalidWorkflow as exc:  # stored by a version with other rules: none runs
+                log.warning(
+                    "stored workflow version refused",
+                    action="workflow.version_refused",
+                    workflow=workflow_id,
+                    version=version,
+                    error=exc.message,
+                )
+                return None
+            self._cache[key] = found
+        return found
+
+
+# -- the feed consumer ---------------------------------------------------------------------------
+
+
+def handle_events(tx: Cursor, dialect: Dialect, span: EventSpan, plans: Plans, now: int) -> int:
+    """Stop, wake and start runs for the events of ``span``, in feed order; how many events
+    concerned a workflow."""
+    events = read_span_events(tx, dialect, span)
+    for event in events:
+        if happening(event.source, event.occurred_us, event.received_us):
+            _stop_or_wake(tx, dialect, event, plans, now)
+            _start(tx, dialect, event, plans, now)
+    return len(events)
+
+
+def _stop_or_wake(tx: Cursor, dialect: Dialect, event: SpanEvent, plans: Plans, now: int) -> None:
+    contact: dict[str, Any] | None = None
+    for run in active_runs(tx, event.contact_id):
+        if run.event_id == event.id:
+            continue
+        plan = plans.get(tx, run.workflow_id, run.version)
+        if plan is None:
+            continue
+        keys = run.match_keys if plan.stop_path is not None else None
+        if stops(plan, event_type=event.event_type_key, params=event.params, run_keys=keys):
+            reason = f"stopped by {event.event_type_key} (event {event.id})"
+            end_run(tx, dialect, run.id, STOPPED, reason, now, block=run.block)
+        elif run.listen_event == event.event_type_key:
+            contact = contact if contact is not None else contact_fields(tx, event.contact_id)
+            if _awaited(tx, plan, run, event, contact):
+                wake_run(tx, dialect, run, {"do": "event", "event": event.id}, now)
+
+
+def _awaited(tx: Cursor, plan: Plan, run: Run, event: SpanEvent, contact: dict[str, Any]) -> bool:
+    """Whether ``event`` is the one the run's wait block waits for."""
+    block = plan.blocks.get(run.block or "")
+    if not isinstance(block, WaitEvent):
+        return False
+    condition = plan.conditions.get(block.id)
+    if condition is not None and not evaluate(condition, Facts(event.params, contact)):
+        return False
+    path = plan.block_paths.get(block.id)
+    if path is None:
+        return True
+    started = event_params(tx, run.event_id)
+    return bool(set(match_keys(path, started)) & set(match_keys(path, event.params)))
+
+
+def _start(tx: Cursor, dialect: Dialect, event: SpanEvent, plans: Plans, now: int) -> None:
+    workflows = starting_workflows(tx, event.workspace_id, event.event_type_key)
+    if not workflows:
+        return
+    contact = contact_fields(tx, event.contact_id)
+    for workflow_id, version in workflows:
+        plan = plans.get(tx, workflow_id, version)
+        if plan is None:
+            continue
+        last, active = earlier_runs(tx, workflow_id, event.contact_id)
+        decision = may_start(
+            plan,
+            event_type=event.event_type_key,
+            source=event.source,
+            params=event.params,
+            contact=contact,
+            earlier=Earlier(last, active),
+            now_us=event.received_us,
+            occurred_us=event.occurred_us,
+        )
+        if not decision.start:
+            continue
+        if len(active_runs(tx, event.contact_id)) >= MAX_ACTIVE_PER_CONTACT:
+            log.warning(
+                "run not started: the contact has too many runs going",
+                action="workflow.contact_busy",
+                workflow=workflow_id,
+                contact=event.contact_id,
+            )
+            continue
+        keys = match_keys(plan.match_path, event.params) if plan.match_path else None
+        run_id = start_run(
+            tx, dialect, event=event, workflow_id=workflow_id, version=version,
+            match_keys=keys, now=now,
+        )  # fmt: skip
+        if _stopped_before(tx, plan, event, keys):
+            reason = "a stop event came within stop.lookBack before the start"
+            end_run(tx, dialect, run_id, STOPPED, reason, now, block="start")
+
+
+def _stopped_before(tx: Cursor, plan: Plan, event: SpanEvent, keys: list[str] | None) -> bool:
+    stop = plan.definition.document.stop
+    if stop is None or stop.look_back is None:
+        return False
+    look_back = parse_duration(stop.look_back, "stop.lookBack")
+    since = to_us(look_back.before(_moment(event.occurred_us)))
+    earlier = events_between(tx, event.contact_id, stop.events, since, event.id)
+    return any(
+        stops(plan, event_type=kind, params=params, run_keys=keys) for kind, params in earlier
+    )
+
+
+def _moment(us: int) -> datetime:
+    return datetime.fromtimestamp(us / 1_000_000, UTC)
+
+
+# -- moving runs on ----------------------------------------------------------------------------
+
+
+class RunLoop(WakeLoop):
+    """Claims due runs and moves each one step on, in a transaction of its own."""
+
+    failed_action = "workflow.step_failed"
+
+    def __init__(self, runs: RunStore, plans: Plans, owner: str, clock: Callable[[], int]) -> None:
+        super().__init__("workflow runs")
+        self.runs = runs
+        self.plans = plans
+        self.owner = owner
+        self.clock = clock
+
+    def idle_seconds(self) -> float:
+        return 0.5
+
+    async def step(self) -> None:
+        await asyncio.to_thread(self.work)
+
+    def work(self) -> int:
+        """Move every due run on, a claim at a time; how many moved (blocking)."""
+        moved = 0
+        while not self.stopping:
+            claimed = self.runs.claim(self.owner, CLAIM, int(LEASE_SECONDS * 1_000_000))
+            moved += self.runs.move(self.owner, self._decided(claimed))
+            if len(claimed) < CLAIM:
+                return moved
+        return moved
+
+    def _decided(self, claimed: list[Claimed]) -> list[tuple[Run, Move]]:
+        """The next step of each claimed run, read in one snapshot."""
+
+        def read(tx: Cursor) -> list[tuple[Run, Move]]:
+            now = self.clock()
+            return [(item.run, _decided_safely(tx, self.plans, item, now)) for item in claimed]
+
+        return self.runs.read(read) if claimed else []
+
+    async def stop(self) -> None:
+        await self.halt()
+        await asyncio.to_thread(self.runs.release, self.owner)
+
+
+def _decided_safely(tx: Cursor, plans: Plans, claimed: Claimed, now: int) -> Move:
+    """``decide``, or a failed run when deciding raised: one run that cannot go on must not
+    hold up the others claimed with it, nor come back forever."""
+    try:
+        return decide(tx, plans, claimed, now)
+    except StorageUnavailable:
+        raise
+    except Exception as exc:
+        log.exception("workflow run failed", action="workflow.run_failed", run=claimed.run.id)
+        reason = f"the engine could not take its next step ({type(exc).__name__})"
+        return Move([], claimed.run.block, FAILED, None, reason=reason)
+
+
+def decide(tx: Cursor, plans: Plans, claimed: Claimed, now: int) -> Move:
+    """The next step of a claimed run (reads only)."""
+    run = claimed.run
+    plan = plans.get(tx, run.workflow_id, run.version)
+    if plan is None:
+        return Move([], run.block, FAILED, None, reason="its workflow version is gone")
+    contact = contact_fields(tx, run.contact_id)
+    params = event_params(tx, run.event_id)
+    facts = Facts(params, contact)
+    seed = f"{run.workflow_id}:{run.contact_id}"
+    state = claimed.state if isinstance(claimed.state, dict) else {}
+    doing = state.get("do")
+    if run.block is None or doing == "start":
+        passed, outcome = advance(plan, plan.first, facts, seed)
+    elif doing == "timer":
+        passed, outcome = follow(plan, run.block, "next", facts, seed)
+    elif doing in ("event", "timeout"):
+        passed, outcome = follow(plan, run.block, doing, facts, seed)
+    else:
+        return Move([], run.block, FAILED, None, reason=f"unknown step {doing!r}")
+    return _move(plan, passed, outcome, facts, contact, now)
+
+
+def _move(
+    plan: Plan,
+    passed: list[Passed],
+    outcome: Outcome,
+    facts: Facts,
+    contact: dict[str, Any],
+    now: int,
+) -> Move:
+    steps: list[tuple[str, str | None, str | None]] = [(p.block, p.branch, None) for p in passed]
+    if isinstance(outcome, Finish):
+        steps.append((outcome.block, None, outcome.reason))
+        status = COMPLETED if outcome.status == "completed" else FAILED
+        return Move(steps, outcome.block, status, None, reason=outcome.reason)
+    block = plan.blocks[outcome.block]
+    if isinstance(outcome, Wait) and isinstance(block, Timer):
+        zone = zone_for(_text(contact.get("timeZone")), WORKSPACE_ZONE, block.time_zone)
+        due = timer_due(block, _moment(now), params=facts.params, contact=contact, zone=zone)
+        if due.note:
+            steps.append((block.id, None, due.note))
+        return Move(steps, block.id, WAITING, to_us(due.at), state={"do": "timer"})
+    if isinstance(outcome, Listen) and isinstance(block, WaitEvent):
+        timeout = parse_duration(block.timeout, f"{block.id}.timeout")
+        until = to_us(timeout.after(_moment(now)))
+        return Move(
+            steps, block.id, WAITING, until, listen_event=block.event, state={"do": "timeout"}
+        )
+    assert isinstance(outcome, Act)
+    reason = f"the {type(block).__name__.lower()} block is not run by this version of Footfall"
+    steps.append((block.id, None, reason))
+    return Move(steps, block.id, FAILED, None, reason=reason)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
