@@ -261,6 +261,10 @@ def test_action_blocks_cannot_be_enabled_yet(api: httpx.Client) -> None:
     runnable = enabled(api, cart_flow("runnable"))
     update = api.put(f"{FLOWS}/{runnable}", json=document | {"name": "runnable"})
     assert update.status_code == 409
+    birthday = cart_flow("birthday") | {"start": {"contactDate": {"field": "birthday"}}}
+    birthday["stop"] = {"events": ["orderCREATED"]}
+    dated = api.post(FLOWS, json=birthday, params={"enabled": "true"})
+    assert dated.status_code == 409 and "contact dates" in dated.text
 
 
 def test_erasure_takes_the_runs_and_their_paths(api: httpx.Client, store: Store) -> None:

@@ -109,6 +109,11 @@ class WorkflowService:
 def _refuse_unrun(definition: Definition) -> None:
     """WorkflowNotRunnable when the engine does not run one of the definition's blocks yet: a
     workflow cannot be enabled with it, nor an enabled workflow take it."""
+    if definition.document.start.event is None:
+        raise WorkflowNotRunnable(
+            f"workflow {definition.name!r} cannot run enabled: this version of Footfall does "
+            "not start runs on contact dates yet; keep it disabled"
+        )
     waiting = [b for b in definition.document.blocks if isinstance(b, NOT_RUN_YET)]
     if waiting:
         shown = ", ".join(f"{type(b).__name__} block {b.id!r}" for b in waiting)
