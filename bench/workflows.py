@@ -8,7 +8,7 @@ Run from the repository root (after scripts/bootstrap):
 On a fresh database, with real processes: ``footfall serve --no-worker`` takes ``--runs`` live
 events (each of its own contact, ``--connections`` at a time) for an enabled workflow whose
 timer waits until the date the event carries (``untilParam``): ``--due`` of them name the same
-second a little after the load, the others a day later. Then ``footfall worker`` (two on
+second a little after the load, the others a day later (sent by ``--senders`` processes). Then ``footfall worker`` (two on
 PostgreSQL) starts the runs from the feed; the start rate is the runs over the time from the
 workers' launch until every run waits. Then the due second comes: the figure is the time from
 it until every one of the ``--due`` runs has completed, while the others keep waiting. The
@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 import uuid
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -59,12 +60,29 @@ def basic(key: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f":{key}".encode()).decode()}
 
 
-async def send_events(url: str, key: str, moments: list[str], connections: int) -> None:
+def send_all(url: str, key: str, moments: list[str], connections: int, processes: int) -> None:
+    """``send_events`` from ``processes`` processes, each a slice (one Python client process
+    sends about 600 events a second)."""
+    slices = [moments[i::processes] for i in range(processes)]
+    tags = [f"{uuid.uuid4().hex[:6]}p{i}" for i in range(processes)]
+    with ProcessPoolExecutor(processes) as pool:
+        waiting = [
+            pool.submit(_send_slice, url, key, part, connections, tag)
+            for part, tag in zip(slices, tags, strict=True)
+        ]
+        for future in waiting:
+            future.result()
+
+
+def _send_slice(url: str, key: str, moments: list[str], connections: int, tag: str) -> None:
+    asyncio.run(send_events(url, key, moments, connections, tag))
+
+
+async def send_events(url: str, key: str, moments: list[str], connections: int, tag: str) -> None:
     """One live event per run, each of a contact of its own, carrying its timer's date."""
     queue: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
     for index, moment in enumerate(moments):
         queue.put_nowait((index, moment))
-    tag = uuid.uuid4().hex[:6]
     async with httpx.AsyncClient(base_url=url, headers=basic(key), timeout=60) as client:
 
         async def sender() -> None:
@@ -116,7 +134,9 @@ def wait_for(check: object, seconds: float, what: str) -> float:
 
 
 def run(backend: str, args: argparse.Namespace, workdir: Path) -> list[str]:
-    env, database = backend_env(backend, workdir / uuid.uuid4().hex[:8])
+    rundir = workdir / uuid.uuid4().hex[:8]
+    rundir.mkdir()
+    env, database = backend_env(backend, rundir)
     log_path = (
         Path(tempfile.gettempdir()) / f"footfall-workflows-{backend}-{uuid.uuid4().hex[:6]}.log"
     )
@@ -141,7 +161,7 @@ def run(backend: str, args: argparse.Namespace, workdir: Path) -> list[str]:
                     args.runs - args.due
                 )
                 started = time.monotonic()
-                asyncio.run(send_events(server.url, key, moments, args.connections))
+                send_all(server.url, key, moments, args.connections, args.senders)
                 sent = time.monotonic() - started
                 print(f"  {args.runs:,} events sent in {sent:.1f} s ({args.runs / sent:,.0f}/s)")
                 launched = time.monotonic()
@@ -191,7 +211,8 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--runs", type=int, default=100_000)
     parser.add_argument("--due", type=int, default=10_000)
-    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--connections", type=int, default=16, help="per sending process")
+    parser.add_argument("--senders", type=int, default=3, help="sending processes")
     parser.add_argument(
         "--lead", type=float, default=240.0, help="seconds from the load's start to the due second"
     )

@@ -23,7 +23,7 @@ import msgspec
 from footfall.clock import now_us
 from footfall.store.core import Database
 from footfall.store.cursor import Cursor
-from footfall.store.dialect import DUE, Dialect
+from footfall.store.dialect import Dialect
 from footfall.store.rows import EventSpan
 from footfall.store.sql import loads, marks
 
@@ -192,19 +192,6 @@ def active_runs(tx: Cursor, contact_id: int) -> list[Run]:
     return [_run(r) for r in rows]
 
 
-def earlier_runs(tx: Cursor, workflow_id: int, contact_id: int) -> tuple[int | None, int]:
-    """(the latest start of the contact's runs of the workflow, how many are active)."""
-    row = tx.one(
-        "SELECT max(started_us), sum(CASE WHEN status IN (?, ?) THEN 1 ELSE 0 END) "
-        "FROM workflow_runs WHERE workflow_id = ? AND contact_id = ?",
-        *ACTIVE,
-        workflow_id,
-        contact_id,
-    )
-    last = None if row is None or row[0] is None else int(row[0])
-    return last, int(row[1] or 0) if row is not None else 0
-
-
 def start_run(
     tx: Cursor,
     dialect: Dialect,
@@ -232,8 +219,7 @@ def start_run(
     )
     run_id = int(row[0])
     _schedule(tx, run_id, event.workspace_id, now, {"do": "start"})
-    dialect.notify(tx, DUE)
-    return run_id
+    return run_id  # the caller notifies the workers once for its page
 
 
 def end_run(
@@ -293,8 +279,7 @@ def wake_run(tx: Cursor, dialect: Dialect, run: Run, state: Any, now: int) -> bo
         KIND,
         run.id,
     )
-    dialect.notify(tx, DUE)
-    return True
+    return True  # the caller notifies the workers once for its page
 
 
 def add_steps(
@@ -320,52 +305,83 @@ def _schedule(tx: Cursor, run_id: int, ws: int, due: int, state: Any) -> None:
     )
 
 
-def _move_one(tx: Cursor, dialect: Dialect, owner: str, run: Run, move: Move, now: int) -> bool:
-    current = _lock_active(tx, dialect, run.id)  # the run's row first, as every writer does
-    held = tx.one(
-        "SELECT 1 FROM due_work WHERE kind = ? AND subject = ? AND owner = ? "
-        f"AND until_us > ?{dialect.for_update}",
-        KIND,
-        run.id,
-        owner,
-        now,
-    )
-    if current is None or held is None:
-        return False
-    if current[2] != run.updated_us:  # woken meanwhile: claimed again at once
-        tx.execute(
-            "UPDATE due_work SET owner = NULL, until_us = 0 WHERE kind = ? AND subject = ? "
-            "AND owner = ?",
+def _move_all(
+    tx: Cursor, dialect: Dialect, owner: str, moves: Sequence[tuple[Run, Move]], now: int
+) -> int:
+    """The statements of ``RunStore.move``, a few for all the runs at once (a round trip per run
+    bounded the workers on PostgreSQL): the runs' rows locked first, as every writer of a run
+    does, then their due work."""
+    ids = sorted(run.id for run, _ in moves)
+    current = {
+        int(r[0]): int(r[1])
+        for r in tx.all(
+            f"SELECT id, updated_us FROM workflow_runs WHERE id IN ({marks(ids)}) "
+            f"AND status IN (?, ?) ORDER BY id{dialect.for_update}",
+            *ids,
+            *ACTIVE,
+        )
+    }
+    held = {
+        int(r[0])
+        for r in tx.all(
+            f"SELECT subject FROM due_work WHERE kind = ? AND subject IN ({marks(ids)}) "
+            f"AND owner = ? AND until_us > ? ORDER BY subject{dialect.for_update}",
             KIND,
-            run.id,
+            *ids,
+            owner,
+            now,
+        )
+    }
+    going = [(run, move) for run, move in moves if run.id in current and run.id in held]
+    stale = [run.id for run, _ in going if current[run.id] != run.updated_us]
+    if stale:  # woken meanwhile: claimed again at once
+        tx.execute(
+            f"UPDATE due_work SET owner = NULL, until_us = 0 WHERE kind = ? "
+            f"AND subject IN ({marks(stale)}) AND owner = ?",
+            KIND,
+            *stale,
             owner,
         )
-        return False
-    add_steps(tx, run.id, move.steps, now)
-    over = move.due_us is None
-    tx.execute(
+    going = [(run, move) for run, move in going if run.id not in stale]
+    _record(tx, going, now)
+    return len(going)
+
+
+def _record(tx: Cursor, going: Sequence[tuple[Run, Move]], now: int) -> None:
+    tx.executemany(
+        "INSERT INTO workflow_steps (run_id, block, branch, at_us, note) VALUES (?, ?, ?, ?, ?)",
+        [(run.id, *step[:2], now, step[2]) for run, move in going for step in move.steps],
+    )
+    tx.executemany(
         "UPDATE workflow_runs SET status = ?, block = ?, listen_event = ?, reason = ?, "
         "ended_us = ?, updated_us = ? WHERE id = ?",
-        move.status,
-        move.block,
-        move.listen_event,
-        move.reason,
-        now if over else None,
-        max(now, run.updated_us + 1),
-        run.id,
+        [
+            (
+                move.status,
+                move.block,
+                move.listen_event,
+                move.reason,
+                now if move.due_us is None else None,
+                max(now, run.updated_us + 1),
+                run.id,
+            )
+            for run, move in going
+        ],
     )
+    over = [run.id for run, move in going if move.due_us is None]
     if over:
-        tx.execute("DELETE FROM due_work WHERE kind = ? AND subject = ?", KIND, run.id)
-    else:
         tx.execute(
-            "UPDATE due_work SET due_us = ?, state = ?, attempts = 0, owner = NULL, until_us = 0 "
-            "WHERE kind = ? AND subject = ?",
-            move.due_us,
-            msgspec.json.encode(move.state).decode(),
-            KIND,
-            run.id,
+            f"DELETE FROM due_work WHERE kind = ? AND subject IN ({marks(over)})", KIND, *over
         )
-    return True
+    tx.executemany(
+        "UPDATE due_work SET due_us = ?, state = ?, attempts = 0, owner = NULL, until_us = 0 "
+        "WHERE kind = ? AND subject = ?",
+        [
+            (move.due_us, msgspec.json.encode(move.state).decode(), KIND, run.id)
+            for run, move in going
+            if move.due_us is not None
+        ],
+    )
 
 
 def forget_runs(tx: Cursor, dialect: Dialect, contact_ids: Sequence[int]) -> None:
@@ -479,8 +495,7 @@ class RunStore:
         another worker, a stop or a wake got there first)."""
 
         def work(tx: Cursor) -> int:
-            now = self._clock()
-            return sum(_move_one(tx, self.dialect, owner, run, move, now) for run, move in moves)
+            return _move_all(tx, self.dialect, owner, moves, self._clock())
 
         return self._db.transact(work) if moves else 0
 
@@ -592,17 +607,6 @@ def _chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
 # -- what the engine reads inside the consumer's transaction ---------------------------------------
 
 
-def starting_workflows(tx: Cursor, ws: int, event_type: str) -> list[tuple[int, int]]:
-    """(id, current version) of the workspace's enabled workflows that start on ``event_type``."""
-    rows = tx.all(
-        "SELECT id, version FROM workflows WHERE workspace_id = ? AND enabled = TRUE "
-        "AND start_event = ? ORDER BY id",
-        ws,
-        event_type,
-    )
-    return [(int(r[0]), int(r[1])) for r in rows]
-
-
 def version_document(tx: Cursor, workflow_id: int, version: int) -> bytes | None:
     row = tx.one(
         "SELECT document FROM workflow_versions WHERE workflow_id = ? AND version = ?",
@@ -619,24 +623,18 @@ def contact_fields(tx: Cursor, contact_id: int) -> dict[str, Any]:
     """A contact's fields as conditions and templates read them: its own (firstName,
     lastName, externalCustomerId, languageCode, timeZone, address, id) and its custom fields by
     name; empty when it is gone."""
-    row = tx.one(
-        "SELECT first_name, last_name, external_customer_id, language_code, time_zone, address, "
-        "fields FROM contacts WHERE id = ?",
-        contact_id,
-    )
-    if row is None:
-        return {}
-    custom = loads(row[6]) or {}
-    known = {
-        "id": contact_id,
-        "firstName": row[0],
-        "lastName": row[1],
-        "externalCustomerId": row[2],
-        "languageCode": row[3],
-        "timeZone": row[4],
-        "address": loads(row[5]),
-    }
-    return {**(custom if isinstance(custom, dict) else {}), **known}
+    return contacts_fields(tx, [contact_id])[contact_id]
+
+
+def events_params(tx: Cursor, event_ids: Sequence[int]) -> dict[int, Any]:
+    """The params of stored events by id (an erased event has none)."""
+    found: dict[int, Any] = {}
+    for chunk in _chunks(sorted(set(event_ids))):
+        for event_id, params in tx.all(
+            f"SELECT id, params FROM events WHERE id IN ({marks(chunk)})", *chunk
+        ):
+            found[int(event_id)] = by_name(loads(params))
+    return found
 
 
 def event_params(tx: Cursor, event_id: int) -> Any:
@@ -662,3 +660,92 @@ def events_between(
         before_id,
     )
     return [(r[0], by_name(loads(r[1]))) for r in rows]
+
+
+# -- what a page of the feed needs, read at once (a round trip per event would bound the
+# consumer on PostgreSQL: about 700 runs a second started with eight queries an event) --------
+
+
+def active_runs_of(tx: Cursor, contact_ids: Sequence[int]) -> dict[int, list[Run]]:
+    found: dict[int, list[Run]] = {contact: [] for contact in contact_ids}
+    for chunk in _chunks(sorted(set(contact_ids))):
+        rows = tx.all(
+            f"SELECT {_RUN_COLUMNS} FROM workflow_runs WHERE contact_id IN ({marks(chunk)}) "
+            "AND status IN (?, ?) ORDER BY id",
+            *chunk,
+            *ACTIVE,
+        )
+        for row in rows:
+            run = _run(row)
+            found[run.contact_id].append(run)
+    return found
+
+
+def contacts_fields(tx: Cursor, contact_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """``contact_fields`` of many contacts (a contact that is gone has none)."""
+    found: dict[int, dict[str, Any]] = {contact: {} for contact in contact_ids}
+    for chunk in _chunks(sorted(set(contact_ids))):
+        rows = tx.all(
+            "SELECT id, first_name, last_name, external_customer_id, language_code, time_zone, "
+            f"address, fields FROM contacts WHERE id IN ({marks(chunk)})",
+            *chunk,
+        )
+        for row in rows:
+            found[int(row[0])] = _fields(int(row[0]), row[1:])
+    return found
+
+
+def _fields(contact_id: int, row: Sequence[Any]) -> dict[str, Any]:
+    custom = loads(row[6]) or {}
+    known = {
+        "id": contact_id,
+        "firstName": row[0],
+        "lastName": row[1],
+        "externalCustomerId": row[2],
+        "languageCode": row[3],
+        "timeZone": row[4],
+        "address": loads(row[5]),
+    }
+    return {**(custom if isinstance(custom, dict) else {}), **known}
+
+
+def starting_workflows_of(
+    tx: Cursor, workspaces: Sequence[int]
+) -> dict[tuple[int, str], list[tuple[int, int]]]:
+    """(workspace, start event) → (id, current version) of its enabled workflows."""
+    found: dict[tuple[int, str], list[tuple[int, int]]] = {}
+    for chunk in _chunks(sorted(set(workspaces))):
+        rows = tx.all(
+            "SELECT workspace_id, start_event, id, version FROM workflows WHERE enabled = TRUE "
+            f"AND start_event IS NOT NULL AND workspace_id IN ({marks(chunk)}) ORDER BY id",
+            *chunk,
+        )
+        for ws, event, workflow_id, version in rows:
+            found.setdefault((int(ws), event), []).append((int(workflow_id), int(version)))
+    return found
+
+
+def earlier_runs_of(
+    tx: Cursor, workflow_ids: Sequence[int], contact_ids: Sequence[int]
+) -> dict[tuple[int, int], tuple[int | None, int]]:
+    """(workflow, contact) → (its latest start, how many are going), for those that have runs."""
+    found: dict[tuple[int, int], tuple[int | None, int]] = {}
+    if not workflow_ids:
+        return found
+    flows = sorted(set(workflow_ids))
+    for chunk in _chunks(sorted(set(contact_ids))):
+        rows = tx.all(
+            "SELECT workflow_id, contact_id, max(started_us), "
+            "sum(CASE WHEN status IN (?, ?) THEN 1 ELSE 0 END) FROM workflow_runs "
+            f"WHERE contact_id IN ({marks(chunk)}) AND workflow_id IN ({marks(flows)}) "
+            "GROUP BY workflow_id, contact_id",
+            *ACTIVE,
+            *chunk,
+            *flows,
+        )
+        for workflow_id, contact, last, active in rows:
+            found[(int(workflow_id), int(contact))] = (
+                None if last is None else int(last),
+                int(active or 0),
+            )
+    return found

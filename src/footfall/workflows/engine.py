@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,11 +22,12 @@ from footfall.exceptions import InvalidWorkflow, StorageUnavailable
 from footfall.ingest.dates import to_us
 from footfall.loops import WakeLoop
 from footfall.store.cursor import Cursor
-from footfall.store.dialect import Dialect
+from footfall.store.dialect import DUE, Dialect
 from footfall.store.rows import EventSpan
 from footfall.store.workflow_runs import (
     COMPLETED,
     FAILED,
+    RUNNING,
     STOPPED,
     WAITING,
     Claimed,
@@ -33,15 +35,16 @@ from footfall.store.workflow_runs import (
     Run,
     RunStore,
     SpanEvent,
-    active_runs,
-    contact_fields,
-    earlier_runs,
+    active_runs_of,
+    contacts_fields,
+    earlier_runs_of,
     end_run,
     event_params,
     events_between,
+    events_params,
     read_span_events,
     start_run,
-    starting_workflows,
+    starting_workflows_of,
     version_document,
     wake_run,
 )
@@ -60,7 +63,7 @@ log = logs.get("footfall.workflows")
 CONSUMER = "workflows:events"
 MAX_ACTIVE_PER_CONTACT = 100  # runs going at once for one contact, all workflows together
 WORKSPACE_ZONE = "UTC"  # until workspaces have a time zone of their own
-CLAIM = 100  # runs moved on per step of the loop
+CLAIM = 500  # runs moved on per transaction of the loop
 LEASE_SECONDS = 30.0
 _STORED = Limits(max_blocks=10_000)  # stored documents were checked when saved
 
@@ -98,20 +101,68 @@ class Plans:
 # -- the feed consumer ---------------------------------------------------------------------------
 
 
+@dataclass
+class Page:
+    """What the events of one page need, read at once, and kept current as the page starts and
+    stops runs (a run started by one event may be stopped by the next)."""
+
+    active: dict[int, list[Run]]  # contact → its runs going
+    contacts: dict[int, dict[str, Any]]  # contact → its fields
+    starting: dict[tuple[int, str], list[tuple[int, int]]]  # (workspace, type) → workflows
+    earlier: dict[tuple[int, int], tuple[int | None, int]]  # (workflow, contact) → last, going
+    changed: bool = False  # a run was started or woken: the workers are told once
+
+    @classmethod
+    def read(cls, tx: Cursor, events: list[SpanEvent]) -> Page:
+        contacts = [e.contact_id for e in events]
+        starting = starting_workflows_of(tx, [e.workspace_id for e in events])
+        flows = [w for key in starting.values() for w, _ in key]
+        return cls(
+            active_runs_of(tx, contacts),
+            contacts_fields(tx, contacts),
+            starting,
+            earlier_runs_of(tx, flows, contacts),
+        )
+
+    def ended(self, run: Run) -> None:
+        self.active[run.contact_id] = [r for r in self.active[run.contact_id] if r.id != run.id]
+        last, going = self.earlier.get((run.workflow_id, run.contact_id), (None, 1))
+        self.earlier[(run.workflow_id, run.contact_id)] = (last, max(0, going - 1))
+
+    def woken(self, run: Run) -> None:
+        """No longer listening: a second event of the page does not wake it again."""
+        self.active[run.contact_id] = [
+            replace(r, listen_event=None) if r.id == run.id else r
+            for r in self.active[run.contact_id]
+        ]
+        self.changed = True
+
+    def started(self, run: Run) -> None:
+        self.active[run.contact_id].append(run)
+        _, going = self.earlier.get((run.workflow_id, run.contact_id), (None, 0))
+        self.earlier[(run.workflow_id, run.contact_id)] = (run.started_us, going + 1)
+        self.changed = True
+
+
 def handle_events(tx: Cursor, dialect: Dialect, span: EventSpan, plans: Plans, now: int) -> int:
     """Stop, wake and start runs for the events of ``span``, in feed order; how many events
     concerned a workflow."""
     events = read_span_events(tx, dialect, span)
-    for event in events:
-        if happening(event.source, event.occurred_us, event.received_us):
-            _stop_or_wake(tx, dialect, event, plans, now)
-            _start(tx, dialect, event, plans, now)
+    news = [e for e in events if happening(e.source, e.occurred_us, e.received_us)]
+    if news:
+        page = Page.read(tx, news)
+        for event in news:
+            _stop_or_wake(tx, dialect, event, plans, now, page)
+            _start(tx, dialect, event, plans, now, page)
+        if page.changed:
+            dialect.notify(tx, DUE)
     return len(events)
 
 
-def _stop_or_wake(tx: Cursor, dialect: Dialect, event: SpanEvent, plans: Plans, now: int) -> None:
-    contact: dict[str, Any] | None = None
-    for run in active_runs(tx, event.contact_id):
+def _stop_or_wake(
+    tx: Cursor, dialect: Dialect, event: SpanEvent, plans: Plans, now: int, page: Page
+) -> None:
+    for run in list(page.active[event.contact_id]):
         if run.event_id == event.id:
             continue
         plan = plans.get(tx, run.workflow_id, run.version)
@@ -121,10 +172,12 @@ def _stop_or_wake(tx: Cursor, dialect: Dialect, event: SpanEvent, plans: Plans, 
         if stops(plan, event_type=event.event_type_key, params=event.params, run_keys=keys):
             reason = f"stopped by {event.event_type_key} (event {event.id})"
             end_run(tx, dialect, run.id, STOPPED, reason, now, block=run.block)
+            page.ended(run)
         elif run.listen_event == event.event_type_key:
-            contact = contact if contact is not None else contact_fields(tx, event.contact_id)
-            if _awaited(tx, plan, run, event, contact):
-                wake_run(tx, dialect, run, {"do": "event", "event": event.id}, now)
+            contact = page.contacts[event.contact_id]
+            awaited = _awaited(tx, plan, run, event, contact)
+            if awaited and wake_run(tx, dialect, run, {"do": "event", "event": event.id}, now):
+                page.woken(run)
 
 
 def _awaited(tx: Cursor, plan: Plan, run: Run, event: SpanEvent, contact: dict[str, Any]) -> bool:
@@ -142,29 +195,28 @@ def _awaited(tx: Cursor, plan: Plan, run: Run, event: SpanEvent, contact: dict[s
     return bool(set(match_keys(path, started)) & set(match_keys(path, event.params)))
 
 
-def _start(tx: Cursor, dialect: Dialect, event: SpanEvent, plans: Plans, now: int) -> None:
-    workflows = starting_workflows(tx, event.workspace_id, event.event_type_key)
-    if not workflows:
-        return
-    contact = contact_fields(tx, event.contact_id)
+def _start(
+    tx: Cursor, dialect: Dialect, event: SpanEvent, plans: Plans, now: int, page: Page
+) -> None:
+    workflows = page.starting.get((event.workspace_id, event.event_type_key), [])
     for workflow_id, version in workflows:
         plan = plans.get(tx, workflow_id, version)
         if plan is None:
             continue
-        last, active = earlier_runs(tx, workflow_id, event.contact_id)
+        last, active = page.earlier.get((workflow_id, event.contact_id), (None, 0))
         decision = may_start(
             plan,
             event_type=event.event_type_key,
             source=event.source,
             params=event.params,
-            contact=contact,
+            contact=page.contacts[event.contact_id],
             earlier=Earlier(last, active),
             now_us=event.received_us,
             occurred_us=event.occurred_us,
         )
         if not decision.start:
             continue
-        if len(active_runs(tx, event.contact_id)) >= MAX_ACTIVE_PER_CONTACT:
+        if len(page.active[event.contact_id]) >= MAX_ACTIVE_PER_CONTACT:
             log.warning(
                 "run not started: the contact has too many runs going",
                 action="workflow.contact_busy",
@@ -177,9 +229,15 @@ def _start(tx: Cursor, dialect: Dialect, event: SpanEvent, plans: Plans, now: in
             tx, dialect, event=event, workflow_id=workflow_id, version=version,
             match_keys=keys, now=now,
         )  # fmt: skip
+        run = Run(
+            run_id, event.workspace_id, workflow_id, version, event.contact_id, event.id,
+            None if keys is None else tuple(keys), RUNNING, None, None, None, now, now, None,
+        )  # fmt: skip
+        page.started(run)
         if _stopped_before(tx, plan, event, keys):
             reason = "a stop event came within stop.lookBack before the start"
             end_run(tx, dialect, run_id, STOPPED, reason, now, block="start")
+            page.ended(run)
 
 
 def _stopped_before(tx: Cursor, plan: Plan, event: SpanEvent, keys: list[str] | None) -> bool:
@@ -234,7 +292,21 @@ class RunLoop(WakeLoop):
 
         def read(tx: Cursor) -> list[tuple[Run, Move]]:
             now = self.clock()
-            return [(item.run, _decided_safely(tx, self.plans, item, now)) for item in claimed]
+            contacts = contacts_fields(tx, [item.run.contact_id for item in claimed])
+            params = events_params(tx, [item.run.event_id for item in claimed])
+            return [
+                (
+                    item.run,
+                    _decided_safely(
+                        tx,
+                        self.plans,
+                        item,
+                        now,
+                        Facts(params.get(item.run.event_id), contacts[item.run.contact_id]),
+                    ),
+                )
+                for item in claimed
+            ]
 
         return self.runs.read(read) if claimed else []
 
@@ -243,11 +315,11 @@ class RunLoop(WakeLoop):
         await asyncio.to_thread(self.runs.release, self.owner)
 
 
-def _decided_safely(tx: Cursor, plans: Plans, claimed: Claimed, now: int) -> Move:
+def _decided_safely(tx: Cursor, plans: Plans, claimed: Claimed, now: int, facts: Facts) -> Move:
     """``decide``, or a failed run when deciding raised: one run that cannot go on must not
     hold up the others claimed with it, nor come back forever."""
     try:
-        return decide(tx, plans, claimed, now)
+        return decide(tx, plans, claimed, now, facts)
     except StorageUnavailable:
         raise
     except Exception as exc:
@@ -256,15 +328,14 @@ def _decided_safely(tx: Cursor, plans: Plans, claimed: Claimed, now: int) -> Mov
         return Move([], claimed.run.block, FAILED, None, reason=reason)
 
 
-def decide(tx: Cursor, plans: Plans, claimed: Claimed, now: int) -> Move:
-    """The next step of a claimed run (reads only)."""
+def decide(tx: Cursor, plans: Plans, claimed: Claimed, now: int, facts: Facts) -> Move:
+    """The next step of a claimed run (reads only), given its starting event's params and its
+    contact's fields."""
     run = claimed.run
     plan = plans.get(tx, run.workflow_id, run.version)
     if plan is None:
         return Move([], run.block, FAILED, None, reason="its workflow version is gone")
-    contact = contact_fields(tx, run.contact_id)
-    params = event_params(tx, run.event_id)
-    facts = Facts(params, contact)
+    contact = dict(facts.contact)
     seed = f"{run.workflow_id}:{run.contact_id}"
     state = claimed.state if isinstance(claimed.state, dict) else {}
     doing = state.get("do")
