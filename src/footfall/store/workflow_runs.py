@@ -182,16 +182,6 @@ def _prefixed(order: str) -> str:
     return ", ".join(f"e.{column.strip()}" for column in order.split(","))
 
 
-def active_runs(tx: Cursor, contact_id: int) -> list[Run]:
-    rows = tx.all(
-        f"SELECT {_RUN_COLUMNS} FROM workflow_runs WHERE contact_id = ? AND status IN (?, ?) "
-        "ORDER BY id",
-        contact_id,
-        *ACTIVE,
-    )
-    return [_run(r) for r in rows]
-
-
 def start_run(
     tx: Cursor,
     dialect: Dialect,
@@ -565,14 +555,16 @@ class RunStore:
 
         def work(tx: Cursor) -> int:
             now = self._clock()
+            only = "" if run_ids is None else f"AND id IN ({marks(run_ids)}) "
             rows = tx.all(
                 "SELECT id FROM workflow_runs WHERE workspace_id = ? AND workflow_id = ? "
-                "AND status IN (?, ?)",
+                f"{only}AND status IN (?, ?) ORDER BY id",
                 ws,
                 workflow_id,
+                *(run_ids or ()),
                 *ACTIVE,
             )
-            chosen = [int(r[0]) for r in rows if run_ids is None or int(r[0]) in run_ids]
+            chosen = [int(r[0]) for r in rows]
             return sum(end_run(tx, self.dialect, run_id, STOPPED, reason, now) for run_id in chosen)
 
         return self._db.transact(work)
@@ -619,13 +611,6 @@ def version_document(tx: Cursor, workflow_id: int, version: int) -> bytes | None
     return value if isinstance(value, bytes) else str(value).encode()
 
 
-def contact_fields(tx: Cursor, contact_id: int) -> dict[str, Any]:
-    """A contact's fields as conditions and templates read them: its own (firstName,
-    lastName, externalCustomerId, languageCode, timeZone, address, id) and its custom fields by
-    name; empty when it is gone."""
-    return contacts_fields(tx, [contact_id])[contact_id]
-
-
 def events_params(tx: Cursor, event_ids: Sequence[int]) -> dict[int, Any]:
     """The params of stored events by id (an erased event has none)."""
     found: dict[int, Any] = {}
@@ -635,12 +620,6 @@ def events_params(tx: Cursor, event_ids: Sequence[int]) -> dict[int, Any]:
         ):
             found[int(event_id)] = by_name(loads(params))
     return found
-
-
-def event_params(tx: Cursor, event_id: int) -> Any:
-    """The params of a stored event; None when it is gone (erased)."""
-    row = tx.one("SELECT params FROM events WHERE id = ?", event_id)
-    return None if row is None else by_name(loads(row[0]))
 
 
 def events_between(

@@ -21,6 +21,7 @@ from footfall.store.workflow_runs import Run, Step
 from footfall.store.workflows import Workflow, WorkflowVersion
 from footfall.web.asgi import read_body
 from footfall.web.auth import full_key
+from footfall.web.contacts import contact_id
 from footfall.web.params import Id, limit, truth, whole_number
 from footfall.web.routing import Answer, Operation, Param, json_reply
 from footfall.web.services import services
@@ -231,6 +232,14 @@ def _page(request: Request) -> tuple[int, int | None]:
     return size, None if not before else whole_number(before, "before", least=1)
 
 
+async def _shown_run(request: Request, ws: int, workflow_id: int, run_id: int) -> Response:
+    """One run of the workflow with its path; 404 when the workflow has no such run."""
+    found = await asyncio.to_thread(services(request).store.workflow_runs.run, ws, run_id)
+    if found is None or found[0].workflow_id != workflow_id:
+        raise WorkflowNotFound(f"workflow {workflow_id} has no run {run_id}")
+    return json_reply(run_view(*found))
+
+
 async def list_runs(request: Request) -> Response:
     """A workflow's runs, newest first (``before``: the last id of the previous page)."""
     key = await full_key(request)
@@ -252,12 +261,7 @@ async def get_run(request: Request) -> Response:
     """One run with the path it took."""
     key = await full_key(request)
     workflow_id, run_id = _id(request), _run_id(request)
-    found = await asyncio.to_thread(
-        services(request).store.workflow_runs.run, key.workspace_id, run_id
-    )
-    if found is None or found[0].workflow_id != workflow_id:
-        raise WorkflowNotFound(f"workflow {workflow_id} has no run {run_id}")
-    return json_reply(run_view(*found))
+    return await _shown_run(request, key.workspace_id, workflow_id, run_id)
 
 
 async def stop_run(request: Request) -> Response:
@@ -268,10 +272,7 @@ async def stop_run(request: Request) -> Response:
     await asyncio.to_thread(
         runs.stop, key.workspace_id, [run_id], workflow_id, "stopped by the API"
     )
-    found = await asyncio.to_thread(runs.run, key.workspace_id, run_id)
-    if found is None or found[0].workflow_id != workflow_id:
-        raise WorkflowNotFound(f"workflow {workflow_id} has no run {run_id}")
-    return json_reply(run_view(*found))
+    return await _shown_run(request, key.workspace_id, workflow_id, run_id)
 
 
 async def stop_runs(request: Request) -> Response:
@@ -301,12 +302,11 @@ async def workflow_stats(request: Request) -> Response:
 async def contact_runs(request: Request) -> Response:
     """A contact's runs of every workflow, newest first."""
     key = await full_key(request)
-    contact = whole_number(request.path_params["contact_id"], "the contact id in the path", least=1)
     size, before = _page(request)
     runs = await asyncio.to_thread(
         services(request).store.workflow_runs.runs,
         key.workspace_id,
-        contact_ids=[contact],
+        contact_ids=[contact_id(request)],
         limit=size,
         before=before,
     )

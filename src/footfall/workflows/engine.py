@@ -39,7 +39,6 @@ from footfall.store.workflow_runs import (
     contacts_fields,
     earlier_runs_of,
     end_run,
-    event_params,
     events_between,
     events_params,
     read_span_events,
@@ -191,7 +190,7 @@ def _awaited(tx: Cursor, plan: Plan, run: Run, event: SpanEvent, contact: dict[s
     path = plan.block_paths.get(block.id)
     if path is None:
         return True
-    started = event_params(tx, run.event_id)
+    started = events_params(tx, [run.event_id]).get(run.event_id)
     return bool(set(match_keys(path, started)) & set(match_keys(path, event.params)))
 
 
@@ -260,7 +259,8 @@ def _moment(us: int) -> datetime:
 
 
 class RunLoop(WakeLoop):
-    """Claims due runs and moves each one step on, in a transaction of its own."""
+    """Claims due runs, decides their next steps in one read, and records them in one write
+    transaction per claim."""
 
     failed_action = "workflow.step_failed"
 
