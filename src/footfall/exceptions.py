@@ -115,6 +115,10 @@ class KeyConflict(FootfallError):
 class InvalidQuery(FootfallError):
     """The query is invalid."""
 
+    def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field  # the parameter or body field at fault, when one is
+
 
 class Unauthorized(FootfallError):
     """Missing or invalid credentials: use HTTP Basic with the API key as password, or a bearer token."""

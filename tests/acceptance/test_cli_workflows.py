@@ -147,3 +147,51 @@ def test_apply_keeps_the_cap_and_names_of_a_whole_file(db: Database, tmp_path: P
     db.ok("workflows", "apply", "--workspace", workspace, write(tmp_path / "one.json", flow("x")))
     huge = db.run("workflows", "export", "--workspace", workspace, "x", "--version", "9" * 20)
     assert huge.returncode == 2 and "Traceback" not in huge.stderr
+
+
+RECIPES = [
+    "abandoned-cart",
+    "abandoned-browse",
+    "no-results-search",
+    "wishlist-reminder",
+    "order-follow-up",
+    "win-back",
+]
+
+
+def test_recipes_list_print_and_apply(db: Database, tmp_path: Path) -> None:
+    if db.backend != "sqlite":
+        pytest.skip("the recipes are files of the package: one backend is enough")
+    listing = db.ok("workflows", "recipes").stdout.splitlines()
+    assert [line.split()[0] for line in listing] == RECIPES
+    assert all(line.rstrip().endswith(".") for line in listing)
+
+    workspace = f"shop-{uuid.uuid4().hex[:8]}"
+    db.ok("workspace", "create", workspace)
+    for name in RECIPES:
+        printed = tmp_path / f"{name}.json"
+        printed.write_text(db.ok("workflows", "recipes", name).stdout)
+        assert json.loads(printed.read_text())["description"]
+        out = db.ok("workflows", "apply", "--workspace", workspace, str(printed)).stdout
+        assert "created (disabled)" in out
+    assert len(listed(db, workspace)) == 6
+
+    hook = "https://crm.example/hooks/cart"
+    pointed = db.ok("workflows", "recipes", "abandoned-cart", "--url", hook).stdout
+    cart = write(tmp_path / "cart.json", json.loads(pointed))
+    out = db.ok("workflows", "apply", "--workspace", workspace, cart).stdout
+    assert "'Abandoned cart' updated to version 2 (disabled)" in out
+    exported = db.ok("workflows", "export", "--workspace", workspace, "Abandoned cart").stdout
+    assert [b["url"] for b in json.loads(exported)["blocks"] if b["type"] == "http"] == [hook]
+
+
+def test_recipes_refuse_unknown_names_and_bad_urls(db: Database) -> None:
+    if db.backend != "sqlite":
+        pytest.skip("the command line's own checks: once is enough")
+    unknown = db.run("workflows", "recipes", "cart")
+    assert unknown.returncode == 1 and "Traceback" not in unknown.stderr
+    assert "no recipe named 'cart'; the recipes are: abandoned-cart, " in unknown.stderr
+    bad = db.run("workflows", "recipes", "win-back", "--url", "ftp://files.example/")
+    assert bad.returncode == 1 and "blocks[1].url must start with http" in bad.stderr
+    alone = db.run("workflows", "recipes", "--url", "https://crm.example/")
+    assert alone.returncode == 2 and "--url goes with a recipe's NAME" in alone.stderr

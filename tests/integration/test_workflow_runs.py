@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -15,8 +15,15 @@ import pytest
 
 from footfall.store import Store
 from footfall.store.workflows import KEEP_VERSIONS
+from receiver import Receiver
 
 FLOWS = "/api/v1/workflows"
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with Receiver() as r:
+        yield r
 
 
 def send(api: httpx.Client, kind: str, email: str, **params: Any) -> None:
@@ -247,24 +254,35 @@ def test_a_wait_for_an_event_takes_its_branch_or_times_out(api: httpx.Client) ->
     assert path(api, flow, bought["id"]) == [("order", "event"), ("bought", None)]
 
 
-def test_action_blocks_cannot_be_enabled_yet(api: httpx.Client) -> None:
-    document = cart_flow("acts")
-    document["blocks"].insert(3, {"id": "call", "type": "http", "url": "https://shop.example/x"})
-    document["edges"][-1] = {"from": "goal", "to": "call"}
-    document["edges"].append({"from": "call", "to": "done"})
-    refused = api.post(FLOWS, json=document, params={"enabled": "true"})
-    assert refused.status_code == 409 and "does not run its Http block 'call'" in refused.text
-    assert api.get(FLOWS).json() == []
-    made = api.post(FLOWS, json=document)
-    assert made.status_code == 201
-    assert api.post(f"{FLOWS}/{made.json()['id']}/enable").status_code == 409
-    runnable = enabled(api, cart_flow("runnable"))
-    update = api.put(f"{FLOWS}/{runnable}", json=document | {"name": "runnable"})
-    assert update.status_code == 409
+def test_contact_date_starts_cannot_be_enabled_yet(api: httpx.Client) -> None:
     birthday = cart_flow("birthday") | {"start": {"contactDate": {"field": "birthday"}}}
     birthday["stop"] = {"events": ["orderCREATED"]}
     dated = api.post(FLOWS, json=birthday, params={"enabled": "true"})
     assert dated.status_code == 409 and "contact dates" in dated.text
+    assert api.get(FLOWS).json() == []
+
+
+def test_an_event_reaches_a_receiver_through_the_running_workers(
+    api: httpx.Client, receiver: Receiver
+) -> None:
+    document = cart_flow("acts")
+    document["blocks"].insert(
+        0,
+        {
+            "id": "call",
+            "type": "http",
+            "url": receiver.url,
+            "body": {"cart": "{{ event.params.recycleStateId }}"},
+        },
+    )
+    document["edges"][0] = {"from": "start", "to": "call"}
+    document["edges"].append({"from": "call", "to": "wait"})
+    flow = enabled(api, document)
+    send(api, "cartUpdated", email(), **cart("live-1"))
+    (request,) = receiver.wait_for(lambda seen: len(seen) == 1)
+    assert request.json() == {"cart": "live-1"}
+    run = until(lambda: [r for r in runs(api, flow) if r["block"] == "wait"], "past the call")[0]
+    assert request.headers["Idempotency-Key"] == f"footfall-run-{run['id']}-call"
 
 
 def test_erasure_takes_the_runs_and_their_paths(api: httpx.Client, store: Store) -> None:

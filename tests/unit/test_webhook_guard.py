@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from footfall.exceptions import ConfigurationError, InvalidWebhook, UnsafeTarget
-from footfall.webhooks.guard import (
+from footfall.outbound.guard import (
     MAX_URL_LENGTH,
     AllowList,
     Resolver,

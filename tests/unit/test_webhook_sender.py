@@ -11,9 +11,9 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from footfall.webhooks import sender as sender_module
-from footfall.webhooks.guard import AllowList
-from footfall.webhooks.sender import ANSWER_BUDGET, Outcome, Sender
+from footfall.outbound import sender as sender_module
+from footfall.outbound.guard import AllowList
+from footfall.outbound.sender import ANSWER_BUDGET, Outcome, Sender
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 TIMEOUT = 10.0

@@ -6,7 +6,7 @@
 - due work (webhooks/delivery.py): deliveries, claimed under leases, several workers sharing
   them on PostgreSQL (``FOR UPDATE SKIP LOCKED``);
 - workflows (workflows/engine.py): a consumer that starts, stops and wakes runs, and the loop
-  that moves due runs on.
+  that moves due runs on; workflows/actions.py: the loop that runs their action blocks.
 
 A commit in this process wakes the consumers (``wake``); a fan-out wakes the deliveries. On
 PostgreSQL, what other processes commit wakes them too (LISTEN/NOTIFY on the channels FEED and
@@ -25,13 +25,14 @@ from footfall.background.runner import Runner, process_owner
 from footfall.background.status import CONSUMERS
 from footfall.clock import now_us
 from footfall.config import Settings
+from footfall.outbound.guard import AllowList
+from footfall.outbound.sender import Sender
 from footfall.store import Store
 from footfall.store.dialect import DUE, FEED
 from footfall.store.leases import JobLeases
 from footfall.store.webhooks import fan_out_events, fan_out_identity
 from footfall.webhooks.delivery import DeliveryLoop, Policy
-from footfall.webhooks.guard import AllowList
-from footfall.webhooks.sender import Sender
+from footfall.workflows.actions import SLOTS, ActionLoop
 from footfall.workflows.engine import Plans, RunLoop, handle_events
 
 WEBHOOK_EVENTS, WEBHOOK_IDENTITY, WORKFLOW_EVENTS = (name for name, _ in CONSUMERS)
@@ -44,8 +45,9 @@ class Runtime:
         self.runner = Runner(
             JobLeases(store), default_jobs(store.types, store.webhooks, settings), owner=self.owner
         )
+        allow = AllowList.parse(settings.webhook_allow_hosts)
         sender = Sender(
-            AllowList.parse(settings.webhook_allow_hosts),
+            allow,
             settings.webhook_timeout_seconds,
             settings.webhook_concurrency,
         )
@@ -57,7 +59,17 @@ class Runtime:
         self.deliveries = DeliveryLoop(store.webhooks, sender, policy, self.owner)
         dialect = self.dialect = store.dialect
         plans = Plans()
-        self.runs = RunLoop(store.workflow_runs, plans, self.owner, now_us)
+        self.actions = ActionLoop(
+            store.workflow_runs,
+            plans,
+            self.owner,
+            now_us,
+            Sender(allow, settings.webhook_timeout_seconds, SLOTS),
+            emitted=self.wake,
+        )
+        self.runs = RunLoop(
+            store.workflow_runs, plans, self.owner, now_us, at_action=self.actions.nudge
+        )
         self._listening = threading.Event()  # set: stop listening
         self._listener: asyncio.Future[None] | None = None
         self.consumers = [
@@ -103,6 +115,7 @@ class Runtime:
         else:
             self.deliveries.nudge()
             self.runs.nudge()
+            self.actions.nudge()
 
     async def start(self) -> None:
         await self.runner.start()
@@ -110,6 +123,7 @@ class Runtime:
             await consumer.start()
         await self.deliveries.start()
         await self.runs.start()
+        await self.actions.start()
         self._listening.clear()
         listen = self.dialect.listen
         self._listener = asyncio.get_running_loop().run_in_executor(
@@ -122,6 +136,7 @@ class Runtime:
         if self._listener is not None:
             await self._listener
         await self.deliveries.stop(self.grace)
+        await self.actions.stop(self.grace)
         await self.runs.stop()
         for consumer in self.consumers:
             await consumer.stop()

@@ -1,5 +1,5 @@
-"""The command line: ``footfall serve|worker|migrate|workspace create|list|key create|events
-replay-failed`` here, ``footfall webhooks …`` in ``cli.webhooks``; ``cli.common`` holds what they
+"""The command line: ``footfall serve|worker|migrate|workspace create|list|settings|key create|
+events replay-failed`` here, ``footfall webhooks …`` in ``cli.webhooks``; ``cli.common`` holds what they
 share.
 
 Each command imports what it needs when it runs: ``footfall --help`` loads neither the store,
@@ -174,6 +174,49 @@ def workspace_list(as_json: bool) -> None:
     click.echo(f"{'WORKSPACE':<{width}}  {'CREATED':<24}  ACTIVE KEYS")
     for row in rows:
         click.echo(f"{row['workspace']:<{width}}  {row['created']:<24}  {row['active_keys']}")
+
+
+@workspace.command("settings")
+@click.argument("name")
+@click.option("--time-zone", default=None, help="An IANA time zone, e.g. Europe/Kyiv.")
+@click.option("--allowed-hours", default=None, metavar="HH:MM-HH:MM", help="When actions may run.")
+@click.option("--any-time", is_flag=True, help="Clear the allowed hours: actions run any time.")
+@click.option("--json", "as_json", is_flag=True, help="Print {workspace, timeZone, allowedHours}.")
+def workspace_settings(
+    name: str, time_zone: str | None, allowed_hours: str | None, any_time: bool, as_json: bool
+) -> None:
+    """Show a workspace's time zone and allowed hours for workflows, after changing those given.
+
+    Timers fall due in a contact's time zone when it has one, else in the workspace's; actions
+    due outside the allowed hours wait for the next window.
+    """
+    from footfall.store.workspace_settings import UNCHANGED, Unchanged
+    from footfall.workspace_timing import check_time_zone, parse_hours_range
+
+    if allowed_hours is not None and any_time:
+        raise click.UsageError("give --allowed-hours or --any-time, not both")
+    try:
+        zone = UNCHANGED if time_zone is None else check_time_zone(time_zone, "--time-zone")
+        hours = None if allowed_hours is None else parse_hours_range(allowed_hours)
+    except FootfallError as exc:
+        raise click.ClickException(str(exc)) from exc
+    allowed: tuple[str, str] | Unchanged | None = None if any_time else (hours or UNCHANGED)
+    with migrated_store() as store:
+        ws = workspace_id(store, name)
+        timing = store.workspace_settings.update(ws, time_zone=zone, allowed=allowed)
+    _print_settings(name, timing.time_zone, timing.allowed, as_json)
+
+
+def _print_settings(
+    name: str, time_zone: str, allowed: tuple[str, str] | None, as_json: bool
+) -> None:
+    if as_json:
+        window = None if allowed is None else {"from": allowed[0], "to": allowed[1]}
+        click.echo(json.dumps({"workspace": name, "timeZone": time_zone, "allowedHours": window}))
+        return
+    click.echo(f"workspace: {name}")
+    click.echo(f"time zone: {time_zone}")
+    click.echo(f"allowed hours: {'any time' if allowed is None else '-'.join(allowed)}")
 
 
 @main.group()

@@ -118,7 +118,8 @@ _which = click.argument("workflow", metavar="ID_OR_NAME")
 
 @click.group()
 def workflows() -> None:
-    """Manage workflows: apply documents from files, list, export, enable, disable, delete.
+    """Manage workflows: apply documents from files, list, export, enable, disable, delete;
+    print the ready recipes.
 
     A file holds one workflow document or a JSON array of them; the README describes the format."""
 
@@ -263,3 +264,41 @@ def delete(workspace_name: str, workflow: str) -> None:
 
     gone = _run(workspace_name, work)
     click.echo(f"workflow {gone.id} {gone.name!r} deleted")
+
+
+@workflows.command("recipes")
+@click.argument("name", required=False)
+@click.option(
+    "--url", metavar="URL", help="Where its HTTP block sends, instead of the placeholder."
+)
+def recipes(name: str | None, url: str | None) -> None:
+    """List the ready workflows for a shop, or print the one named NAME, ready to apply.
+
+    \b
+      footfall workflows recipes abandoned-cart --url https://… > cart.json
+      footfall workflows apply --workspace shop cart.json
+
+    Its description says what it does and what to change. No database needed."""
+    from footfall.workflows import recipes as shipped
+
+    if name is None:
+        if url is not None:
+            raise click.UsageError("--url goes with a recipe's NAME")
+        width = max(len(known) for known in shipped.names())
+        for known, summary in shipped.describe():
+            click.echo(f"{known:{width}}  {summary}")
+        return
+    try:
+        text = shipped.load(name, url=url)
+        if url is not None:
+            _check_recipe(text)
+    except FootfallError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(text, nl=False)
+
+
+def _check_recipe(text: str) -> None:
+    """InvalidWorkflow when the recipe with its new URL is not a valid document."""
+    from footfall.workflows.definitions import parse_definition
+
+    parse_definition(json.loads(text))

@@ -2,7 +2,7 @@
 
 ``Store`` is a small core (connections, transactions, error translation, retries) on a dialect,
 with the operations of each capability on their own object: ``access``, ``events``, ``feed``,
-``contacts``, ``types``, ``webhooks`` and ``workflows``.
+``contacts``, ``types``, ``webhooks``, ``workflows``, ``workflow_runs`` and ``workspace_settings``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from footfall.store.registry import TypeStore
 from footfall.store.webhooks import WebhookStore
 from footfall.store.workflow_runs import RunStore
 from footfall.store.workflows import WorkflowStore
+from footfall.store.workspace_settings import WorkspaceSettingsStore
 
 T = TypeVar("T")
 
@@ -44,6 +45,7 @@ class Store:
         self.webhooks = WebhookStore(self.db)
         self.workflows = WorkflowStore(self.db)
         self.workflow_runs = RunStore(self.db)
+        self.workspace_settings = WorkspaceSettingsStore(self.db)
 
     def read(self) -> AbstractContextManager[Cursor]:
         """Statements in autocommit on this thread's connection."""

@@ -16,6 +16,7 @@ import msgspec
 from footfall.exceptions import ContactNotFound, IdentityConflict, InvalidContact
 from footfall.identity.contacts import (
     CHANNEL_KINDS,
+    MAX_FIELDS,
     ContactInput,
     channel_type,
 )
@@ -357,6 +358,47 @@ def _replace(
 
 
 # -- deleting ------------------------------------------------------------------------------
+
+
+# A contact's named fields by the name a workflow's setField block uses, and their column.
+NAMED_COLUMNS = {
+    "firstName": "first_name",
+    "lastName": "last_name",
+    "languageCode": "language_code",
+    "timeZone": "time_zone",
+}
+
+
+def set_field(
+    tx: Cursor, dialect: Dialect, contact: int, name: str, value: Any, now_us: int
+) -> str | None:
+    """Set one field of a live contact (a named one, whose value is text or null, or a custom
+    one), its row locked; why not, or None when it is set."""
+    row = tx.one(
+        f"SELECT fields, deleted_us FROM contacts WHERE id = ?{dialect.for_update}", contact
+    )
+    if row is None or row[1] is not None:
+        return "the contact is gone"
+    column = NAMED_COLUMNS.get(name)
+    if column is not None:
+        if value is not None and not isinstance(value, str):
+            return f"{name} takes text, not {type(value).__name__}"
+        tx.execute(
+            f"UPDATE contacts SET {column} = ?, updated_us = ? WHERE id = ?", value, now_us, contact
+        )
+        return None
+    fields = loads(row[0]) or {}
+    fields = fields if isinstance(fields, dict) else {}
+    if name not in fields and len(fields) >= MAX_FIELDS:
+        return f"the contact already has {MAX_FIELDS} fields"
+    fields[name] = value
+    tx.execute(
+        "UPDATE contacts SET fields = ?, updated_us = ? WHERE id = ?",
+        dumps(fields),
+        now_us,
+        contact,
+    )
+    return None
 
 
 def soft_delete(tx: Cursor, ws: int, contact: int, now_us: int) -> None:

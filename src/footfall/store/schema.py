@@ -18,12 +18,17 @@ metadata = sa.MetaData()
 Json = sa.JSON().with_variant(JSONB(), "postgresql")
 Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
+# A workspace's settings for workflows (store/workspace_settings.py): its IANA time zone (NULL:
+# UTC) and the daily window actions may run in, "HH:MM" each (both NULL: any time).
 workspaces = sa.Table(
     "workspaces",
     metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
     sa.Column("name", sa.String(200), nullable=False, unique=True),
     sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("time_zone", sa.String(64), nullable=True),
+    sa.Column("allowed_from", sa.String(5), nullable=True),
+    sa.Column("allowed_to", sa.String(5), nullable=True),
 )
 
 api_keys = sa.Table(

@@ -28,20 +28,28 @@ from footfall.store.rows import EventSpan
 from footfall.store.sql import loads, marks
 
 __all__ = [
+    "ACTION",
     "ACTIVE",
     "KIND",
+    "KINDS",
     "Claimed",
     "Move",
     "Run",
     "RunStore",
     "SpanEvent",
+    "StartingEvent",
     "Step",
+    "contact_channels",
+    "events_after",
     "forget_runs",
     "read_span_events",
+    "starting_event",
 ]
 
 T = TypeVar("T")
-KIND = "workflow_run"
+KIND = "workflow_run"  # a run due to take its next step (a timer, a wait, a start)
+ACTION = "workflow_action"  # a run at an action block (a request, an event, a field)
+KINDS = (KIND, ACTION)  # a run has at most one due row, of either kind
 RUNNING, WAITING, COMPLETED, STOPPED, FAILED = (
     "running",
     "waiting",
@@ -113,6 +121,8 @@ class Move:
     listen_event: str | None = None
     reason: str | None = None
     state: Any = None  # the due work's state: what the next step is about
+    kind: str = KIND  # ACTION when the run is now at an action block
+    attempts: int = 0  # of the action it is at (its failures so far)
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,7 +246,7 @@ def end_run(
     )
     if block is not None:
         add_steps(tx, run_id, [(block, None, reason)], now)
-    tx.execute("DELETE FROM due_work WHERE kind = ? AND subject = ?", KIND, run_id)
+    tx.execute("DELETE FROM due_work WHERE kind IN (?, ?) AND subject = ?", *KINDS, run_id)
     return True
 
 
@@ -314,9 +324,9 @@ def _move_all(
     held = {
         int(r[0])
         for r in tx.all(
-            f"SELECT subject FROM due_work WHERE kind = ? AND subject IN ({marks(ids)}) "
+            f"SELECT subject FROM due_work WHERE kind IN (?, ?) AND subject IN ({marks(ids)}) "
             f"AND owner = ? AND until_us > ? ORDER BY subject{dialect.for_update}",
-            KIND,
+            *KINDS,
             *ids,
             owner,
             now,
@@ -326,9 +336,9 @@ def _move_all(
     stale = [run.id for run, _ in going if current[run.id] != run.updated_us]
     if stale:  # woken meanwhile: claimed again at once
         tx.execute(
-            f"UPDATE due_work SET owner = NULL, until_us = 0 WHERE kind = ? "
+            f"UPDATE due_work SET owner = NULL, until_us = 0 WHERE kind IN (?, ?) "
             f"AND subject IN ({marks(stale)}) AND owner = ?",
-            KIND,
+            *KINDS,
             *stale,
             owner,
         )
@@ -361,13 +371,22 @@ def _record(tx: Cursor, going: Sequence[tuple[Run, Move]], now: int) -> None:
     over = [run.id for run, move in going if move.due_us is None]
     if over:
         tx.execute(
-            f"DELETE FROM due_work WHERE kind = ? AND subject IN ({marks(over)})", KIND, *over
+            f"DELETE FROM due_work WHERE kind IN (?, ?) AND subject IN ({marks(over)})",
+            *KINDS,
+            *over,
         )
     tx.executemany(
-        "UPDATE due_work SET due_us = ?, state = ?, attempts = 0, owner = NULL, until_us = 0 "
-        "WHERE kind = ? AND subject = ?",
+        "UPDATE due_work SET kind = ?, due_us = ?, state = ?, attempts = ?, owner = NULL, "
+        "until_us = 0 WHERE kind IN (?, ?) AND subject = ?",
         [
-            (move.due_us, msgspec.json.encode(move.state).decode(), KIND, run.id)
+            (
+                move.kind,
+                move.due_us,
+                msgspec.json.encode(move.state).decode(),
+                move.attempts,
+                *KINDS,
+                run.id,
+            )
             for run, move in going
             if move.due_us is not None
         ],
@@ -392,7 +411,9 @@ def _delete_runs(tx: Cursor, runs: Sequence[int]) -> None:
     for start in range(0, len(runs), 500):
         chunk = runs[start : start + 500]
         tx.execute(
-            f"DELETE FROM due_work WHERE kind = ? AND subject IN ({marks(chunk)})", KIND, *chunk
+            f"DELETE FROM due_work WHERE kind IN (?, ?) AND subject IN ({marks(chunk)})",
+            *KINDS,
+            *chunk,
         )
         tx.execute(f"DELETE FROM workflow_steps WHERE run_id IN ({marks(chunk)})", *chunk)
         tx.execute(f"DELETE FROM workflow_runs WHERE id IN ({marks(chunk)})", *chunk)
@@ -421,15 +442,16 @@ class RunStore:
     def dialect(self) -> Dialect:
         return self._db.dialect
 
-    def claim(self, owner: str, limit: int, lease_us: int) -> list[Claimed]:
-        """Up to ``limit`` due runs no live worker holds, leased to ``owner``."""
+    def claim(self, owner: str, limit: int, lease_us: int, kind: str = KIND) -> list[Claimed]:
+        """Up to ``limit`` due runs (whose due work is of ``kind``) no live worker holds, leased
+        to ``owner``."""
         with self._db.read() as tx:  # a read first: an idle worker writes nothing
             now = self._clock()
             if (
                 tx.one(
                     "SELECT 1 FROM due_work WHERE kind = ? AND due_us <= ? AND until_us <= ? "
                     "LIMIT 1",
-                    KIND,
+                    kind,
                     now,
                     now,
                 )
@@ -442,7 +464,7 @@ class RunStore:
             due = tx.all(
                 "SELECT subject, state, attempts FROM due_work WHERE kind = ? AND due_us <= ? "
                 f"AND until_us <= ? ORDER BY due_us LIMIT ?{self.dialect.skip_locked}",
-                KIND,
+                kind,
                 now,
                 now,
                 limit,
@@ -455,7 +477,7 @@ class RunStore:
                 f"AND subject IN ({marks(ids)})",
                 owner,
                 now + lease_us,
-                KIND,
+                kind,
                 *ids,
             )
             runs = {
@@ -468,7 +490,7 @@ class RunStore:
             if orphans:
                 tx.execute(
                     f"DELETE FROM due_work WHERE kind = ? AND subject IN ({marks(orphans)})",
-                    KIND,
+                    kind,
                     *orphans,
                 )
             return [
@@ -479,15 +501,60 @@ class RunStore:
 
         return self._db.transact(work)
 
-    def move(self, owner: str, moves: Sequence[tuple[Run, Move]]) -> int:
+    def move(
+        self,
+        owner: str,
+        moves: Sequence[tuple[Run, Move]],
+        effect: Callable[[Cursor, int], None] | None = None,
+    ) -> int:
         """Record each (run, move) whose run ``owner`` still holds the lease of and that is still
         at the step it was claimed at, in one transaction; how many were recorded (the others:
-        another worker, a stop or a wake got there first)."""
+        another worker, a stop or a wake got there first). ``effect`` (one run's action: an
+        event stored, a field set) runs in the same transaction, only if its run's move is
+        recorded: the action and the step are one."""
 
         def work(tx: Cursor) -> int:
-            return _move_all(tx, self.dialect, owner, moves, self._clock())
+            now = self._clock()
+            recorded = _move_all(tx, self.dialect, owner, moves, now)
+            if effect is not None and recorded:
+                effect(tx, now)
+            return recorded
 
         return self._db.transact(work) if moves else 0
+
+    def attempt(self, owner: str, run: Run, state: Any, until_us: int) -> bool:
+        """Record that a request of the run's action block is about to be sent (``state``) and
+        hold the run until ``until_us``, when it falls due again: if its worker dies meanwhile,
+        the next worker finds the attempt's outcome unknown. False (send nothing) when the run
+        is no longer ``owner``'s or has moved on."""
+
+        def work(tx: Cursor) -> bool:
+            now = self._clock()
+            current = _lock_active(tx, self.dialect, run.id)
+            if current is None or current[1] != run.block or current[2] != run.updated_us:
+                return False
+            held = tx.one(
+                "SELECT 1 FROM due_work WHERE kind = ? AND subject = ? AND owner = ? "
+                f"AND until_us > ?{self.dialect.for_update}",
+                ACTION,
+                run.id,
+                owner,
+                now,
+            )
+            if held is None:
+                return False
+            tx.execute(
+                "UPDATE due_work SET state = ?, due_us = ?, until_us = ? "
+                "WHERE kind = ? AND subject = ?",
+                msgspec.json.encode(state).decode(),
+                until_us,
+                until_us,
+                ACTION,
+                run.id,
+            )
+            return True
+
+        return self._db.transact(work)
 
     def read(self, work: Callable[[Cursor], T]) -> T:
         """``work`` in a read transaction: every statement sees the same data."""
@@ -497,8 +564,8 @@ class RunStore:
     def release(self, owner: str) -> None:
         def work(tx: Cursor) -> None:
             tx.execute(
-                "UPDATE due_work SET owner = NULL, until_us = 0 WHERE kind = ? AND owner = ?",
-                KIND,
+                "UPDATE due_work SET owner = NULL, until_us = 0 WHERE kind IN (?, ?) AND owner = ?",
+                *KINDS,
                 owner,
             )
 
@@ -639,6 +706,62 @@ def events_between(
         before_id,
     )
     return [(r[0], by_name(loads(r[1]))) for r in rows]
+
+
+def events_after(
+    tx: Cursor, contact_id: int, types: Sequence[str], after_id: int
+) -> list[tuple[str, Any, str, int, int]]:
+    """(type, params, source, occurred_us, received_us) of the contact's events of ``types``
+    stored after the event ``after_id``, oldest first, at most 100 (the stop events a run is
+    checked against before it acts; the caller keeps the news among them)."""
+    if not types:
+        return []
+    rows = tx.all(
+        "SELECT event_type_key, params, source, occurred_us, received_us FROM events "
+        f"WHERE contact_id = ? AND event_type_key IN ({marks(types)}) AND id > ? "
+        "ORDER BY id LIMIT 100",
+        contact_id,
+        *types,
+        after_id,
+    )
+    return [(r[0], by_name(loads(r[1])), r[2], int(r[3]), int(r[4])) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class StartingEvent:
+    """What templates read of a run's starting event."""
+
+    id: int
+    event_type_key: str
+    key_value: str
+    source: str
+    occurred_us: int
+    params: dict[str, Any]
+
+
+def starting_event(tx: Cursor, event_id: int) -> StartingEvent | None:
+    row = tx.one(
+        "SELECT id, event_type_key, key_value, source, occurred_us, params FROM events "
+        "WHERE id = ?",
+        event_id,
+    )
+    if row is None:
+        return None
+    return StartingEvent(int(row[0]), row[1], row[2], row[3], int(row[4]), by_name(loads(row[5])))
+
+
+def contact_channels(tx: Cursor, contact_id: int) -> dict[str, str]:
+    """The contact's first e-mail address and phone number (``email``, ``phone``), as known."""
+    found: dict[str, str] = {}
+    for kind, value in tx.all(
+        "SELECT kind, value FROM contact_identifiers WHERE contact_id = ? AND kind IN (?, ?) "
+        "ORDER BY created_us, value",
+        contact_id,
+        "email",
+        "phone",
+    ):
+        found.setdefault(kind, value)
+    return found
 
 
 # -- what a page of the feed needs, read at once (a round trip per event would bound the

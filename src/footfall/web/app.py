@@ -28,6 +28,7 @@ from footfall.web import (
     tokens,
     webhooks,
     workflows,
+    workspace,
 )
 from footfall.web.asgi import ClientDisconnected, Receive, Scope, Send
 from footfall.web.errors import Problem, footfall_error, gone, not_found, too_deep
@@ -48,6 +49,7 @@ FAMILIES = (
     keys,
     webhooks,
     workflows,
+    workspace,
     operations,
 )
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from footfall import logs
 from footfall.clock import now_us
 from footfall.loops import WakeLoop
+from footfall.outbound.schedule import next_retry_us
+from footfall.outbound.sender import Outcome, Sender, basic_header, now, signed_headers
 from footfall.store.webhooks import Attempt, Delivery, Sent, WebhookStore
-from footfall.webhooks.schedule import next_retry_us
-from footfall.webhooks.sender import Outcome, Sender, basic_header, now, signed_headers
 
 log = logs.get("footfall.webhooks")
 LEASE_SECONDS = 5.0  # a dead worker's deliveries are taken over this long after its last renewal

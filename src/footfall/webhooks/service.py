@@ -7,9 +7,9 @@ from typing import Any
 
 from footfall.config import Settings
 from footfall.exceptions import InvalidWebhook
+from footfall.outbound.guard import AllowList, resolve
+from footfall.outbound.sender import Sender, basic_header
 from footfall.store.webhooks import ACTIVE, DISABLED, Attempt, Pending, Webhook, WebhookStore
-from footfall.webhooks.guard import AllowList, resolve
-from footfall.webhooks.sender import Sender, basic_header
 from footfall.webhooks.specs import parse_spec
 
 

@@ -25,6 +25,7 @@ from footfall.store.cursor import Cursor
 from footfall.store.dialect import DUE, Dialect
 from footfall.store.rows import EventSpan
 from footfall.store.workflow_runs import (
+    ACTION,
     COMPLETED,
     FAILED,
     RUNNING,
@@ -47,6 +48,7 @@ from footfall.store.workflow_runs import (
     version_document,
     wake_run,
 )
+from footfall.store.workspace_settings import DEFAULT_TIMING, read_timing
 from footfall.workflows.conditions import Facts, evaluate
 from footfall.workflows.definitions import Limits, parse_definition
 from footfall.workflows.document import Timer, WaitEvent
@@ -56,12 +58,19 @@ from footfall.workflows.starting import Earlier, happening, match_keys, may_star
 from footfall.workflows.stepping import Act, Finish, Listen, Outcome, Passed, Wait, advance, follow
 from footfall.workflows.timing import timer_due, zone_for
 
-__all__ = ["CONSUMER", "MAX_ACTIVE_PER_CONTACT", "Plans", "RunLoop", "decide", "handle_events"]
+__all__ = [
+    "CONSUMER",
+    "MAX_ACTIVE_PER_CONTACT",
+    "Plans",
+    "RunLoop",
+    "decide",
+    "handle_events",
+    "moved",
+]
 
 log = logs.get("footfall.workflows")
 CONSUMER = "workflows:events"
 MAX_ACTIVE_PER_CONTACT = 100  # runs going at once for one contact, all workflows together
-WORKSPACE_ZONE = "UTC"  # until workspaces have a time zone of their own
 CLAIM = 500  # runs moved on per transaction of the loop
 LEASE_SECONDS = 30.0
 _STORED = Limits(max_blocks=10_000)  # stored documents were checked when saved
@@ -264,12 +273,20 @@ class RunLoop(WakeLoop):
 
     failed_action = "workflow.step_failed"
 
-    def __init__(self, runs: RunStore, plans: Plans, owner: str, clock: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        runs: RunStore,
+        plans: Plans,
+        owner: str,
+        clock: Callable[[], int],
+        at_action: Callable[[], None] = lambda: None,
+    ) -> None:
         super().__init__("workflow runs")
         self.runs = runs
         self.plans = plans
         self.owner = owner
         self.clock = clock
+        self.at_action = at_action  # called (from the loop's thread) when runs reach an action
 
     def idle_seconds(self) -> float:
         return 0.5
@@ -282,7 +299,10 @@ class RunLoop(WakeLoop):
         moved = 0
         while not self.stopping:
             claimed = self.runs.claim(self.owner, CLAIM, int(LEASE_SECONDS * 1_000_000))
-            moved += self.runs.move(self.owner, self._decided(claimed))
+            decided = self._decided(claimed)
+            moved += self.runs.move(self.owner, decided)
+            if any(move.kind == ACTION for _, move in decided):
+                self.at_action()
             if len(claimed) < CLAIM:
                 return moved
         return moved
@@ -294,6 +314,7 @@ class RunLoop(WakeLoop):
             now = self.clock()
             contacts = contacts_fields(tx, [item.run.contact_id for item in claimed])
             params = events_params(tx, [item.run.event_id for item in claimed])
+            zones = read_timing(tx, [item.run.workspace_id for item in claimed])
             return [
                 (
                     item.run,
@@ -303,6 +324,7 @@ class RunLoop(WakeLoop):
                         item,
                         now,
                         Facts(params.get(item.run.event_id), contacts[item.run.contact_id]),
+                        zones.get(item.run.workspace_id, DEFAULT_TIMING).time_zone,
                     ),
                 )
                 for item in claimed
@@ -315,11 +337,13 @@ class RunLoop(WakeLoop):
         await asyncio.to_thread(self.runs.release, self.owner)
 
 
-def _decided_safely(tx: Cursor, plans: Plans, claimed: Claimed, now: int, facts: Facts) -> Move:
+def _decided_safely(
+    tx: Cursor, plans: Plans, claimed: Claimed, now: int, facts: Facts, zone: str
+) -> Move:
     """``decide``, or a failed run when deciding raised: one run that cannot go on must not
     hold up the others claimed with it, nor come back forever."""
     try:
-        return decide(tx, plans, claimed, now, facts)
+        return decide(tx, plans, claimed, now, facts, zone)
     except StorageUnavailable:
         raise
     except Exception as exc:
@@ -328,14 +352,15 @@ def _decided_safely(tx: Cursor, plans: Plans, claimed: Claimed, now: int, facts:
         return Move([], claimed.run.block, FAILED, None, reason=reason)
 
 
-def decide(tx: Cursor, plans: Plans, claimed: Claimed, now: int, facts: Facts) -> Move:
-    """The next step of a claimed run (reads only), given its starting event's params and its
-    contact's fields."""
+def decide(
+    tx: Cursor, plans: Plans, claimed: Claimed, now: int, facts: Facts, zone: str = "UTC"
+) -> Move:
+    """The next step of a claimed run (reads only), given its starting event's params, its
+    contact's fields and its workspace's time zone."""
     run = claimed.run
     plan = plans.get(tx, run.workflow_id, run.version)
     if plan is None:
         return Move([], run.block, FAILED, None, reason="its workflow version is gone")
-    contact = dict(facts.contact)
     seed = f"{run.workflow_id}:{run.contact_id}"
     state = claimed.state if isinstance(claimed.state, dict) else {}
     doing = state.get("do")
@@ -347,17 +372,22 @@ def decide(tx: Cursor, plans: Plans, claimed: Claimed, now: int, facts: Facts) -
         passed, outcome = follow(plan, run.block, doing, facts, seed)
     else:
         return Move([], run.block, FAILED, None, reason=f"unknown step {doing!r}")
-    return _move(plan, passed, outcome, facts, contact, now)
+    return moved(plan, passed, outcome, facts, now, zone)
 
 
-def _move(
+def moved(
     plan: Plan,
     passed: list[Passed],
     outcome: Outcome,
     facts: Facts,
-    contact: dict[str, Any],
     now: int,
+    zone: str = "UTC",
 ) -> Move:
+    """The move of a run that passed ``passed`` and is now at ``outcome``: over, at a timer
+    (due when it falls due), waiting for an event (until its timeout), or at an action (due now,
+    taken by the action loop). Timers fall due in the contact's time zone, else ``zone`` (the
+    workspace's)."""
+    contact = facts.contact
     steps: list[tuple[str, str | None, str | None]] = [(p.block, p.branch, None) for p in passed]
     if isinstance(outcome, Finish):
         steps.append((outcome.block, None, outcome.reason))
@@ -365,8 +395,8 @@ def _move(
         return Move(steps, outcome.block, status, None, reason=outcome.reason)
     block = plan.blocks[outcome.block]
     if isinstance(outcome, Wait) and isinstance(block, Timer):
-        zone = zone_for(_text(contact.get("timeZone")), WORKSPACE_ZONE, block.time_zone)
-        due = timer_due(block, _moment(now), params=facts.params, contact=contact, zone=zone)
+        local = zone_for(_text(contact.get("timeZone")), zone, block.time_zone)
+        due = timer_due(block, _moment(now), params=facts.params, contact=contact, zone=local)
         if due.note:
             steps.append((block.id, None, due.note))
         return Move(steps, block.id, WAITING, to_us(due.at), state={"do": "timer"})
@@ -377,9 +407,7 @@ def _move(
             steps, block.id, WAITING, until, listen_event=block.event, state={"do": "timeout"}
         )
     assert isinstance(outcome, Act)
-    reason = f"the {type(block).__name__.lower()} block is not run by this version of Footfall"
-    steps.append((block.id, None, reason))
-    return Move(steps, block.id, FAILED, None, reason=reason)
+    return Move(steps, block.id, RUNNING, now, state={"do": "act"}, kind=ACTION)
 
 
 def _text(value: Any) -> str | None:

@@ -13,11 +13,9 @@ from footfall.config import Settings
 from footfall.exceptions import WorkflowNotRunnable
 from footfall.store.workflows import Saved, Workflow, WorkflowStore, WorkflowVersion
 from footfall.workflows.definitions import Definition, Limits, parse_definition
-from footfall.workflows.document import Emit, Http, SetField
 
-__all__ = ["NOT_RUN_YET", "WorkflowService"]
+__all__ = ["WorkflowService"]
 
-NOT_RUN_YET = (Http, Emit, SetField)  # action blocks: the engine does not run them yet
 STORED = Limits(max_blocks=10_000)  # a stored document was checked when it was saved
 
 
@@ -107,19 +105,12 @@ class WorkflowService:
 
 
 def _refuse_unrun(definition: Definition) -> None:
-    """WorkflowNotRunnable when the engine does not run one of the definition's blocks yet: a
-    workflow cannot be enabled with it, nor an enabled workflow take it."""
+    """WorkflowNotRunnable when the engine does not run the definition's start yet: a workflow
+    cannot be enabled with it, nor an enabled workflow take it."""
     if definition.document.start.event is None:
         raise WorkflowNotRunnable(
             f"workflow {definition.name!r} cannot run enabled: this version of Footfall does "
             "not start runs on contact dates yet; keep it disabled"
-        )
-    waiting = [b for b in definition.document.blocks if isinstance(b, NOT_RUN_YET)]
-    if waiting:
-        shown = ", ".join(f"{type(b).__name__} block {b.id!r}" for b in waiting)
-        raise WorkflowNotRunnable(
-            f"workflow {definition.name!r} cannot run enabled: this version of Footfall does "
-            f"not run its {shown} yet (action blocks come next); keep it disabled"
         )
 
 

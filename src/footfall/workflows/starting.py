@@ -38,7 +38,7 @@ __all__ = [
     "stops",
 ]
 
-STARTING_SOURCES = frozenset({"live", "order"})
+STARTING_SOURCES = frozenset({"live", "order", "workflow"})  # "workflow": emitted by a run
 FRESH_ORDER_US = 24 * 3_600_000_000  # an order dated longer before it arrived is a sync of history
 MAX_KEY = 300  # characters of a value used as a match key; longer ones are cut
 MAX_KEYS = 20  # match keys kept per run or per event

@@ -1,6 +1,7 @@
-"""One delivery on the wire: a signed POST to the address the guard checked, within a deadline.
+"""One request on the wire, to the address the guard checked, within a deadline: a webhook
+delivery (a signed POST) or a workflow's HTTP block.
 
-Signed as Standard Webhooks says (the ``standardwebhooks`` package): ``webhook-id`` (the
+Deliveries are signed as Standard Webhooks says (the ``standardwebhooks`` package): ``webhook-id`` (the
 delivery's message id, the same on every retry), ``webhook-timestamp`` and ``webhook-signature``
 (``v1,<base64 HMAC-SHA256>`` of ``id.timestamp.body`` under the subscription's ``whsec_``
 secret). Redirects are not followed, nothing is decompressed, and only the answer's status
@@ -37,9 +38,9 @@ from yarl import URL
 
 from footfall import __version__
 from footfall.exceptions import InvalidWebhook, TargetUnreachable
-from footfall.webhooks.guard import AllowList, pinned_request_parts, resolve
+from footfall.outbound.guard import AllowList, pinned_request_parts, resolve
 
-USER_AGENT = f"Footfall-Webhooks/{__version__}"
+USER_AGENT = f"Footfall/{__version__}"
 TLS_HOSTS = 64
 KEEP_ALIVE_BODY = 64 * 1024
 RELEASE_SECONDS = 1.0
@@ -132,14 +133,28 @@ class Sender:
         headers: dict[str, str],
     ) -> Outcome:
         """POST ``payload`` to ``url``: delivered on a 2xx, else the status or the error."""
+        return await self.request("POST", url, payload, headers)
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        payload: bytes | None,
+        headers: dict[str, str],
+        timeout: float | None = None,
+    ) -> Outcome:
+        """``method`` ``url`` with ``payload`` (a JSON body, or none), within ``timeout``
+        seconds (the sender's own by default): delivered on a 2xx, else the status or the
+        error. Never raises for what the receiver does."""
+        seconds = self.timeout if timeout is None else timeout
         started = time.perf_counter()
         try:
-            async with asyncio.timeout(self.timeout):
-                status = await self._send("POST", url, payload, headers)
+            async with asyncio.timeout(seconds):
+                status = await self._send(method, url, payload, headers)
         except InvalidWebhook as exc:
             return Outcome(False, None, f"refused: {exc.message}", _ms(started))
         except TimeoutError:
-            return Outcome(False, None, f"timed out after {self.timeout:g} s", _ms(started))
+            return Outcome(False, None, f"timed out after {seconds:g} s", _ms(started))
         except aiohttp.ClientError as exc:
             return Outcome(False, None, _error(exc), _ms(started))
         return Outcome(200 <= status < 300, status, None, _ms(started))
@@ -148,7 +163,7 @@ class Sender:
         """The check made when a subscription is created: a GET that must answer 2xx."""
         try:
             async with asyncio.timeout(self.timeout):
-                status = await self._send("GET", url, b"", headers)
+                status = await self._send("GET", url, None, headers)
         except TimeoutError:
             raise TargetUnreachable(
                 f"the URL did not answer a GET within {self.timeout:g} s", field="url"
@@ -160,7 +175,9 @@ class Sender:
         if not 200 <= status < 300:
             raise TargetUnreachable(f"the URL answered a GET with {status}, not 2xx", field="url")
 
-    async def _send(self, method: str, url: str, payload: bytes, headers: dict[str, str]) -> int:
+    async def _send(
+        self, method: str, url: str, payload: bytes | None, headers: dict[str, str]
+    ) -> int:
         target = await resolve(url, self.allow)
         pinned, host, extensions = pinned_request_parts(target, target.addresses[0])
         session = self._session_for(target.scheme, target.host)
@@ -169,10 +186,10 @@ class Sender:
         async with session.request(
             method,
             URL(str(pinned), encoded=True),
-            data=payload if method == "POST" else None,
+            data=payload,
             headers={
                 "User-Agent": USER_AGENT,
-                **({"Content-Type": "application/json"} if method == "POST" else {}),
+                **({"Content-Type": "application/json"} if payload is not None else {}),
                 **headers,
                 **host,
             },

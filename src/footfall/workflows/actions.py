@@ -1,0 +1,469 @@
+"""The action loop: runs at an action block (``http``, ``emit``, ``setField``; due work of kind
+``workflow_action``) are claimed, checked and acted on, each in a task of its own, at most
+``slots`` at once, so a slow receiver holds up one slot, never the timers of the run loop.
+
+Before every action the run is checked again: a stop event stored since its start (that the
+feed consumer has not reached yet) stops it, start conditions on contact fields that no longer
+hold stop it, and outside its allowed hours (the block's, else the workspace's, in the contact's
+time zone) it waits for the next window.
+
+- ``emit`` and ``setField`` write in the transaction that moves the run on: exactly once.
+- ``http`` is at least once: the attempt is recorded (and the run held until the request's
+  deadline) before the request leaves; its outcome is recorded after. A worker that dies in
+  between leaves the attempt's outcome unknown: the next worker records it as such and tries
+  again with the same ``Idempotency-Key``. A failure that may pass (no answer, 408, 429, 5xx) is
+  tried again ``retries`` times (10 s, 1 min, 5 min, 30 min, then hourly); a refusal (another
+  4xx) or the last failure takes the block's ``failed`` branch (or fails the run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from footfall import logs
+from footfall.exceptions import StorageUnavailable
+from footfall.identity.locators import Locators
+from footfall.ingest.dates import to_us
+from footfall.ingest.events import check_key_value, json_type, refuse_nul
+from footfall.loops import WakeLoop
+from footfall.outbound.sender import Sender
+from footfall.records import NewEvent
+from footfall.store.contacts import set_field
+from footfall.store.cursor import Cursor
+from footfall.store.dialect import Dialect
+from footfall.store.workflow_runs import (
+    ACTION,
+    FAILED,
+    RUNNING,
+    STOPPED,
+    Claimed,
+    Move,
+    Run,
+    RunStore,
+    StartingEvent,
+    add_steps,
+    contact_channels,
+    contacts_fields,
+    events_after,
+    starting_event,
+)
+from footfall.store.workspace_settings import DEFAULT_TIMING, WorkspaceTiming, read_timing
+from footfall.store.writer import write_items
+from footfall.workflows.acting import (
+    Request,
+    emission,
+    event_data,
+    field_value,
+    http_request,
+    idempotency_key,
+    retry_after,
+    retryable,
+    template_data,
+)
+from footfall.workflows.conditions import Facts, evaluate
+from footfall.workflows.document import Emit, Hours, Http, SetField
+from footfall.workflows.durations import parse_duration
+from footfall.workflows.engine import Plans, moved
+from footfall.workflows.plan import Plan
+from footfall.workflows.starting import happening, stops
+from footfall.workflows.stepping import follow
+from footfall.workflows.templates import RenderFailed
+from footfall.workflows.timing import next_allowed, zone_for
+
+__all__ = ["SLOTS", "ActionLoop", "Prepared"]
+
+log = logs.get("footfall.workflows")
+SLOTS = 32  # actions in flight at once in one worker
+LEASE_US = 30_000_000
+MARGIN_US = 15_000_000  # a request's run is due again this long after its deadline
+
+Effect = Callable[[Cursor, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """What to do with a claimed run: a move to record (with the effect written with it), or a
+    request to send first."""
+
+    move: Move | None = None
+    effect: Effect | None = None
+    request: Request | None = None
+    send: Send | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """An HTTP block's attempt: what follows its outcome needs the plan and the run's facts."""
+
+    plan: Plan
+    block: Http
+    attempt: int
+    timeout: float
+    facts: Facts
+    zone: str  # the workspace's time zone
+
+
+class ActionLoop(WakeLoop):
+    failed_action = "workflow.action_failed"
+
+    def __init__(
+        self,
+        runs: RunStore,
+        plans: Plans,
+        owner: str,
+        clock: Callable[[], int],
+        sender: Sender,
+        emitted: Callable[[], None] = lambda: None,
+        slots: int = SLOTS,
+    ) -> None:
+        super().__init__("workflow actions")
+        self.runs = runs
+        self.plans = plans
+        self.owner = owner
+        self.clock = clock
+        self.sender = sender
+        self.emitted = emitted  # an event was stored: the feed's consumers look now
+        self.slots = slots
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def idle_seconds(self) -> float:
+        return 0.5
+
+    async def step(self) -> None:
+        free = self.slots - len(self._tasks)
+        if free <= 0:
+            return  # a task's end wakes the loop
+        claimed = await asyncio.to_thread(self.runs.claim, self.owner, free, LEASE_US, ACTION)
+        for item in claimed:
+            task = asyncio.get_running_loop().create_task(self._act(item))
+            self._tasks.add(task)
+            task.add_done_callback(self._done)
+
+    async def drain(self) -> int:
+        """Act on every run at an action and due now, each awaited: how many acts (for tests
+        and one-off use; the running loop uses ``step``)."""
+        acted = 0
+        while claimed := await asyncio.to_thread(
+            self.runs.claim, self.owner, self.slots, LEASE_US, ACTION
+        ):
+            await asyncio.gather(*(self._act(item) for item in claimed))
+            acted += len(claimed)
+        return acted
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self.wake.set()
+
+    async def stop(self, grace: float) -> None:
+        """Take no more; let requests in flight end (within ``grace`` seconds), then give back
+        every run this worker holds (one whose request was cut off is due at its deadline, and
+        its outcome is unknown)."""
+        await self.halt()
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        await asyncio.to_thread(self.runs.release, self.owner)
+        await self.sender.close()
+
+    async def _act(self, item: Claimed) -> None:
+        try:
+            prepared = await asyncio.to_thread(self._prepared, item)
+            if prepared.send is not None and prepared.request is not None:
+                await self._send(item.run, prepared.request, prepared.send)
+                return
+            assert prepared.move is not None
+            recorded = await asyncio.to_thread(
+                self.runs.move, self.owner, [(item.run, prepared.move)], prepared.effect
+            )
+            if recorded and prepared.effect is not None:
+                self.emitted()
+            if recorded and prepared.move.kind == ACTION:
+                self.wake.set()
+        except StorageUnavailable as exc:
+            log.warning(
+                "workflow action not taken: storage unavailable",
+                action="workflow.action_unavailable",
+                run=item.run.id,
+                error=str(exc),
+            )
+
+    def _prepared(self, item: Claimed) -> Prepared:
+        try:
+            dialect = self.runs.dialect
+            return self.runs.read(lambda tx: prepare(tx, dialect, self.plans, item, self.clock()))
+        except StorageUnavailable:
+            raise
+        except Exception as exc:
+            log.exception("workflow action failed", action="workflow.run_failed", run=item.run.id)
+            reason = f"the engine could not take its next step ({type(exc).__name__})"
+            return Prepared(Move([], item.run.block, FAILED, None, reason=reason))
+
+    async def _send(self, run: Run, request: Request, send: Send) -> None:
+        deadline = self.clock() + int(send.timeout * 1_000_000) + MARGIN_US
+        state = {"do": "act", "attempt": send.attempt, "sending": True}
+        if not await asyncio.to_thread(self.runs.attempt, self.owner, run, state, deadline):
+            return  # stopped, or taken by another worker, meanwhile
+        outcome = await self.sender.request(
+            request.method, request.url, request.payload, request.headers, send.timeout
+        )
+        note = f"attempt {send.attempt}: {request.method} {_shown_url(request.url)} " + (
+            f"answered {outcome.status_code}"
+            if outcome.status_code is not None
+            else f"failed: {outcome.error}"
+        )
+        note += f" ({outcome.latency_ms:.0f} ms)"
+        now = self.clock()
+        block, plan = send.block, send.plan
+        if outcome.delivered:
+            move = _followed(plan, run, block.id, "next", send.facts, now, note, send.zone)
+        elif retryable(outcome.status_code) and send.attempt <= block.retries:
+            due = now + int(retry_after(send.attempt) * 1_000_000)
+            move = Move(
+                [(block.id, None, f"{note}; tried again at {_iso(due)}")],
+                block.id,
+                RUNNING,
+                due,
+                state={"do": "act", "attempt": send.attempt + 1},
+                kind=ACTION,
+            )
+        else:
+            move = _followed(plan, run, block.id, "failed", send.facts, now, note, send.zone)
+        await asyncio.to_thread(self.runs.move, self.owner, [(run, move)])
+
+
+def prepare(tx: Cursor, dialect: Dialect, plans: Plans, item: Claimed, now: int) -> Prepared:
+    """What a claimed run at an action does now (reads only)."""
+    run = item.run
+    plan = plans.get(tx, run.workflow_id, run.version)
+    if plan is None:
+        return Prepared(Move([], run.block, FAILED, None, reason="its workflow version is gone"))
+    block = plan.blocks.get(run.block or "")
+    if not isinstance(block, Http | Emit | SetField):
+        reason = f"the run is at {run.block!r}, not at an action"
+        return Prepared(Move([], run.block, FAILED, None, reason=reason))
+    event = starting_event(tx, run.event_id)
+    contact = contacts_fields(tx, [run.contact_id]).get(run.contact_id, {})
+    facts = Facts(event.params if event is not None else None, contact)
+    stopped = _stopped(tx, plan, run, facts, block.id)
+    if stopped is not None:
+        return Prepared(stopped)
+    state = item.state if isinstance(item.state, dict) else {}
+    attempt = int(state.get("attempt", 1))
+    timing = read_timing(tx, [run.workspace_id]).get(run.workspace_id, DEFAULT_TIMING)
+    zone = timing.time_zone
+    if state.get("sending"):
+        return Prepared(_unknown(plan, run, block, attempt, facts, now, zone))
+    deferred = _deferred(block, timing, contact, now, item)
+    if deferred is not None:
+        return Prepared(deferred)
+    data = template_data(
+        _event_data(event), {**contact, **contact_channels(tx, run.contact_id)}, _run_data(run)
+    )
+    try:
+        return _acting(dialect, plan, run, block, data, facts, event, attempt, now, zone)
+    except RenderFailed as exc:
+        branch = "failed" if isinstance(block, Http) else None
+        if branch is None:
+            return Prepared(Move([(block.id, None, str(exc))], block.id, FAILED, None, str(exc)))
+        return Prepared(_followed(plan, run, block.id, branch, facts, now, str(exc), zone))
+
+
+def _acting(
+    dialect: Dialect,
+    plan: Plan,
+    run: Run,
+    block: Http | Emit | SetField,
+    data: dict[str, Any],
+    facts: Facts,
+    event: StartingEvent | None,
+    attempt: int,
+    now: int,
+    zone: str,
+) -> Prepared:
+    if isinstance(block, Http):
+        request = http_request(block, data, idempotency_key(run.id, block.id))
+        moment = _moment(now)
+        timeout = (parse_duration(block.timeout, "timeout").after(moment) - moment).total_seconds()
+        return Prepared(request=request, send=Send(plan, block, attempt, timeout, facts, zone))
+    if isinstance(block, Emit):
+        if event is not None and event.source == "workflow":
+            note = "not emitted: the run was started by an event a workflow emitted"
+            return Prepared(_followed(plan, run, block.id, "next", facts, now, note, zone))
+        made = emission(block, data, event.key_value if event is not None else "")
+        effect = _emit_effect(dialect, run, made.event_type_key, made.key_value, made.params)
+        note = f"emitted {made.event_type_key}"
+        return Prepared(_followed(plan, run, block.id, "next", facts, now, note, zone), effect)
+    value = field_value(block, data)
+    effect = _set_effect(dialect, run, block, value)
+    return Prepared(
+        _followed(plan, run, block.id, "next", facts, now, f"set {block.field}", zone), effect
+    )
+
+
+def _emit_effect(
+    dialect: Dialect, run: Run, event_type: str, key_value: str, params: list[dict[str, Any]]
+) -> Effect:
+    try:
+        check_key_value(key_value)
+        params_json = msgspec.json.encode(params).decode()
+        refuse_nul(params_json)
+    except Exception as exc:
+        raise RenderFailed(f"the emitted event is invalid: {exc}") from None
+    raw = msgspec.json.encode(
+        {"eventTypeKey": event_type, "keyValue": key_value, "params": params}
+    ).decode()
+    shape = tuple((p["name"], json_type(p["value"])) for p in params)
+
+    def effect(tx: Cursor, now: int) -> None:
+        event = NewEvent(
+            workspace_id=run.workspace_id,
+            event_type_key=event_type,
+            key_value=key_value,
+            params_json=params_json,
+            raw=raw,
+            source="workflow",
+            occurred_us=now,
+            received_us=now,
+            locators=Locators(contact_id=run.contact_id),
+            shape=shape,
+        )
+        write_items(tx, [event], txid=dialect.current_txid(tx), sql=dialect)
+
+    return effect
+
+
+def _set_effect(dialect: Dialect, run: Run, block: SetField, value: Any) -> Effect:
+    def effect(tx: Cursor, now: int) -> None:
+        refused = set_field(tx, dialect, run.contact_id, block.field, value, now)
+        if refused is not None:
+            add_steps(tx, run.id, [(block.id, None, f"{block.field} not set: {refused}")], now)
+
+    return effect
+
+
+def _stopped(tx: Cursor, plan: Plan, run: Run, facts: Facts, block_id: str) -> Move | None:
+    """A stop event stored since the start, or start conditions that no longer hold: stopped."""
+    keys = run.match_keys if plan.stop_path is not None else None
+    later = events_after(tx, run.contact_id, sorted(plan.stop_events), run.event_id)
+    for kind, params, source, occurred, received in later:
+        if not happening(source, occurred, received):
+            continue  # history (an import, a sync of old orders) stops nothing, as in the feed
+        if stops(plan, event_type=kind, params=params, run_keys=keys):
+            reason = f"stopped by {kind} before {block_id!r}"
+            return Move([(block_id, None, reason)], block_id, STOPPED, None, reason=reason)
+    if plan.start_when is not None and not evaluate(plan.start_when, facts):
+        reason = f"the start conditions no longer held before {block_id!r}"
+        return Move([(block_id, None, reason)], block_id, STOPPED, None, reason=reason)
+    return None
+
+
+def _unknown(
+    plan: Plan,
+    run: Run,
+    block: Http | Emit | SetField,
+    attempt: int,
+    facts: Facts,
+    now: int,
+    zone: str,
+) -> Move:
+    """The worker sending attempt ``attempt`` died before recording its outcome."""
+    note = f"attempt {attempt}: outcome unknown (its worker stopped while the request was out)"
+    retries = block.retries if isinstance(block, Http) else 0
+    if attempt <= retries:
+        return Move(
+            [(block.id, None, note)],
+            block.id,
+            RUNNING,
+            now,
+            state={"do": "act", "attempt": attempt + 1},
+            kind=ACTION,
+        )
+    return _followed(plan, run, block.id, "failed", facts, now, note, zone)
+
+
+def _deferred(
+    block: Http | Emit | SetField,
+    timing: WorkspaceTiming,
+    contact: dict[str, Any],
+    now: int,
+    item: Claimed,
+) -> Move | None:
+    """Outside the allowed hours: due at the start of the next window."""
+    window = _window(block.allowed_hours, timing)
+    if window is None:
+        return None
+    zone_name = contact.get("timeZone")
+    zone = zone_for(zone_name if isinstance(zone_name, str) else None, timing.time_zone)
+    at = to_us(next_allowed(_moment(now), window, zone))
+    if at <= now:
+        return None
+    note = f"outside the allowed hours {window.from_}-{window.to} ({zone.key}): due at {_iso(at)}"
+    return Move([(block.id, None, note)], block.id, RUNNING, at, state=item.state, kind=ACTION)
+
+
+def _window(own: Hours | bool | None, timing: WorkspaceTiming) -> Hours | None:
+    if own is False:
+        return None
+    if isinstance(own, Hours):
+        return own
+    if timing.allowed is None:
+        return None
+    return Hours(from_=timing.allowed[0], to=timing.allowed[1])
+
+
+def _followed(
+    plan: Plan,
+    run: Run,
+    block_id: str,
+    branch: str,
+    facts: Facts,
+    now: int,
+    note: str,
+    zone: str,
+) -> Move:
+    """The action's outcome (``note``), then its branch and what follows."""
+    passed, outcome = follow(plan, block_id, branch, facts, f"{run.workflow_id}:{run.contact_id}")
+    move = moved(plan, passed, outcome, facts, now, zone)
+    return Move(
+        [(block_id, None, note), *move.steps],
+        move.block,
+        move.status,
+        move.due_us,
+        move.listen_event,
+        move.reason,
+        move.state,
+        move.kind,
+    )
+
+
+def _event_data(event: StartingEvent | None) -> dict[str, Any] | None:
+    if event is None:
+        return None
+    return event_data(
+        event.id, event.event_type_key, event.key_value, event.occurred_us, event.params
+    )
+
+
+def _run_data(run: Run) -> dict[str, Any]:
+    return {"id": run.id, "workflowId": run.workflow_id, "version": run.version}
+
+
+def _moment(us: int) -> datetime:
+    return datetime.fromtimestamp(us / 1_000_000, UTC)
+
+
+def _iso(us: int) -> str:
+    return _moment(us).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _shown_url(url: str) -> str:
+    """The URL as a run's path shows it: without its query (which may carry secrets)."""
+    return url.split("?", 1)[0][:200]
