@@ -10,172 +10,19 @@ consumed, start conditions on contact fields), and allowed hours.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
-import time
 import uuid
-from collections.abc import Iterator
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from conftest import create_postgres_database
-from footfall.access import create_workspace
-from footfall.config import Settings
-from footfall.identity.locators import Locators
-from footfall.ingest.dates import to_us
-from footfall.outbound.guard import AllowList
-from footfall.outbound.sender import Sender
-from footfall.records import NewEvent
-from footfall.store import Store, migrate, open_store
 from footfall.store.contacts import set_field
-from footfall.store.cursor import Cursor
-from footfall.store.rows import EventQuery, EventSpan
-from footfall.store.workflow_runs import ACTION, Run, Step
-from footfall.workflows.actions import ActionLoop
-from footfall.workflows.engine import CONSUMER, Plans, RunLoop, handle_events
-from footfall.workflows.service import WorkflowService
+from footfall.store.rows import EventQuery
+from footfall.store.workflow_runs import ACTION
 from receiver import Receiver
-
-OWNER = "test-worker"
-START = to_us(datetime(2026, 12, 3, 3, 0, tzinfo=UTC))  # 03:00 UTC, a Thursday
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def own_store(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Store]:
-    """A database no running server works on: these runs move only when the test says."""
-    drop = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('actions') / 'footfall.db'}"
-    else:
-        url, drop = create_postgres_database()
-    settings = Settings(database_url=url, data_dir=Path(str(tmp_path_factory.mktemp("data"))))
-    migrate(settings)
-    store = open_store(settings)
-    yield store
-    store.close()
-    if drop is not None:
-        drop()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with Receiver() as r:
-        yield r
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> int:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += int(seconds * 1_000_000)
-
-
-class Engine:
-    """The feed consumer, the run loop and the action loop of one worker, moved by hand."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.clock = Clock()
-        name = f"acts-{uuid.uuid4().hex[:10]}"
-        create_workspace(store.access, name)
-        found = store.access.workspace_id(name)
-        assert found is not None
-        self.ws = found
-        self.flows = WorkflowService(store.workflows, Settings())
-        runs = store.workflow_runs
-        runs._clock = self.clock  # the store's clock is the test's
-        self.plans = Plans()
-        self.sent = self.seen = 0  # events this test stored, and the consumer handed on
-        self.run_loop = RunLoop(runs, self.plans, OWNER, self.clock)
-        self.aio = asyncio.new_event_loop()
-        sender = Sender(AllowList.parse("127.0.0.1"), 5.0)
-        self.actions = ActionLoop(runs, self.plans, OWNER, self.clock, sender)
-
-    def close(self) -> None:
-        self.aio.run_until_complete(self.actions.sender.close())
-        self.aio.close()
-
-    def flow(self, document: dict[str, Any]) -> int:
-        return self.flows.create(self.ws, document, enabled=True).id
-
-    def send(self, kind: str, email: str, **params: Any) -> None:
-        self.sent += 1
-        values = [{"name": "email", "value": email}] + [
-            {"name": k, "value": v} for k, v in params.items()
-        ]
-        self.store.events.commit_batch(
-            [
-                NewEvent(
-                    workspace_id=self.ws,
-                    event_type_key=kind,
-                    key_value=email,
-                    params_json=json.dumps(values),
-                    raw="{}",
-                    source="live",
-                    occurred_us=self.clock(),
-                    received_us=self.clock(),
-                    locators=Locators(email=email),
-                )
-            ]
-        )
-
-    def consume(self) -> None:
-        """Hand every event this test stored to the workflows' consumer. On PostgreSQL an event
-        shows in the feed once no older transaction of the server (of any database) is open:
-        wait for it."""
-        feed, dialect = self.store.feed, self.store.dialect
-        assert feed.acquire(CONSUMER, OWNER)
-
-        def handle(tx: Cursor, page: list[EventSpan]) -> int:
-            return handle_events(tx, dialect, page[0], self.plans, self.clock())
-
-        deadline = time.monotonic() + 10
-        while True:
-            self.seen += feed.consume_stream("event_span", CONSUMER, OWNER, handle, limit=1000)
-            if self.seen >= self.sent:
-                return
-            assert time.monotonic() < deadline, "the feed did not show the events"
-            time.sleep(0.01)
-
-    def step(self) -> None:
-        """Everything due now: new events, runs' next steps, actions, until nothing moves."""
-        for _ in range(10):
-            self.consume()
-            moved = self.run_loop.work()
-            acted = self.aio.run_until_complete(self.actions.drain())
-            if not moved and not acted:
-                return
-        raise AssertionError("the engine kept moving")
-
-    def runs(self, flow: int) -> list[Run]:
-        return self.store.workflow_runs.runs(self.ws, workflow_id=flow)
-
-    def run(self, flow: int) -> tuple[Run, list[Step]]:
-        (only,) = self.runs(flow)
-        found = self.store.workflow_runs.run(self.ws, only.id)
-        assert found is not None
-        return found
-
-
-@pytest.fixture
-def engine(own_store: Store) -> Iterator[Engine]:
-    made = Engine(own_store)
-    yield made
-    made.close()
-
-
-def email() -> str:
-    return f"{uuid.uuid4().hex[:10]}@example.com"
+from workflow_engine import Engine, email, notes
+from workflow_engine import engine as engine  # the fixtures, for pytest to find here
+from workflow_engine import own_store as own_store
+from workflow_engine import receiver as receiver
 
 
 def http_flow(url: str, **http: Any) -> dict[str, Any]:
@@ -211,10 +58,6 @@ def http_flow(url: str, **http: Any) -> dict[str, Any]:
 
 
 PRODUCTS = [{"productId": "p1", "name": "boots", "price": 120}]
-
-
-def notes(steps: list[Step]) -> list[str]:
-    return [step.note for step in steps if step.note]
 
 
 def test_http_block_sends_the_rendered_request_with_its_idempotency_key(

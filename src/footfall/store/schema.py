@@ -378,6 +378,7 @@ due_work = sa.Table(
     sa.Column("owner", sa.String(200), nullable=True),
     sa.Column("until_us", sa.BigInteger, nullable=False),
     sa.Index("ix_due_work_due", "kind", "due_us"),
+    sa.Index("ix_due_work_workspace", "kind", "workspace_id", "due_us"),
 )
 
 # Each delivery attempt: when, to what answer, how long, how many items, the next try.

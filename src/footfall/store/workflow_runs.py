@@ -431,6 +431,33 @@ def forget_workflow_runs(tx: Cursor, dialect: Dialect, workflow_id: int) -> None
     _delete_runs(tx, runs)
 
 
+FAIR_WORKSPACES = 100  # workspaces one claim serves: those whose earliest due work is oldest
+
+
+def _due_workspaces(tx: Cursor, kind: str, now: int) -> list[int]:
+    """The workspaces with work of ``kind`` due, the earliest due first, at most
+    FAIR_WORKSPACES: one seek per workspace on the index (kind, workspace_id, due_us)."""
+    rows = tx.all(
+        "SELECT w.id, (SELECT min(d.due_us) FROM due_work d WHERE d.kind = ? "
+        "AND d.workspace_id = w.id) FROM workspaces w",
+        kind,
+    )
+    due = sorted((int(r[1]), int(r[0])) for r in rows if r[1] is not None and int(r[1]) <= now)
+    return [ws for _, ws in due[:FAIR_WORKSPACES]]
+
+
+def _round_robin(rows: Sequence[Sequence[Any]]) -> list[Sequence[Any]]:
+    """Rows (subject, state, attempts, due_us, workspace_id) in turns: each workspace's
+    earliest, then each one's second…, so a claim cut short still serves every workspace."""
+    turn: dict[int, int] = {}
+    ranked = []
+    for row in sorted(rows, key=lambda r: (int(r[4]), int(r[3]))):
+        ws = int(row[4])
+        turn[ws] = turn.get(ws, -1) + 1
+        ranked.append((turn[ws], int(row[3]), row))
+    return [row for _, _, row in sorted(ranked, key=lambda t: (t[0], t[1]))]
+
+
 class RunStore:
     """Runs as the executor and the API see them, each operation in a transaction of its own."""
 
@@ -444,34 +471,28 @@ class RunStore:
 
     def claim(self, owner: str, limit: int, lease_us: int, kind: str = KIND) -> list[Claimed]:
         """Up to ``limit`` due runs (whose due work is of ``kind``) no live worker holds, leased
-        to ``owner``."""
+        to ``owner``: shared fairly between the workspaces that have runs due (each gets an
+        equal part, its earliest first), so that one workspace's backlog of a million due timers
+        delays another's by a claim, not by the backlog."""
         with self._db.read() as tx:  # a read first: an idle worker writes nothing
-            now = self._clock()
-            if (
-                tx.one(
-                    "SELECT 1 FROM due_work WHERE kind = ? AND due_us <= ? AND until_us <= ? "
-                    "LIMIT 1",
-                    kind,
-                    now,
-                    now,
-                )
-                is None
-            ):
-                return []
+            due = _due_workspaces(tx, kind, self._clock())
+        if not due:
+            return []
+        share = -(-limit // len(due))
 
         def work(tx: Cursor) -> list[Claimed]:
             now = self._clock()
-            due = tx.all(
-                "SELECT subject, state, attempts FROM due_work WHERE kind = ? AND due_us <= ? "
-                f"AND until_us <= ? ORDER BY due_us LIMIT ?{self.dialect.skip_locked}",
-                kind,
-                now,
-                now,
-                limit,
+            arms = " UNION ALL ".join(
+                "SELECT * FROM (SELECT subject, state, attempts, due_us, workspace_id "
+                "FROM due_work WHERE kind = ? AND workspace_id = ? AND due_us <= ? "
+                f"AND until_us <= ? ORDER BY due_us LIMIT ?{self.dialect.skip_locked}) AS w{i}"
+                for i in range(len(due))
             )
-            if not due:
+            found = tx.all(arms, *(v for ws in due for v in (kind, ws, now, now, share)))
+            taken = _round_robin(found)[:limit]
+            if not taken:
                 return []
-            ids = [int(r[0]) for r in due]
+            ids = [int(r[0]) for r in taken]
             tx.execute(
                 f"UPDATE due_work SET owner = ?, until_us = ? WHERE kind = ? "
                 f"AND subject IN ({marks(ids)})",
@@ -495,7 +516,7 @@ class RunStore:
                 )
             return [
                 Claimed(runs[int(r[0])], loads(r[1]) if r[1] else None, int(r[2]))
-                for r in due
+                for r in taken
                 if int(r[0]) in runs
             ]
 

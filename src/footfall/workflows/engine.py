@@ -303,7 +303,7 @@ class RunLoop(WakeLoop):
             moved += self.runs.move(self.owner, decided)
             if any(move.kind == ACTION for _, move in decided):
                 self.at_action()
-            if len(claimed) < CLAIM:
+            if not claimed:  # a claim shared between workspaces may be short of CLAIM
                 return moved
         return moved
 
