@@ -470,6 +470,20 @@ workflow_steps = sa.Table(
     sa.Index("ix_workflow_steps_run", "run_id", "id"),
 )
 
+# Goal blocks runs passed: open until their conversion event comes or the window ends.
+workflow_goals = sa.Table(
+    "workflow_goals",
+    metadata,
+    sa.Column("run_id", Id, sa.ForeignKey("workflow_runs.id"), primary_key=True),
+    sa.Column("block", sa.String(64), primary_key=True),
+    sa.Column("contact_id", Id, sa.ForeignKey("contacts.id"), nullable=False),
+    sa.Column("passed_us", sa.BigInteger, nullable=False),
+    sa.Column("until_us", sa.BigInteger, nullable=False),
+    sa.Column("reached_us", sa.BigInteger, nullable=True),
+    sa.Column("event_id", sa.BigInteger, nullable=True),
+    sa.Index("ix_workflow_goals_contact", "contact_id", "until_us"),
+)
+
 
 def contact_references() -> list[tuple[str, str]]:
     """(table, column) of every column pointing at a contact: what erasure and export must reach.

@@ -34,6 +34,7 @@ __all__ = [
     "KINDS",
     "Claimed",
     "Move",
+    "PendingGoal",
     "Run",
     "RunStore",
     "SpanEvent",
@@ -42,6 +43,8 @@ __all__ = [
     "contact_channels",
     "events_after",
     "forget_runs",
+    "pending_goals_of",
+    "reach_goal",
     "read_span_events",
     "starting_event",
 ]
@@ -123,6 +126,7 @@ class Move:
     state: Any = None  # the due work's state: what the next step is about
     kind: str = KIND  # ACTION when the run is now at an action block
     attempts: int = 0  # of the action it is at (its failures so far)
+    goals: Sequence[tuple[str, int]] = ()  # goal blocks passed: (block, reachable until, µs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +158,7 @@ def _run(row: Sequence[Any]) -> Run:
 
 def read_span_events(tx: Cursor, dialect: Dialect, span: EventSpan) -> list[SpanEvent]:
     """The events of ``span`` that may concern a workflow, in feed order: of a type an enabled
-    workflow of their workspace starts on, or of a contact with a run going."""
+    workflow of their workspace starts on, or of a contact with a run going or a goal open."""
     window, window_args, order = dialect.feed_window(span.after)
     upto, upto_args = dialect.feed_upto(span.position)
     rows = tx.all(
@@ -163,7 +167,9 @@ def read_span_events(tx: Cursor, dialect: Dialect, span: EventSpan) -> list[Span
         "AND (EXISTS (SELECT 1 FROM workflows w WHERE w.workspace_id = e.workspace_id "
         "AND w.enabled = TRUE AND w.start_event = e.event_type_key) "
         "OR EXISTS (SELECT 1 FROM workflow_runs r WHERE r.contact_id = e.contact_id "
-        f"AND r.status IN (?, ?))) ORDER BY {_prefixed(order)}",
+        "AND r.status IN (?, ?)) OR EXISTS (SELECT 1 FROM workflow_goals g "
+        "WHERE g.contact_id = e.contact_id AND g.reached_us IS NULL "
+        f"AND g.until_us >= e.received_us)) ORDER BY {_prefixed(order)}",
         *window_args,
         *upto_args,
         *ACTIVE,
@@ -349,6 +355,15 @@ def _move_all(
 
 def _record(tx: Cursor, going: Sequence[tuple[Run, Move]], now: int) -> None:
     tx.executemany(
+        "INSERT INTO workflow_goals (run_id, block, contact_id, passed_us, until_us) "
+        "VALUES (?, ?, ?, ?, ?)",
+        [
+            (run.id, block, run.contact_id, now, until)
+            for run, m in going
+            for block, until in m.goals
+        ],
+    )
+    tx.executemany(
         "INSERT INTO workflow_steps (run_id, block, branch, at_us, note) VALUES (?, ?, ?, ?, ?)",
         [(run.id, *step[:2], now, step[2]) for run, move in going for step in move.steps],
     )
@@ -416,6 +431,7 @@ def _delete_runs(tx: Cursor, runs: Sequence[int]) -> None:
             *chunk,
         )
         tx.execute(f"DELETE FROM workflow_steps WHERE run_id IN ({marks(chunk)})", *chunk)
+        tx.execute(f"DELETE FROM workflow_goals WHERE run_id IN ({marks(chunk)})", *chunk)
         tx.execute(f"DELETE FROM workflow_runs WHERE id IN ({marks(chunk)})", *chunk)
 
 
@@ -783,6 +799,66 @@ def contact_channels(tx: Cursor, contact_id: int) -> dict[str, str]:
     ):
         found.setdefault(kind, value)
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class PendingGoal:
+    """A goal block a run passed, whose conversion event has not come yet."""
+
+    run_id: int
+    workflow_id: int
+    version: int
+    start_event_id: int
+    block: str
+    passed_us: int
+    until_us: int
+
+
+def pending_goals_of(
+    tx: Cursor, contact_ids: Sequence[int], now: int
+) -> dict[int, list[PendingGoal]]:
+    """The goals still open (not reached, window not over at ``now``) of runs of these
+    contacts, by contact."""
+    found: dict[int, list[PendingGoal]] = {contact: [] for contact in contact_ids}
+    for chunk in _chunks(sorted(set(contact_ids))):
+        rows = tx.all(
+            "SELECT g.contact_id, g.run_id, r.workflow_id, r.version, r.event_id, g.block, "
+            "g.passed_us, g.until_us FROM workflow_goals g JOIN workflow_runs r "
+            f"ON r.id = g.run_id WHERE g.contact_id IN ({marks(chunk)}) "
+            "AND g.reached_us IS NULL AND g.until_us >= ? ORDER BY g.run_id, g.block",
+            *chunk,
+            now,
+        )
+        for row in rows:
+            found[int(row[0])].append(
+                PendingGoal(
+                    int(row[1]),
+                    int(row[2]),
+                    int(row[3]),
+                    int(row[4]),
+                    row[5],
+                    int(row[6]),
+                    int(row[7]),
+                )
+            )
+    return found
+
+
+def reach_goal(tx: Cursor, goal: PendingGoal, event_id: int, note: str, now: int) -> bool:
+    """Record that ``goal`` was reached by the event ``event_id`` (once: False when it was
+    already), with a step ``reached`` on the run's path."""
+    changed = tx.count(
+        "UPDATE workflow_goals SET reached_us = ?, event_id = ? WHERE run_id = ? AND block = ? "
+        "AND reached_us IS NULL",
+        now,
+        event_id,
+        goal.run_id,
+        goal.block,
+    )
+    if not changed:
+        return False
+    add_steps(tx, goal.run_id, [(goal.block, "reached", note)], now)
+    return True
 
 
 # -- what a page of the feed needs, read at once (a round trip per event would bound the

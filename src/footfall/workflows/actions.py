@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -432,16 +432,7 @@ def _followed(
     """The action's outcome (``note``), then its branch and what follows."""
     passed, outcome = follow(plan, block_id, branch, facts, f"{run.workflow_id}:{run.contact_id}")
     move = moved(plan, passed, outcome, facts, now, zone)
-    return Move(
-        [(block_id, None, note), *move.steps],
-        move.block,
-        move.status,
-        move.due_us,
-        move.listen_event,
-        move.reason,
-        move.state,
-        move.kind,
-    )
+    return replace(move, steps=[(block_id, None, note), *move.steps])
 
 
 def _event_data(event: StartingEvent | None) -> dict[str, Any] | None:

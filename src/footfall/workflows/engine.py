@@ -33,6 +33,7 @@ from footfall.store.workflow_runs import (
     WAITING,
     Claimed,
     Move,
+    PendingGoal,
     Run,
     RunStore,
     SpanEvent,
@@ -42,6 +43,8 @@ from footfall.store.workflow_runs import (
     end_run,
     events_between,
     events_params,
+    pending_goals_of,
+    reach_goal,
     read_span_events,
     start_run,
     starting_workflows_of,
@@ -51,7 +54,7 @@ from footfall.store.workflow_runs import (
 from footfall.store.workspace_settings import DEFAULT_TIMING, read_timing
 from footfall.workflows.conditions import Facts, evaluate
 from footfall.workflows.definitions import Limits, parse_definition
-from footfall.workflows.document import Timer, WaitEvent
+from footfall.workflows.document import Goal, Timer, WaitEvent
 from footfall.workflows.durations import parse_duration
 from footfall.workflows.plan import Plan, compile_plan
 from footfall.workflows.starting import Earlier, happening, match_keys, may_start, stops
@@ -118,10 +121,11 @@ class Page:
     contacts: dict[int, dict[str, Any]]  # contact → its fields
     starting: dict[tuple[int, str], list[tuple[int, int]]]  # (workspace, type) → workflows
     earlier: dict[tuple[int, int], tuple[int | None, int]]  # (workflow, contact) → last, going
+    goals: dict[int, list[PendingGoal]]  # contact → the goals its runs passed, still open
     changed: bool = False  # a run was started or woken: the workers are told once
 
     @classmethod
-    def read(cls, tx: Cursor, events: list[SpanEvent]) -> Page:
+    def read(cls, tx: Cursor, events: list[SpanEvent], now: int) -> Page:
         contacts = [e.contact_id for e in events]
         starting = starting_workflows_of(tx, [e.workspace_id for e in events])
         flows = [w for key in starting.values() for w, _ in key]
@@ -130,6 +134,7 @@ class Page:
             contacts_fields(tx, contacts),
             starting,
             earlier_runs_of(tx, flows, contacts),
+            pending_goals_of(tx, contacts, min(e.received_us for e in events)),
         )
 
     def ended(self, run: Run) -> None:
@@ -158,10 +163,11 @@ def handle_events(tx: Cursor, dialect: Dialect, span: EventSpan, plans: Plans, n
     events = read_span_events(tx, dialect, span)
     news = [e for e in events if happening(e.source, e.occurred_us, e.received_us)]
     if news:
-        page = Page.read(tx, news)
+        page = Page.read(tx, news, now)
         for event in news:
             _stop_or_wake(tx, dialect, event, plans, now, page)
             _start(tx, dialect, event, plans, now, page)
+            _reach_goals(tx, event, plans, now, page)
         if page.changed:
             dialect.notify(tx, DUE)
     return len(events)
@@ -200,6 +206,36 @@ def _awaited(tx: Cursor, plan: Plan, run: Run, event: SpanEvent, contact: dict[s
     if path is None:
         return True
     started = events_params(tx, [run.event_id]).get(run.event_id)
+    return bool(set(match_keys(path, started)) & set(match_keys(path, event.params)))
+
+
+def _reach_goals(tx: Cursor, event: SpanEvent, plans: Plans, now: int, page: Page) -> None:
+    """Count the conversions ``event`` is: of each open goal of its contact's runs that waits
+    for an event of its type (matching its ``when`` and ``matchParam``) within its window."""
+    for goal in list(page.goals[event.contact_id]):
+        if not goal.passed_us <= event.received_us <= goal.until_us:
+            continue
+        plan = plans.get(tx, goal.workflow_id, goal.version)
+        block = plan.blocks.get(goal.block) if plan is not None else None
+        if plan is None or not isinstance(block, Goal) or block.event != event.event_type_key:
+            continue
+        if not _converts(tx, plan, block, goal, event, page.contacts[event.contact_id]):
+            continue
+        note = f"reached by {event.event_type_key} (event {event.id})"
+        reach_goal(tx, goal, event.id, note, now)
+        page.goals[event.contact_id].remove(goal)
+
+
+def _converts(
+    tx: Cursor, plan: Plan, block: Goal, goal: PendingGoal, event: SpanEvent, contact: Any
+) -> bool:
+    condition = plan.conditions.get(block.id)
+    if condition is not None and not evaluate(condition, Facts(event.params, contact)):
+        return False
+    path = plan.block_paths.get(block.id)
+    if path is None:
+        return True
+    started = events_params(tx, [goal.start_event_id]).get(goal.start_event_id)
     return bool(set(match_keys(path, started)) & set(match_keys(path, event.params)))
 
 
@@ -387,6 +423,17 @@ def moved(
     (due when it falls due), waiting for an event (until its timeout), or at an action (due now,
     taken by the action loop). Timers fall due in the contact's time zone, else ``zone`` (the
     workspace's)."""
+    goals = [
+        (p.block, to_us(parse_duration(block.within, f"{p.block}.within").after(_moment(now))))
+        for p in passed
+        if isinstance(block := plan.blocks[p.block], Goal)
+    ]
+    return replace(_moved(plan, passed, outcome, facts, now, zone), goals=goals)
+
+
+def _moved(
+    plan: Plan, passed: list[Passed], outcome: Outcome, facts: Facts, now: int, zone: str
+) -> Move:
     contact = facts.contact
     steps: list[tuple[str, str | None, str | None]] = [(p.block, p.branch, None) for p in passed]
     if isinstance(outcome, Finish):
