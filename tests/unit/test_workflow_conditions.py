@@ -19,6 +19,7 @@ from footfall.workflows.conditions import (
     Not,
     describe,
     evaluate,
+    happened_types,
     parse_condition,
     parse_path,
     paths,
@@ -615,3 +616,40 @@ def test_huge_data_is_handled_promptly() -> None:
         for path in ("items[*].tags[*]", "items[*].tags", "s"):
             holds(leaf(path, op, value), params)
     assert time.perf_counter() - started < 5.0
+
+
+def test_happened_asks_about_events_since_the_start_in_a_condition_block_only() -> None:
+    written = {
+        "any": [
+            {"happened": "purchase", "where": {"param": "total", "op": "greater", "value": 10}},
+            {"not": {"happened": "cartCleared"}},
+        ]
+    }
+    condition = parse_condition(written, "blocks[1].when", since_start=True)
+    assert describe(condition) == written
+    assert happened_types(condition) == {"purchase", "cartCleared"}
+    bought = Facts({}, {}, {"purchase": [{"total": 5}, {"total": "12"}], "cartCleared": [{}]})
+    small = Facts({}, {}, {"purchase": [{"total": 5}], "cartCleared": [{}]})
+    assert evaluate(condition, bought) is True
+    assert evaluate(condition, small) is False
+    assert evaluate(condition, Facts({}, {})) is True  # nothing cleared
+    assert (
+        evaluate(parse_condition({"happened": "x"}, "w", since_start=True), Facts({}, {})) is False
+    )
+
+
+@pytest.mark.parametrize(
+    ("written", "field", "message"),
+    [
+        ({"happened": "x"}, "start.when.happened", "only allowed in a condition block"),
+        ({"happened": ""}, "w.happened", "must be an event type key"),
+        ({"happened": "x", "op": "isSet"}, "w.op", "is not a known key"),
+        ({"happened": "x", "where": {"happened": "y"}}, "w.where.happened", "only allowed"),
+        ({"happened": "x", "where": {"param": "a"}}, "w.where.op", "is missing"),
+    ],
+)
+def test_happened_refusals_name_their_field(written: Any, field: str, message: str) -> None:
+    at = field.split(".happened")[0] if field.startswith("start") else "w"
+    with pytest.raises(InvalidWorkflow) as refused:
+        parse_condition(written, at, since_start=not field.startswith("start"))
+    assert refused.value.field == field and message in refused.value.message

@@ -69,7 +69,7 @@ from footfall.workflows.acting import (
 from footfall.workflows.conditions import Facts, evaluate
 from footfall.workflows.document import Emit, Hours, Http, SetField
 from footfall.workflows.durations import parse_duration
-from footfall.workflows.engine import Plans, moved
+from footfall.workflows.engine import Plans, happened_since, moved
 from footfall.workflows.plan import Plan
 from footfall.workflows.starting import happening, stops
 from footfall.workflows.stepping import follow
@@ -251,7 +251,9 @@ def prepare(tx: Cursor, dialect: Dialect, plans: Plans, item: Claimed, now: int)
         return Prepared(Move([], run.block, FAILED, None, reason=reason))
     event = starting_event(tx, run.event_id)
     contact = contacts_fields(tx, [run.contact_id]).get(run.contact_id, {})
-    facts = Facts(event.params if event is not None else None, contact)
+    facts = Facts(
+        event.params if event is not None else None, contact, happened_since(tx, plans, run)
+    )
     stopped = _stopped(tx, plan, run, facts, block.id)
     if stopped is not None:
         return Prepared(stopped)

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -59,11 +59,13 @@ __all__ = [
     "AnyOf",
     "Condition",
     "Facts",
+    "Happened",
     "Leaf",
     "Not",
     "Path",
     "describe",
     "evaluate",
+    "happened_types",
     "parse_condition",
     "parse_path",
     "paths",
@@ -75,6 +77,7 @@ MAX_STRING = 1_000  # characters of a string value
 MAX_PATTERN = 500  # characters of a regular expression
 MAX_CHOICES = 1_000  # values of oneOf
 MAX_TEXT = 65_536  # characters of one string that contains and matches look at
+MAX_EVENT_TYPE = 100  # characters of an event type key in a happened leaf
 
 OPERATORS = (
     "equals", "notEquals", "greater", "greaterOrEqual", "less", "lessOrEqual", "isSet", "notSet",
@@ -404,6 +407,7 @@ class Facts:
 
     params: Any  # usually a dict; anything a client sent
     contact: Mapping[str, Any]  # fields by name, empty when the contact is unknown
+    happened: Mapping[str, Sequence[Any]] = field(default_factory=dict)  # type → params, since
 
 
 class Condition:
@@ -489,6 +493,42 @@ class Leaf(Condition):
         yield self
 
 
+@dataclass(frozen=True, slots=True)
+class Happened(Condition):
+    """An event of ``event_type`` happened to the run's contact since the run started (one whose
+    params satisfy ``where``, when given). Only in a condition block."""
+
+    event_type: str
+    where: Condition | None
+
+    def holds(self, facts: Facts) -> bool:
+        found = facts.happened.get(self.event_type, ())
+        if self.where is None:
+            return bool(found)
+        where = self.where
+        return any(where.holds(Facts(params, facts.contact)) for params in found)
+
+    def describe(self) -> Any:
+        described: dict[str, Any] = {"happened": self.event_type}
+        if self.where is not None:
+            described["where"] = self.where.describe()
+        return described
+
+    def leaves(self) -> Iterator[Leaf]:
+        return iter(())  # its condition reads another event's params, not this run's
+
+
+def happened_types(condition: Condition) -> frozenset[str]:
+    """The event types ``happened`` leaves of the condition ask about."""
+    if isinstance(condition, Happened):
+        return frozenset({condition.event_type})
+    if isinstance(condition, AllOf | AnyOf):
+        return frozenset().union(*(happened_types(c) for c in condition.conditions))
+    if isinstance(condition, Not):
+        return happened_types(condition.condition)
+    return frozenset()
+
+
 def evaluate(condition: Condition, facts: Facts) -> bool:
     """Whether the facts satisfy the condition; never raises, whatever the data."""
     return condition.holds(facts)
@@ -515,9 +555,10 @@ _SHAPES = (
 )
 
 
-def parse_condition(value: Any, at: str) -> Condition:
-    """The parsed condition; InvalidWorkflow whose ``field`` is the problem's place under ``at``."""
-    return _Parser().condition(value, at, depth=0)
+def parse_condition(value: Any, at: str, *, since_start: bool = False) -> Condition:
+    """The parsed condition; InvalidWorkflow whose ``field`` is the problem's place under ``at``.
+    ``since_start``: it may ask what happened since the run started (a condition block)."""
+    return _Parser(since_start).condition(value, at, depth=0)
 
 
 def _under(at: str, key: str) -> str:
@@ -527,15 +568,41 @@ def _under(at: str, key: str) -> str:
 class _Parser:
     """Parses one condition, counting its leaves."""
 
-    def __init__(self) -> None:
+    def __init__(self, since_start: bool = False) -> None:
         self.leaves = 0
+        self.since_start = since_start
 
     def condition(self, value: Any, at: str, depth: int) -> Condition:
         if not isinstance(value, dict):
             raise _refused(at, f"must be an object: {_SHAPES}")
         if any(key in value for key in _GROUPS):
             return self.group(value, at, depth + 1)
+        if "happened" in value:
+            return self.happened(value, at, depth + 1)
         return self.leaf(value, at)
+
+    def happened(self, value: dict[str, Any], at: str, depth: int) -> Condition:
+        if not self.since_start:
+            raise _refused(
+                _under(at, "happened"),
+                "is only allowed in a condition block (what happened since the run started)",
+            )
+        for key in value:
+            if key not in ("happened", "where"):
+                raise _refused(_under(at, str(key)), 'is not a known key: {"happened", "where"}')
+        kind = value["happened"]
+        if not isinstance(kind, str) or not 0 < len(kind) <= MAX_EVENT_TYPE:
+            raise _refused(_under(at, "happened"), "must be an event type key")
+        self.leaves += 1
+        if self.leaves > MAX_LEAVES:
+            raise _refused(at, f"is one leaf too many: a condition has at most {MAX_LEAVES}")
+        where = None
+        if "where" in value:
+            inner = _Parser()  # the event's params and the contact; no nested happened
+            inner.leaves = self.leaves
+            where = inner.condition(value["where"], _under(at, "where"), depth)
+            self.leaves = inner.leaves
+        return Happened(kind, where)
 
     def group(self, value: dict[str, Any], at: str, depth: int) -> Condition:
         kind = next(key for key in value if key in _GROUPS)

@@ -396,6 +396,10 @@ def _condition(value: Any, field: str, _block: Any = None) -> None:
     parse_condition(value, field)
 
 
+def _since_condition(value: Any, field: str, _block: Any = None) -> None:
+    parse_condition(value, field, since_start=True)
+
+
 def _path(value: Any, field: str, _block: Any = None) -> None:
     parse_path(value, field)
 
@@ -541,7 +545,7 @@ _CHECKS: dict[type[Block], tuple[tuple[str, Any], ...]] = {
         ("match_param", _optional(_path)),
         ("timeout", _duration),
     ),
-    ConditionBlock: (("when", _condition),),
+    ConditionBlock: (("when", _since_condition),),
     Split: (("weights", _weights),),
     Goal: (
         ("event", _check_type),

@@ -41,6 +41,7 @@ from footfall.store.workflow_runs import (
     contacts_fields,
     earlier_runs_of,
     end_run,
+    events_after,
     events_between,
     events_params,
     pending_goals_of,
@@ -68,6 +69,7 @@ __all__ = [
     "RunLoop",
     "decide",
     "handle_events",
+    "happened_since",
     "moved",
 ]
 
@@ -359,7 +361,11 @@ class RunLoop(WakeLoop):
                         self.plans,
                         item,
                         now,
-                        Facts(params.get(item.run.event_id), contacts[item.run.contact_id]),
+                        Facts(
+                            params.get(item.run.event_id),
+                            contacts[item.run.contact_id],
+                            happened_since(tx, self.plans, item.run),
+                        ),
                         zones.get(item.run.workspace_id, DEFAULT_TIMING).time_zone,
                     ),
                 )
@@ -371,6 +377,20 @@ class RunLoop(WakeLoop):
     async def stop(self) -> None:
         await self.halt()
         await asyncio.to_thread(self.runs.release, self.owner)
+
+
+def happened_since(tx: Cursor, plans: Plans, run: Run) -> dict[str, list[Any]]:
+    """The params of the news of the types the run's condition blocks ask about, stored since
+    its starting event, by type (at most 100 events)."""
+    plan = plans.get(tx, run.workflow_id, run.version)
+    if plan is None or not plan.happened:
+        return {}
+    found: dict[str, list[Any]] = {}
+    later = events_after(tx, run.contact_id, sorted(plan.happened), run.event_id)
+    for kind, params, source, occurred, received in later:
+        if happening(source, occurred, received):
+            found.setdefault(kind, []).append(params)
+    return found
 
 
 def _decided_safely(

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from footfall.workflows.conditions import Condition, parse_condition
+from footfall.workflows.conditions import Condition, happened_types, parse_condition
 from footfall.workflows.definitions import Definition
 from footfall.workflows.document import AnyBlock, ConditionBlock, Goal, WaitEvent
 from footfall.workflows.graph import START
@@ -26,6 +26,7 @@ class Plan:
     stop_path: Path | None  # where stop events hold it (stopParam, else matchParam)
     conditions: dict[str, Condition] = field(default_factory=dict)  # by block id
     block_paths: dict[str, Path] = field(default_factory=dict)  # matchParam of waits and goals
+    happened: frozenset[str] = frozenset()  # event types condition blocks ask about
 
     @property
     def first(self) -> str:
@@ -52,7 +53,8 @@ def compile_plan(definition: Definition) -> Plan:
         at = f"blocks[{index}]"
         when: Any = getattr(block, "when", None)
         if isinstance(block, ConditionBlock | WaitEvent | Goal) and when is not None:
-            conditions[block.id] = parse_condition(when, f"{at}.when")
+            since = isinstance(block, ConditionBlock)
+            conditions[block.id] = parse_condition(when, f"{at}.when", since_start=since)
         if isinstance(block, WaitEvent | Goal) and block.match_param is not None:
             block_paths[block.id] = parse_path(block.match_param, f"{at}.matchParam")
     return Plan(
@@ -68,4 +70,5 @@ def compile_plan(definition: Definition) -> Plan:
         stop_path=None if stop_side is None else parse_path(stop_side, "stop.stopParam"),
         conditions=conditions,
         block_paths=block_paths,
+        happened=frozenset().union(*(happened_types(c) for c in conditions.values())),
     )
