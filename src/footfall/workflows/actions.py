@@ -81,7 +81,7 @@ __all__ = ["SLOTS", "ActionLoop", "Prepared"]
 log = logs.get("footfall.workflows")
 SLOTS = 32  # actions in flight at once in one worker
 LEASE_US = 30_000_000
-MARGIN_US = 15_000_000  # a request's run is due again this long after its deadline
+MARGIN_US = 5_000_000  # a request's run is due again this long after its deadline
 
 Effect = Callable[[Cursor, int], None]
 
