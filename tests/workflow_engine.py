@@ -15,6 +15,7 @@ namespace (``from workflow_engine import engine as engine, ...``), which is how 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -120,6 +121,7 @@ class Engine:
         runs._clock = self.clock  # the store's clock is the test's
         self.plans = Plans()
         self.sent = self.seen = 0  # events this test stored, and the consumer handed on
+        self._held: list[Any] | None = None  # what ``together`` commits at its end
         self.run_loop = RunLoop(runs, self.plans, OWNER, self.clock)
         self.aio = asyncio.new_event_loop()
         sender = Sender(AllowList.parse("127.0.0.1"), 5.0)
@@ -186,7 +188,24 @@ class Engine:
         )
         return saved.id
 
+    @contextlib.contextmanager
+    def together(self) -> Iterator[None]:
+        """Events and orders stored inside are committed in one transaction, as the group commit
+        stores requests that arrive together: the consumer gets them in one page."""
+        assert self._held is None, "together() does not nest"
+        self._held = []
+        try:
+            yield
+            held = self._held
+        finally:
+            self._held = None
+        self.sent += len(held)
+        self.store.events.commit_batch(held)
+
     def _store(self, item: Any) -> None:
+        if self._held is not None:
+            self._held.append(item)
+            return
         self.sent += 1
         self.store.events.commit_batch([item])
 

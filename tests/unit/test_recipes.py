@@ -197,8 +197,9 @@ def test_history_starts_no_recipe(name: str, source: str) -> None:
 
 
 def test_an_order_delivered_days_after_its_date_starts_no_follow_up() -> None:
-    """An order event counts as news within a day of the order's date: a shop that sends the
-    delivered status later, with the order's first date, starts no follow-up."""
+    """To the pure rule an order event is news within a day of the order's date (the feed
+    consumer also takes a change of the order's status as news, whatever its date: see
+    tests/integration/test_workflow_recipes.py)."""
     assert starts("order-follow-up", "orderDELIVERED", ORDER, occurred_us=NOW - DAY) is True
     assert starts("order-follow-up", "orderDELIVERED", ORDER, occurred_us=NOW - DAY - 1) is False
 

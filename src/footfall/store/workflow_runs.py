@@ -43,6 +43,7 @@ __all__ = [
     "contact_channels",
     "events_after",
     "forget_runs",
+    "order_changes",
     "pending_goals_of",
     "reach_goal",
     "read_span_events",
@@ -80,6 +81,7 @@ class SpanEvent:
     source: str
     occurred_us: int
     received_us: int
+    key_value: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,30 +158,50 @@ def _run(row: Sequence[Any]) -> Run:
     )
 
 
+def _span_event(r: Sequence[Any]) -> SpanEvent:
+    """A row (id, workspace_id, event_type_key, contact_id, params, source, occurred_us,
+    received_us, key_value) as an event."""
+    params = by_name(loads(r[4]))
+    return SpanEvent(
+        int(r[0]), int(r[1]), r[2], int(r[3]), params, r[5], int(r[6]), int(r[7]), r[8]
+    )
+
+
 def read_span_events(tx: Cursor, dialect: Dialect, span: EventSpan) -> list[SpanEvent]:
-    """The events of ``span`` that may concern a workflow, in feed order: of a type an enabled
-    workflow of their workspace starts on, or of a contact with a run going or a goal open."""
+    """The events of ``span`` that may concern a workflow, in feed order: every event of the
+    contacts that have one in the span of a type an enabled workflow of their workspace starts
+    on, or a run going, or a goal open (so that a stop or an awaited event in the same span as
+    the start that precedes it is seen)."""
     window, window_args, order = dialect.feed_window(span.after)
     upto, upto_args = dialect.feed_upto(span.position)
-    rows = tx.all(
-        "SELECT e.id, e.workspace_id, e.event_type_key, e.contact_id, e.params, e.source, "
-        f"e.occurred_us, e.received_us FROM events e WHERE {window} AND {upto} AND e.contact_id IS NOT NULL "
-        "AND (EXISTS (SELECT 1 FROM workflows w WHERE w.workspace_id = e.workspace_id "
-        "AND w.enabled = TRUE AND w.start_event = e.event_type_key) "
-        "OR EXISTS (SELECT 1 FROM workflow_runs r WHERE r.contact_id = e.contact_id "
-        "AND r.status IN (?, ?)) OR EXISTS (SELECT 1 FROM workflow_goals g "
-        "WHERE g.contact_id = e.contact_id AND g.reached_us IS NULL "
-        f"AND g.until_us >= e.received_us)) ORDER BY {_prefixed(order)}",
-        *window_args,
-        *upto_args,
-        *ACTIVE,
-    )
-    return [
-        SpanEvent(
-            int(r[0]), int(r[1]), r[2], int(r[3]), by_name(loads(r[4])), r[5], int(r[6]), int(r[7])
+    concerned = [
+        int(r[0])
+        for r in tx.all(
+            "SELECT DISTINCT e.contact_id FROM events e "
+            f"WHERE {window} AND {upto} AND e.contact_id IS NOT NULL "
+            "AND (EXISTS (SELECT 1 FROM workflows w WHERE w.workspace_id = e.workspace_id "
+            "AND w.enabled = TRUE AND w.start_event = e.event_type_key) "
+            "OR EXISTS (SELECT 1 FROM workflow_runs r WHERE r.contact_id = e.contact_id "
+            "AND r.status IN (?, ?)) OR EXISTS (SELECT 1 FROM workflow_goals g "
+            "WHERE g.contact_id = e.contact_id AND g.reached_us IS NULL "
+            "AND g.until_us >= e.received_us))",
+            *window_args,
+            *upto_args,
+            *ACTIVE,
         )
-        for r in rows
     ]
+    rows: list[Sequence[Any]] = []
+    for chunk in _chunks(sorted(concerned)):
+        rows += tx.all(
+            "SELECT e.id, e.workspace_id, e.event_type_key, e.contact_id, e.params, e.source, "
+            f"e.occurred_us, e.received_us, e.key_value, {_prefixed(order)} FROM events e "
+            f"WHERE {window} AND {upto} AND e.contact_id IN ({marks(chunk)})",
+            *window_args,
+            *upto_args,
+            *chunk,
+        )
+    rows.sort(key=lambda r: tuple(r[9:]))
+    return [_span_event(r) for r in rows]
 
 
 def by_name(params: Any) -> dict[str, Any]:
@@ -747,21 +769,39 @@ def events_between(
 
 def events_after(
     tx: Cursor, contact_id: int, types: Sequence[str], after_id: int
-) -> list[tuple[str, Any, str, int, int]]:
-    """(type, params, source, occurred_us, received_us) of the contact's events of ``types``
-    stored after the event ``after_id``, oldest first, at most 100 (the stop events a run is
-    checked against before it acts; the caller keeps the news among them)."""
+) -> list[SpanEvent]:
+    """The contact's events of ``types`` stored after the event ``after_id``, oldest first, at
+    most 100 (the stop events a run is checked against before it acts, what happened since it
+    started; the caller keeps the news among them)."""
     if not types:
         return []
     rows = tx.all(
-        "SELECT event_type_key, params, source, occurred_us, received_us FROM events "
-        f"WHERE contact_id = ? AND event_type_key IN ({marks(types)}) AND id > ? "
-        "ORDER BY id LIMIT 100",
+        "SELECT id, workspace_id, event_type_key, contact_id, params, source, occurred_us, "
+        f"received_us, key_value FROM events WHERE contact_id = ? "
+        f"AND event_type_key IN ({marks(types)}) AND id > ? ORDER BY id LIMIT 100",
         contact_id,
         *types,
         after_id,
     )
-    return [(r[0], by_name(loads(r[1])), r[2], int(r[3]), int(r[4])) for r in rows]
+    return [_span_event(r) for r in rows]
+
+
+def order_changes(tx: Cursor, events: Sequence[SpanEvent]) -> set[int]:
+    """Of these order events, the ids of those that change their order's status: the order's
+    previous event is of another status (an order seen for the first time changes nothing)."""
+    changed = set()
+    for event in events:
+        row = tx.one(
+            "SELECT event_type_key FROM events WHERE workspace_id = ? AND key_value = ? "
+            "AND source = ? AND id < ? ORDER BY id DESC LIMIT 1",
+            event.workspace_id,
+            event.key_value,
+            "order",
+            event.id,
+        )
+        if row is not None and row[0] != event.event_type_key:
+            changed.add(event.id)
+    return changed
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,9 +69,9 @@ from footfall.workflows.acting import (
 from footfall.workflows.conditions import Facts, evaluate
 from footfall.workflows.document import Emit, Hours, Http, SetField
 from footfall.workflows.durations import parse_duration
-from footfall.workflows.engine import Plans, happened_since, moved
+from footfall.workflows.engine import Plans, happened_since, moved, newsworthy
 from footfall.workflows.plan import Plan
-from footfall.workflows.starting import happening, stops
+from footfall.workflows.starting import stops
 from footfall.workflows.stepping import follow
 from footfall.workflows.templates import RenderFailed
 from footfall.workflows.timing import next_allowed, zone_for
@@ -355,11 +355,9 @@ def _stopped(tx: Cursor, plan: Plan, run: Run, facts: Facts, block_id: str) -> M
     """A stop event stored since the start, or start conditions that no longer hold: stopped."""
     keys = run.match_keys if plan.stop_path is not None else None
     later = events_after(tx, run.contact_id, sorted(plan.stop_events), run.event_id)
-    for kind, params, source, occurred, received in later:
-        if not happening(source, occurred, received):
-            continue  # history (an import, a sync of old orders) stops nothing, as in the feed
-        if stops(plan, event_type=kind, params=params, run_keys=keys):
-            reason = f"stopped by {kind} before {block_id!r}"
+    for event in newsworthy(tx, later):  # history (an import, a sync) stops nothing
+        if stops(plan, event_type=event.event_type_key, params=event.params, run_keys=keys):
+            reason = f"stopped by {event.event_type_key} before {block_id!r}"
             return Move([(block_id, None, reason)], block_id, STOPPED, None, reason=reason)
     if plan.start_when is not None and not evaluate(plan.start_when, facts):
         reason = f"the start conditions no longer held before {block_id!r}"

@@ -44,6 +44,7 @@ from footfall.store.workflow_runs import (
     events_after,
     events_between,
     events_params,
+    order_changes,
     pending_goals_of,
     reach_goal,
     read_span_events,
@@ -71,6 +72,7 @@ __all__ = [
     "handle_events",
     "happened_since",
     "moved",
+    "newsworthy",
 ]
 
 log = logs.get("footfall.workflows")
@@ -163,7 +165,7 @@ def handle_events(tx: Cursor, dialect: Dialect, span: EventSpan, plans: Plans, n
     """Stop, wake and start runs for the events of ``span``, in feed order; how many events
     concerned a workflow."""
     events = read_span_events(tx, dialect, span)
-    news = [e for e in events if happening(e.source, e.occurred_us, e.received_us)]
+    news = newsworthy(tx, events)
     if news:
         page = Page.read(tx, news, now)
         for event in news:
@@ -173,6 +175,19 @@ def handle_events(tx: Cursor, dialect: Dialect, span: EventSpan, plans: Plans, n
         if page.changed:
             dialect.notify(tx, DUE)
     return len(events)
+
+
+def newsworthy(tx: Cursor, events: list[SpanEvent]) -> list[SpanEvent]:
+    """The news among ``events`` (they may start, stop or wake runs): live events, and orders
+    dated within a day of their arrival or that change their order's status (a cancellation of
+    an order placed a week ago is news; a nightly sync of unchanged old orders is not)."""
+    late = [e for e in events if e.source == "order" and not _fresh(e)]
+    changes = order_changes(tx, late) if late else set()
+    return [e for e in events if _fresh(e) or e.id in changes]
+
+
+def _fresh(event: SpanEvent) -> bool:
+    return happening(event.source, event.occurred_us, event.received_us)
 
 
 def _stop_or_wake(
@@ -258,7 +273,9 @@ def _start(
             contact=page.contacts[event.contact_id],
             earlier=Earlier(last, active),
             now_us=event.received_us,
-            occurred_us=event.occurred_us,
+            # The page's events are news (newsworthy): an order that changes its status starts
+            # runs however long ago it was placed.
+            occurred_us=event.received_us if event.source == "order" else event.occurred_us,
         )
         if not decision.start:
             continue
@@ -387,9 +404,8 @@ def happened_since(tx: Cursor, plans: Plans, run: Run) -> dict[str, list[Any]]:
         return {}
     found: dict[str, list[Any]] = {}
     later = events_after(tx, run.contact_id, sorted(plan.happened), run.event_id)
-    for kind, params, source, occurred, received in later:
-        if happening(source, occurred, received):
-            found.setdefault(kind, []).append(params)
+    for event in newsworthy(tx, later):
+        found.setdefault(event.event_type_key, []).append(event.params)
     return found
 
 

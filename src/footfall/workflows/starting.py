@@ -2,8 +2,9 @@
 what the store found (the contact's fields, its earlier runs, the events before the start).
 
 Only events as they happen start, stop or wake runs: live ones, and orders dated within a day of
-their arrival. Past events, replayed failures, imports and a sync of old orders never do, since a
-reminder about last year's cart helps nobody.
+their arrival (the engine also takes an order event that changes its order's status as news,
+whatever its date). Past events, replayed failures, imports and a sync of old orders never do,
+since a reminder about last year's cart helps nobody.
 
 A stop event matches a run when it is of one of the stop types, for the run's contact, and, with
 ``matchParam``, carries one of the values the starting event had there (values that spell the
@@ -35,6 +36,7 @@ __all__ = [
     "happening",
     "match_keys",
     "may_start",
+    "may_start_on_date",
     "stops",
 ]
 
@@ -151,3 +153,17 @@ def _number_key(text: str) -> str | None:
         return None
     number = Decimal(text)
     return "n:0" if number == 0 else f"n:{number.normalize()}"
+
+
+def may_start_on_date(
+    plan: Plan, *, contact: Mapping[str, Any], earlier: Earlier, now_us: int
+) -> Decision:
+    """Whether a contact whose date falls due at ``now_us`` starts a run of a workflow started
+    by a contact date: its conditions (on contact fields), notWhileActive, the repeat policy."""
+    if plan.definition.document.start.contact_date is None:
+        return Decision(False, "it starts on an event")
+    if plan.start_when is not None and not evaluate(plan.start_when, Facts(None, contact)):
+        return Decision(False, "the start conditions do not hold")
+    if plan.definition.document.start.not_while_active and earlier.active:
+        return Decision(False, "a run for this contact is active")
+    return _repeat(plan, earlier, now_us)
