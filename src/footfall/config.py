@@ -106,6 +106,7 @@ class Settings:
     shutdown_grace_seconds: float = 10.0  # a stopping worker's wait for deliveries in flight
     workflows_max: int = 100  # per workspace
     workflow_max_blocks: int = 50  # per workflow
+    workflow_max_active_per_contact: int = 100  # runs going at once, all workflows together
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -190,4 +191,7 @@ class Settings:
             ),
             workflows_max=_int(env, "FOOTFALL_WORKFLOWS_MAX", 100, minimum=1),
             workflow_max_blocks=_int(env, "FOOTFALL_WORKFLOW_MAX_BLOCKS", 50, minimum=2),
+            workflow_max_active_per_contact=_int(
+                env, "FOOTFALL_WORKFLOW_MAX_ACTIVE_PER_CONTACT", 100, minimum=1
+            ),
         )

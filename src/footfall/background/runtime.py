@@ -59,6 +59,7 @@ class Runtime:
         self.deliveries = DeliveryLoop(store.webhooks, sender, policy, self.owner)
         dialect = self.dialect = store.dialect
         plans = Plans()
+        most_active = settings.workflow_max_active_per_contact
         self.actions = ActionLoop(
             store.workflow_runs,
             plans,
@@ -90,7 +91,9 @@ class Runtime:
                 Consumer(
                     WORKFLOW_EVENTS,
                     "event_span",
-                    lambda tx, page: handle_events(tx, dialect, page[0], plans, now_us()),
+                    lambda tx, page: handle_events(
+                        tx, dialect, page[0], plans, now_us(), most_active
+                    ),
                     # Longer pages than the webhooks': only the events that may concern a
                     # workflow are read, and fewer pages are fewer write transactions.
                     page=1000,

@@ -77,7 +77,7 @@ __all__ = [
 
 log = logs.get("footfall.workflows")
 CONSUMER = "workflows:events"
-MAX_ACTIVE_PER_CONTACT = 100  # runs going at once for one contact, all workflows together
+MAX_ACTIVE_PER_CONTACT = 100  # runs going at once for one contact, all workflows: the default
 CLAIM = 500  # runs moved on per transaction of the loop
 LEASE_SECONDS = 30.0
 _STORED = Limits(max_blocks=10_000)  # stored documents were checked when saved
@@ -126,10 +126,11 @@ class Page:
     starting: dict[tuple[int, str], list[tuple[int, int]]]  # (workspace, type) → workflows
     earlier: dict[tuple[int, int], tuple[int | None, int]]  # (workflow, contact) → last, going
     goals: dict[int, list[PendingGoal]]  # contact → the goals its runs passed, still open
+    max_active: int  # runs going at once for one contact
     changed: bool = False  # a run was started or woken: the workers are told once
 
     @classmethod
-    def read(cls, tx: Cursor, events: list[SpanEvent], now: int) -> Page:
+    def read(cls, tx: Cursor, events: list[SpanEvent], now: int, max_active: int) -> Page:
         contacts = [e.contact_id for e in events]
         starting = starting_workflows_of(tx, [e.workspace_id for e in events])
         flows = [w for key in starting.values() for w, _ in key]
@@ -139,6 +140,7 @@ class Page:
             starting,
             earlier_runs_of(tx, flows, contacts),
             pending_goals_of(tx, contacts, min(e.received_us for e in events)),
+            max_active,
         )
 
     def ended(self, run: Run) -> None:
@@ -161,13 +163,21 @@ class Page:
         self.changed = True
 
 
-def handle_events(tx: Cursor, dialect: Dialect, span: EventSpan, plans: Plans, now: int) -> int:
+def handle_events(
+    tx: Cursor,
+    dialect: Dialect,
+    span: EventSpan,
+    plans: Plans,
+    now: int,
+    max_active: int = MAX_ACTIVE_PER_CONTACT,
+) -> int:
     """Stop, wake and start runs for the events of ``span``, in feed order; how many events
-    concerned a workflow."""
+    concerned a workflow. A contact has at most ``max_active`` runs going at once
+    (FOOTFALL_WORKFLOW_MAX_ACTIVE_PER_CONTACT)."""
     events = read_span_events(tx, dialect, span)
     news = newsworthy(tx, events)
     if news:
-        page = Page.read(tx, news, now)
+        page = Page.read(tx, news, now, max_active)
         for event in news:
             _stop_or_wake(tx, dialect, event, plans, now, page)
             _start(tx, dialect, event, plans, now, page)
@@ -279,7 +289,7 @@ def _start(
         )
         if not decision.start:
             continue
-        if len(page.active[event.contact_id]) >= MAX_ACTIVE_PER_CONTACT:
+        if len(page.active[event.contact_id]) >= page.max_active:
             log.warning(
                 "run not started: the contact has too many runs going",
                 action="workflow.contact_busy",
