@@ -5,6 +5,8 @@ Each test gets a workspace of its own in a module's database (``own_store``, on 
 PostgreSQL), a fake clock the store and the loops read, and ``Engine.step()``, which hands the
 stored events to the feed consumer and moves the run loop and the action loop until nothing
 moves. No other worker claims these runs, so a run moves only when the test says.
+``Engine.scan_dates()`` runs the date scan once, as its periodic job does (workflows started by
+a contact date).
 
 Events go in either as the test builds them (``send``) or as the ingestion parses a request
 body (``post``: an eSputnik Generate event v2, embedded JSON decoded; ``send_order``: the
@@ -43,6 +45,7 @@ from footfall.store.identity import Why
 from footfall.store.rows import EventSpan
 from footfall.store.workflow_runs import Run, Step
 from footfall.workflows.actions import ActionLoop
+from footfall.workflows.date_scan import DateScan
 from footfall.workflows.engine import CONSUMER, Plans, RunLoop, handle_events
 from footfall.workflows.service import WorkflowService
 from receiver import Receiver
@@ -126,6 +129,7 @@ class Engine:
         self.aio = asyncio.new_event_loop()
         sender = Sender(AllowList.parse("127.0.0.1"), 5.0)
         self.actions = ActionLoop(runs, self.plans, OWNER, self.clock, sender)
+        self.dates = DateScan(store.workflow_dates, self.plans, self.clock)
 
     def close(self) -> None:
         self.aio.run_until_complete(self.actions.sender.close())
@@ -236,6 +240,11 @@ class Engine:
             if not moved and not acted:
                 return
         raise AssertionError("the engine kept moving")
+
+    def scan_dates(self) -> int:
+        """The date scan, once: the runs of workflows started by a contact date whose moments
+        fall within its window are created, each due at its moment; how many started."""
+        return self.dates.run()
 
     def runs(self, flow: int) -> list[Run]:
         """The workflow's runs, newest first."""

@@ -195,7 +195,3 @@ class TooManyWorkflows(FootfallError):
 
 class WorkflowExists(FootfallError):
     """Another workflow of this workspace has this name."""
-
-
-class WorkflowNotRunnable(FootfallError):
-    """The workflow cannot be enabled: it has blocks this version of Footfall does not run."""

@@ -516,8 +516,9 @@ def commit_events(store: Store, events: list[NewEvent]) -> EventSpan:
 
 
 def test_a_consumer_gathers_commits_longer_while_its_feed_is_busy(fresh: Settings) -> None:
-    """A drain of BUSY_ITEMS or more makes the next wake wait BUSY_GATHER_SECONDS (fewer, larger
-    pages: fewer write transactions beside the API's); an idle step brings it back."""
+    """A feed bringing 4,000 items a second or more (BUSY_ITEMS in the short gathering) makes
+    the next wake wait BUSY_GATHER_SECONDS (fewer, larger pages: fewer write transactions beside
+    the API's); a slower feed or an idle step brings it back."""
     from footfall.background.consumers import (
         BUSY_GATHER_SECONDS,
         BUSY_ITEMS,
@@ -543,6 +544,15 @@ def test_a_consumer_gathers_commits_longer_while_its_feed_is_busy(fresh: Setting
         assert loop.gathering() == BUSY_GATHER_SECONDS > GATHER_SECONDS
         asyncio.run(loop.step())  # nothing new
         assert loop.gathering() == GATHER_SECONDS
+        # By rate: after the long gathering, as many items as the short one brings at 4,000 a
+        # second is not busy (1,000 a second), four times as many is.
+        loop._gathered = BUSY_GATHER_SECONDS
+        commit_events(store, [fake_event(workspace.id, start + n) for n in range(BUSY_ITEMS)])
+        asyncio.run(loop.step())
+        assert loop.gathering() == GATHER_SECONDS
+        commit_events(store, [fake_event(workspace.id, start + n) for n in range(4 * BUSY_ITEMS)])
+        asyncio.run(loop.step())
+        assert loop.gathering() == BUSY_GATHER_SECONDS
     finally:
         store.close()
 

@@ -15,6 +15,8 @@ import json
 import uuid
 from typing import Any
 
+import pytest
+
 from footfall.store.contacts import set_field
 from footfall.store.rows import EventQuery
 from footfall.store.workflow_runs import ACTION
@@ -148,12 +150,12 @@ def test_an_outcome_a_dead_worker_left_unknown_is_recorded_then_tried_again(
 ) -> None:
     flow = engine.flow(http_flow(receiver.url))
     engine.send("cartUpdated", email(), recycleStateId="c-5", products=PRODUCTS)
-    engine.consume()
-    engine.run_loop.work()  # the run is now at its action
+    engine.consume()  # the run is now at its action
     runs = engine.store.workflow_runs
     (claimed,) = runs.claim("dead-worker", 10, 30_000_000, ACTION)
     sending = {"do": "act", "attempt": 1, "sending": True}
-    assert runs.attempt("dead-worker", claimed.run, sending, engine.clock() + 17_000_000)
+    until = engine.clock() + 17_000_000
+    assert runs.attempt("dead-worker", [(claimed.run, sending, until)]) == {claimed.run.id}
     engine.step()  # the dead worker's hold lasts until the request's deadline
     assert receiver.posts() == []
     engine.clock.advance(18)
@@ -173,14 +175,12 @@ def test_a_stop_event_not_consumed_yet_stops_the_run_before_it_acts(
     who = email()
     engine.send("cartUpdated", who, recycleStateId="c-6", products=PRODUCTS)
     engine.consume()
-    engine.run_loop.work()
     engine.send("orderCREATED", who, recycleStateId="other-cart")
     engine.aio.run_until_complete(engine.actions.drain())
     assert len(receiver.posts()) == 1  # another cart's order does not stop it
     flow = engine.flow(http_flow(receiver.url) | {"name": "second"})
     engine.send("cartUpdated", who, recycleStateId="c-7", products=PRODUCTS)
     engine.consume()
-    engine.run_loop.work()
     engine.send("orderCREATED", who, recycleStateId="c-7")
     engine.aio.run_until_complete(engine.actions.drain())  # the feed is not consumed yet
     assert len(receiver.posts()) == 1
@@ -361,3 +361,31 @@ def test_timers_fall_due_in_the_workspace_time_zone_when_the_contact_has_none(
     engine.clock.advance(1)
     engine.step()
     assert len(receiver.posts()) == 1
+
+
+def test_an_effect_the_database_refuses_fails_the_run_once(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(*args: Any, **kwargs: Any) -> None:
+        raise ValueError("refused by the database")
+
+    monkeypatch.setattr("footfall.workflows.actions.write_items", refused)
+    flow = engine.flow(
+        {
+            "name": "emits",
+            "start": {"event": "visit"},
+            "blocks": [
+                {"id": "tell", "type": "emit", "event": "told"},
+                {"id": "done", "type": "end"},
+            ],
+            "edges": [{"from": "start", "to": "tell"}, {"from": "tell", "to": "done"}],
+        }
+    )
+    engine.send("visit", email())
+    engine.step()
+    run, steps = engine.run(flow)
+    assert run.status == "failed"
+    assert run.reason == "its action could not be taken (the database refused its effect)"
+    engine.clock.advance(60)  # past any lease: it is not taken again
+    engine.step()
+    assert engine.run(flow)[1] == steps

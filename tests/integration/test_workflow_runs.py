@@ -8,13 +8,17 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from footfall.clock import now_us
 from footfall.store import Store
 from footfall.store.workflows import KEEP_VERSIONS
+from footfall.workflows.date_scan import DateScan
+from footfall.workflows.engine import Plans
 from receiver import Receiver
 
 FLOWS = "/api/v1/workflows"
@@ -254,12 +258,31 @@ def test_a_wait_for_an_event_takes_its_branch_or_times_out(api: httpx.Client) ->
     assert path(api, flow, bought["id"]) == [("order", "event"), ("bought", None)]
 
 
-def test_contact_date_starts_cannot_be_enabled_yet(api: httpx.Client) -> None:
-    birthday = cart_flow("birthday") | {"start": {"contactDate": {"field": "birthday"}}}
-    birthday["stop"] = {"events": ["orderCREATED"]}
-    dated = api.post(FLOWS, json=birthday, params={"enabled": "true"})
-    assert dated.status_code == 409 and "contact dates" in dated.text
-    assert api.get(FLOWS).json() == []
+def test_a_workflow_started_by_a_contact_date_runs_enabled(api: httpx.Client, store: Store) -> None:
+    """Enabled through the API; the date scan (the workers' periodic job, run here at once)
+    creates the run ahead of its moment, waiting, without a starting event."""
+    moment = (datetime.now(UTC) + timedelta(hours=2)).replace(second=0, microsecond=0)
+    start = {"field": "birthday", "daysBefore": 0, "at": moment.strftime("%H:%M")}
+    birthday = {
+        "name": "birthday",
+        "start": {"contactDate": start},
+        "stop": {"events": ["orderCREATED"]},
+        "blocks": [{"id": "wait", "type": "timer", "delay": "1h"}, {"id": "done", "type": "end"}],
+        "edges": [{"from": "start", "to": "wait"}, {"from": "wait", "to": "done"}],
+    }
+    flow = enabled(api, birthday)
+    contact = {
+        "externalCustomerId": f"b-{uuid.uuid4().hex[:8]}",
+        "timeZone": "UTC",
+        "fields": [{"id": "birthday", "value": moment.date().isoformat()}],
+    }
+    assert api.post("/api/v1/contact", json=contact).status_code == 200
+    DateScan(store.workflow_dates, Plans(), now_us).run()
+    (run,) = until(lambda: runs(api, flow), "the run of the birthday")
+    assert (run["status"], run["block"], run["startEventId"]) == ("waiting", None, None)
+    assert datetime.fromisoformat(run["started"]) == moment  # its moment
+    assert api.post(f"{FLOWS}/{flow}/stop").json() == {"stopped": 1}
+    assert api.post(f"{FLOWS}/{flow}/disable").status_code == 200
 
 
 def test_an_event_reaches_a_receiver_through_the_running_workers(

@@ -14,7 +14,7 @@ from footfall.ingest.dates import to_us
 from footfall.workflows.conditions import Facts
 from footfall.workflows.definitions import parse_definition
 from footfall.workflows.plan import Plan, compile_plan
-from footfall.workflows.starting import Earlier, match_keys, may_start, stops
+from footfall.workflows.starting import Earlier, match_keys, may_start, redundant, stops
 from footfall.workflows.stepping import Act, Finish, Listen, Passed, Wait, advance, follow, split
 
 NOW = to_us(datetime(2026, 12, 3, 12, 0, tzinfo=UTC))
@@ -253,3 +253,13 @@ def test_only_news_starts_stops_or_wakes_runs() -> None:
     assert fresh == (True, "started")
     old = decide(orders, event_type="orderCREATED", source="order", occurred_us=NOW - 30 * DAY)
     assert old == (False, "an order dated more than a day before it arrived")
+
+
+def test_after_a_merge_the_runs_the_policy_would_have_refused_are_redundant() -> None:
+    runs = [(NOW + 2 * DAY, 3), (NOW, 1), (NOW + HOUR, 2)]
+    assert redundant(plan(CART), runs) == []  # every time: all may go on
+    assert redundant(plan(CART | {"notWhileActive": True}), runs) == [2, 3]
+    assert redundant(plan(CART | {"repeat": "oncePerContact"}), runs) == [2, 3]
+    daily = plan(CART | {"repeat": "oncePerPeriod", "period": "1d"})
+    assert redundant(daily, runs) == [2]  # within a day of the first; the third a day later
+    assert redundant(daily, [(NOW, 5)]) == []

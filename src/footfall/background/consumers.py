@@ -29,17 +29,20 @@ POLL_SECONDS = 0.5
 # several group commits, and the consumer's write transactions, which take turns with the
 # API's on SQLite, stay few (at 1,000 events/s, without it, they delayed ingestion by ~5 ms).
 GATHER_SECONDS = 0.025
-# Once the last drain handled BUSY_ITEMS or more (4,000 items/s at the short gathering), the
-# feed is busy: gather longer, for a quarter as many transactions (with the worker in the API's
-# process, ingestion at full speed lost 15-21% with the short gathering, 10-14% with the long,
-# in runs of bench/webhooks.py). The latency at 1,000 events/s is the short gathering's.
+# Once the feed brings 4,000 items a second or more (BUSY_ITEMS in the short gathering), it is
+# busy: gather longer, for a quarter as many transactions (with the worker in the API's process,
+# ingestion at full speed lost 15-21% with the short gathering, 10-14% with the long, in runs of
+# bench/webhooks.py). The rate is judged by the time gathered, so a feed at 1,000 events a
+# second, which brings 100 in the long gathering, goes back to the short one: its latency.
 BUSY_ITEMS = 100
 BUSY_GATHER_SECONDS = 0.1
 
 
-def gather_seconds(last_drained: int) -> float:
-    """How long to gather commits after a wake, given how many items the last drain handled."""
-    return BUSY_GATHER_SECONDS if last_drained >= BUSY_ITEMS else GATHER_SECONDS
+def gather_seconds(last_drained: int, last_gathered: float = GATHER_SECONDS) -> float:
+    """How long to gather commits after a wake, given how many items the last drain handled
+    after gathering ``last_gathered`` seconds."""
+    busy = last_drained * GATHER_SECONDS >= BUSY_ITEMS * last_gathered
+    return BUSY_GATHER_SECONDS if busy else GATHER_SECONDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +67,7 @@ class ConsumerLoop(WakeLoop):
         self.owned = False
         self._renewed = 0.0
         self._drained = 0  # items the last drain handled
+        self._gathered = GATHER_SECONDS  # how long commits were gathered before it
 
     def drain(self) -> int:
         """Handle pages until the feed has no more; how many items (blocking: run in a thread).
@@ -116,11 +120,12 @@ class ConsumerLoop(WakeLoop):
         return POLL_SECONDS if self.owned else LEASE_SECONDS / 2
 
     async def after_wake(self) -> None:
-        await asyncio.sleep(self.gathering())
+        self._gathered = self.gathering()
+        await asyncio.sleep(self._gathered)
 
     def gathering(self) -> float:
         """How long the next wake gathers commits before the feed is read."""
-        return gather_seconds(self._drained)
+        return gather_seconds(self._drained, self._gathered)
 
     async def stop(self) -> None:
         """Finish the page in hand, then give up the lease so another process takes over now."""

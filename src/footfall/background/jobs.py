@@ -1,4 +1,5 @@
-"""The periodic jobs of a deployment: pruning the failed-event log and the webhook delivery log."""
+"""The periodic jobs of a deployment: pruning the failed-event log and the webhook delivery log,
+and the date scan of workflows started by a contact date."""
 
 from __future__ import annotations
 
@@ -48,6 +49,26 @@ def prune_webhook_attempts(attempts: AttemptLog, retention_days: int) -> Job:
         return removed
 
     return Job("prune-webhook-attempts", PRUNE_EVERY_SECONDS, run)
+
+
+class DateScanner(Protocol):
+    """What the date scan job runs (``workflows.date_scan.DateScan``)."""
+
+    def run(self) -> int: ...
+
+
+def scan_contact_dates(scan: DateScanner, every_seconds: float) -> Job:
+    """Create the runs of workflows started by a contact date ahead of their moments."""
+
+    def run() -> int:
+        started = scan.run()
+        if started:
+            log.info(
+                "runs started by contact dates", action="workflow.dates_started", count=started
+            )
+        return started
+
+    return Job("workflow-dates", every_seconds, run, retry_seconds=every_seconds)
 
 
 def default_jobs(failures: FailureLog, attempts: AttemptLog, settings: Settings) -> list[Job]:

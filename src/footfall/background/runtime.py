@@ -1,6 +1,7 @@
 """The worker runtime: everything a worker process runs, and what ``serve`` runs in-process.
 
-- periodic jobs (runner.py), each once per period in the whole deployment;
+- periodic jobs (runner.py), each once per period in the whole deployment: pruning, and the
+  date scan that creates the runs of workflows started by a contact date (workflows/date_scan.py);
 - feed consumers (consumers.py): the webhooks' fan-out of events and of identity changes into
   each subscription's outbox;
 - due work (webhooks/delivery.py): deliveries, claimed under leases, several workers sharing
@@ -20,7 +21,7 @@ import asyncio
 import threading
 
 from footfall.background.consumers import Consumer, ConsumerLoop
-from footfall.background.jobs import default_jobs
+from footfall.background.jobs import default_jobs, scan_contact_dates
 from footfall.background.runner import Runner, process_owner
 from footfall.background.status import CONSUMERS
 from footfall.clock import now_us
@@ -33,18 +34,32 @@ from footfall.store.leases import JobLeases
 from footfall.store.webhooks import fan_out_events, fan_out_identity
 from footfall.webhooks.delivery import DeliveryLoop, Policy
 from footfall.workflows.actions import SLOTS, ActionLoop
-from footfall.workflows.engine import Plans, RunLoop, handle_events
+from footfall.workflows.date_scan import DateScan
+from footfall.workflows.dating import DatePolicy
+from footfall.workflows.engine import Plans, RunLoop, handle_events, handle_identity
 
-WEBHOOK_EVENTS, WEBHOOK_IDENTITY, WORKFLOW_EVENTS = (name for name, _ in CONSUMERS)
+WEBHOOK_EVENTS, WEBHOOK_IDENTITY, WORKFLOW_EVENTS, WORKFLOW_IDENTITY = (
+    name for name, _ in CONSUMERS
+)
 
 
 class Runtime:
     def __init__(self, store: Store, settings: Settings, owner: str | None = None) -> None:
         self.owner = owner or process_owner()
         self.grace = settings.shutdown_grace_seconds
-        self.runner = Runner(
-            JobLeases(store), default_jobs(store.types, store.webhooks, settings), owner=self.owner
+        dates = DatePolicy()
+        scan = DateScan(
+            store.workflow_dates,
+            Plans(16),
+            now_us,
+            dates,
+            max_active=settings.workflow_max_active_per_contact,
         )
+        jobs = [
+            *default_jobs(store.types, store.webhooks, settings),
+            scan_contact_dates(scan, dates.every),
+        ]
+        self.runner = Runner(JobLeases(store), jobs, owner=self.owner)
         allow = AllowList.parse(settings.webhook_allow_hosts)
         sender = Sender(
             allow,
@@ -97,10 +112,22 @@ class Runtime:
                     # Longer pages than the webhooks': only the events that may concern a
                     # workflow are read, and fewer pages are fewer write transactions.
                     page=1000,
-                    after=lambda handled: self.runs.nudge(),
+                    after=self._workflows_moved,
+                ),
+                Consumer(
+                    WORKFLOW_IDENTITY,
+                    "identity",
+                    lambda tx, page: handle_identity(
+                        tx, dialect, page, plans, now_us(), most_active
+                    ),
                 ),
             )
         ]
+
+    def _workflows_moved(self, handled: int) -> None:
+        """Runs were started (up to their first timer, wait or action) or woken."""
+        self.runs.nudge()
+        self.actions.nudge()
 
     def _fanned_out(self, handled: int) -> None:
         self.deliveries.nudge()

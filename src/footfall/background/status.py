@@ -20,6 +20,7 @@ CONSUMERS = (
     ("webhooks:events", "events"),
     ("webhooks:identity", "identity"),
     ("workflows:events", "events"),
+    ("workflows:identity", "identity"),
 )
 CACHE_SECONDS = 1.0
 

@@ -2,7 +2,8 @@
 
 ``Store`` is a small core (connections, transactions, error translation, retries) on a dialect,
 with the operations of each capability on their own object: ``access``, ``events``, ``feed``,
-``contacts``, ``types``, ``webhooks``, ``workflows``, ``workflow_runs`` and ``workspace_settings``.
+``contacts``, ``types``, ``webhooks``, ``workflows``, ``workflow_runs``, ``workflow_dates`` and
+``workspace_settings``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from footfall.store.feed import FeedStore
 from footfall.store.migrate import upgrade
 from footfall.store.registry import TypeStore
 from footfall.store.webhooks import WebhookStore
+from footfall.store.workflow_dates import DateStore
 from footfall.store.workflow_runs import RunStore
 from footfall.store.workflows import WorkflowStore
 from footfall.store.workspace_settings import WorkspaceSettingsStore
@@ -45,6 +47,7 @@ class Store:
         self.webhooks = WebhookStore(self.db)
         self.workflows = WorkflowStore(self.db)
         self.workflow_runs = RunStore(self.db)
+        self.workflow_dates = DateStore(self.db)
         self.workspace_settings = WorkspaceSettingsStore(self.db)
 
     def read(self) -> AbstractContextManager[Cursor]:

@@ -92,6 +92,11 @@ class Dialect(ABC):
         """True when the JSON array stored as text in ``array`` holds the string ``value``."""
         return f"EXISTS (SELECT 1 FROM json_each({array}) WHERE json_each.value = {value})"
 
+    def json_string_at(self, column: str) -> str:
+        """The string a JSON object in ``column`` holds at the key given as the one parameter
+        (the exact key, whatever characters it has); NULL when it holds no string there."""
+        return f"(SELECT j.value FROM json_each({column}) AS j WHERE j.key = ? AND j.type = 'text')"
+
     def iso_millis(self, micros: str) -> str:
         """Microseconds since the epoch as ``2024-01-02T03:04:05.678Z`` (ingest.dates.from_us)."""
         fraction = f"(({micros} % 1000000) + 1000000) % 1000000"

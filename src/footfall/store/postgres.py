@@ -92,6 +92,12 @@ class PostgresDialect(Dialect):
     def json_text_has(self, array: str, value: str) -> str:
         return f"jsonb_exists(CAST({array} AS jsonb), {value})"
 
+    def json_string_at(self, column: str) -> str:
+        return (
+            "(SELECT CASE WHEN jsonb_typeof(j.v) = 'string' THEN j.v #>> '{}' END "
+            f"FROM (SELECT CAST({column} AS jsonb) -> CAST(? AS text) AS v) AS j)"
+        )
+
     def iso_millis(self, micros: str) -> str:
         fraction = f"MOD(MOD({micros}, 1000000) + 1000000, 1000000)"
         return (

@@ -77,6 +77,8 @@ contacts = sa.Table(
     sa.Column("anonymous", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_contacts_workspace", "workspace_id", "id"),
     sa.Index("ix_contacts_merged_into", "merged_into"),
+    # A workspace's contacts changed since a moment (the date scan of workflows follows them).
+    sa.Index("ix_contacts_changed", "workspace_id", "updated_us", "id"),
 )
 
 # One row per identifier a contact can be found by: kind is externalCustomerId, email (lower-cased,
@@ -452,6 +454,9 @@ workflow_runs = sa.Table(
     sa.Column("started_us", sa.BigInteger, nullable=False),
     sa.Column("updated_us", sa.BigInteger, nullable=False),
     sa.Column("ended_us", sa.BigInteger, nullable=True),
+    # A run started by a contact date (event_id 0): the anniversary it is for, YYYY-MM-DD in
+    # the contact's calendar; a contact starts once per occasion. NULL for the others.
+    sa.Column("occasion", sa.String(10), nullable=True),
     sa.Index("ix_workflow_runs_contact", "contact_id", "workflow_id", "started_us"),
     sa.Index("ix_workflow_runs_workflow", "workflow_id", "id"),
     sqlite_autoincrement=True,
@@ -482,6 +487,23 @@ workflow_goals = sa.Table(
     sa.Column("reached_us", sa.BigInteger, nullable=True),
     sa.Column("event_id", sa.BigInteger, nullable=True),
     sa.Index("ix_workflow_goals_contact", "contact_id", "until_us"),
+)
+
+# Where the date scan of a workflow started by a contact date is (store/workflow_dates.py): every
+# moment up to ``until_us`` has its runs; a pass over the workspace's contacts in progress has
+# reached contact ``pass_after`` on its way to ``pass_until_us``; contacts changed after
+# (``changed_us``, ``changed_id``) are still to be looked at. ``spec`` is the start (field,
+# daysBefore, at) the window was computed for: another one starts the window again.
+workflow_date_scans = sa.Table(
+    "workflow_date_scans",
+    metadata,
+    sa.Column("workflow_id", Id, sa.ForeignKey("workflows.id"), primary_key=True),
+    sa.Column("spec", sa.Text, nullable=False),
+    sa.Column("until_us", sa.BigInteger, nullable=False),
+    sa.Column("pass_until_us", sa.BigInteger, nullable=True),
+    sa.Column("pass_after", sa.BigInteger, nullable=False),
+    sa.Column("changed_us", sa.BigInteger, nullable=False),
+    sa.Column("changed_id", sa.BigInteger, nullable=False),
 )
 
 

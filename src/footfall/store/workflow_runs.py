@@ -14,7 +14,7 @@ What the engine decides is pure (``footfall.workflows``); this module reads and 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -47,6 +47,7 @@ __all__ = [
     "pending_goals_of",
     "reach_goal",
     "read_span_events",
+    "record_moves",
     "starting_event",
 ]
 
@@ -333,13 +334,14 @@ def _schedule(tx: Cursor, run_id: int, ws: int, due: int, state: Any) -> None:
     )
 
 
-def _move_all(
-    tx: Cursor, dialect: Dialect, owner: str, moves: Sequence[tuple[Run, Move]], now: int
-) -> int:
-    """The statements of ``RunStore.move``, a few for all the runs at once (a round trip per run
-    bounded the workers on PostgreSQL): the runs' rows locked first, as every writer of a run
-    does, then their due work."""
-    ids = sorted(run.id for run, _ in moves)
+def _still_held(
+    tx: Cursor, dialect: Dialect, owner: str, run_ids: Sequence[int], now: int
+) -> dict[int, int]:
+    """Of these runs, those still going whose due work ``owner`` still holds: their
+    ``updated_us`` (a run updated since it was read was woken meanwhile: the caller moves it
+    only if it is unchanged). The runs' rows are locked first, as every writer of a run does,
+    then their due work."""
+    ids = sorted(run_ids)
     current = {
         int(r[0]): int(r[1])
         for r in tx.all(
@@ -360,9 +362,13 @@ def _move_all(
             now,
         )
     }
-    going = [(run, move) for run, move in moves if run.id in current and run.id in held]
-    stale = [run.id for run, _ in going if current[run.id] != run.updated_us]
-    if stale:  # woken meanwhile: claimed again at once
+    return {run: updated for run, updated in current.items() if run in held}
+
+
+def _release_stale(tx: Cursor, owner: str, runs: Sequence[Run], going: dict[int, int]) -> None:
+    """Runs woken since they were read: claimed again at once."""
+    stale = [run.id for run in runs if run.id in going and going[run.id] != run.updated_us]
+    if stale:
         tx.execute(
             f"UPDATE due_work SET owner = NULL, until_us = 0 WHERE kind IN (?, ?) "
             f"AND subject IN ({marks(stale)}) AND owner = ?",
@@ -370,9 +376,12 @@ def _move_all(
             *stale,
             owner,
         )
-    going = [(run, move) for run, move in going if run.id not in stale]
+
+
+def record_moves(tx: Cursor, going: Sequence[tuple[Run, Move]], now: int) -> None:
+    """Record each (run, move) inside the caller's transaction, which holds the runs (a run it
+    has just started, which no worker can see yet)."""
     _record(tx, going, now)
-    return len(going)
 
 
 def _record(tx: Cursor, going: Sequence[tuple[Run, Move]], now: int) -> None:
@@ -564,56 +573,52 @@ class RunStore:
         self,
         owner: str,
         moves: Sequence[tuple[Run, Move]],
-        effect: Callable[[Cursor, int], None] | None = None,
+        effects: Mapping[int, Callable[[Cursor, int], None]] | None = None,
     ) -> int:
         """Record each (run, move) whose run ``owner`` still holds the lease of and that is still
         at the step it was claimed at, in one transaction; how many were recorded (the others:
-        another worker, a stop or a wake got there first). ``effect`` (one run's action: an
-        event stored, a field set) runs in the same transaction, only if its run's move is
-        recorded: the action and the step are one."""
+        another worker, a stop or a wake got there first). A run's effect (``effects`` by run
+        id: its action, an event stored, a field set) runs in the same transaction, only if its
+        move is recorded: the action and the step are one."""
 
         def work(tx: Cursor) -> int:
             now = self._clock()
-            recorded = _move_all(tx, self.dialect, owner, moves, now)
-            if effect is not None and recorded:
-                effect(tx, now)
-            return recorded
+            going = _still_held(tx, self.dialect, owner, [run.id for run, _ in moves], now)
+            _release_stale(tx, owner, [run for run, _ in moves], going)
+            recorded = [(run, m) for run, m in moves if going.get(run.id) == run.updated_us]
+            _record(tx, recorded, now)
+            for run, _ in recorded:
+                effect = (effects or {}).get(run.id)
+                if effect is not None:
+                    effect(tx, now)
+            return len(recorded)
 
         return self._db.transact(work) if moves else 0
 
-    def attempt(self, owner: str, run: Run, state: Any, until_us: int) -> bool:
-        """Record that a request of the run's action block is about to be sent (``state``) and
-        hold the run until ``until_us``, when it falls due again: if its worker dies meanwhile,
-        the next worker finds the attempt's outcome unknown. False (send nothing) when the run
-        is no longer ``owner``'s or has moved on."""
+    def attempt(self, owner: str, attempts: Sequence[tuple[Run, Any, int]]) -> set[int]:
+        """Record for each (run, state, until_us) that a request of the run's action block is
+        about to be sent (``state``), and hold the run until ``until_us``, when it falls due
+        again: if its worker dies meanwhile, the next worker finds the attempt's outcome
+        unknown. The ids of the runs recorded; the others (no longer ``owner``'s, or moved on)
+        send nothing. One transaction for all."""
 
-        def work(tx: Cursor) -> bool:
+        def work(tx: Cursor) -> set[int]:
             now = self._clock()
-            current = _lock_active(tx, self.dialect, run.id)
-            if current is None or current[1] != run.block or current[2] != run.updated_us:
-                return False
-            held = tx.one(
-                "SELECT 1 FROM due_work WHERE kind = ? AND subject = ? AND owner = ? "
-                f"AND until_us > ?{self.dialect.for_update}",
-                ACTION,
-                run.id,
-                owner,
-                now,
-            )
-            if held is None:
-                return False
-            tx.execute(
+            runs = [run for run, _, _ in attempts]
+            going = _still_held(tx, self.dialect, owner, [run.id for run in runs], now)
+            _release_stale(tx, owner, runs, going)
+            ready = [(r, s, u) for r, s, u in attempts if going.get(r.id) == r.updated_us]
+            tx.executemany(
                 "UPDATE due_work SET state = ?, due_us = ?, until_us = ? "
                 "WHERE kind = ? AND subject = ?",
-                msgspec.json.encode(state).decode(),
-                until_us,
-                until_us,
-                ACTION,
-                run.id,
+                [
+                    (msgspec.json.encode(state).decode(), until, until, ACTION, run.id)
+                    for run, state, until in ready
+                ],
             )
-            return True
+            return {run.id for run, _, _ in ready}
 
-        return self._db.transact(work)
+        return self._db.transact(work) if attempts else set()
 
     def read(self, work: Callable[[Cursor], T]) -> T:
         """``work`` in a read transaction: every statement sees the same data."""

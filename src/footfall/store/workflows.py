@@ -19,6 +19,7 @@ from footfall.clock import now_us
 from footfall.exceptions import TooManyWorkflows, WorkflowExists, WorkflowNotFound
 from footfall.store.core import Database
 from footfall.store.cursor import Cursor
+from footfall.store.workflow_dates import forget_position
 from footfall.store.workflow_runs import forget_workflow_runs
 
 __all__ = ["KEEP_VERSIONS", "Saved", "Workflow", "WorkflowStore", "WorkflowVersion"]
@@ -192,6 +193,7 @@ class WorkflowStore:
             # versions and refuse the delete of the workflow (its foreign key).
             _one(tx, ws, workflow_id, lock=self._db.dialect.for_update)
             forget_workflow_runs(tx, self._db.dialect, workflow_id)
+            forget_position(tx, workflow_id)
             tx.execute("DELETE FROM workflow_versions WHERE workflow_id = ?", workflow_id)
             tx.execute("DELETE FROM workflows WHERE workspace_id = ? AND id = ?", ws, workflow_id)
 

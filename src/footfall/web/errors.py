@@ -33,7 +33,6 @@ from footfall.exceptions import (
     WebhookNotFound,
     WorkflowExists,
     WorkflowNotFound,
-    WorkflowNotRunnable,
 )
 from footfall.web.asgi import TEXT, Header, Send, send_reply
 from footfall.web.services import services
@@ -61,7 +60,6 @@ _MAPPING: list[tuple[type[FootfallError], int, str]] = [
     (InvalidWorkflow, 400, "invalid_workflow"),
     (WorkflowNotFound, 404, "not_found"),
     (WorkflowExists, 409, "conflict"),
-    (WorkflowNotRunnable, 409, "conflict"),
     (TooManyWorkflows, 409, "conflict"),
     (ContactNotFound, 404, "not_found"),
     (UnknownEventType, 404, "not_found"),

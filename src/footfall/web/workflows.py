@@ -67,7 +67,7 @@ class RunView(msgspec.Struct, rename="camel", omit_defaults=True):
     workflow_id: int
     version: int  # the workflow's version it runs on
     contact_id: int
-    start_event_id: int
+    start_event_id: int | None  # None: started by a contact date
     status: str  # running, waiting, completed, stopped, failed
     block: str | None  # where it is (or ended)
     reason: str | None  # why it stopped or failed
@@ -92,7 +92,7 @@ def run_view(run: Run, steps: list[Step] | None = None) -> RunView:
         run.workflow_id,
         run.version,
         run.contact_id,
-        run.event_id,
+        run.event_id or None,
         run.status,
         run.block,
         run.reason,
@@ -376,7 +376,7 @@ OPERATIONS = [
     Operation(
         "POST",
         "/api/v1/workflows/{workflow_id}/enable",
-        "Start runs on new events",
+        "Start runs on new events (or contact dates)",
         enable_workflow,
         {200: Answer("the workflow", WorkflowSummary)},
         params=(_ID,),

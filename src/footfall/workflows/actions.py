@@ -19,6 +19,7 @@ time zone) it waits for the next window.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -37,6 +38,7 @@ from footfall.records import NewEvent
 from footfall.store.contacts import set_field
 from footfall.store.cursor import Cursor
 from footfall.store.dialect import Dialect
+from footfall.store.workflow_dates import events_since_start
 from footfall.store.workflow_runs import (
     ACTION,
     FAILED,
@@ -50,7 +52,6 @@ from footfall.store.workflow_runs import (
     add_steps,
     contact_channels,
     contacts_fields,
-    events_after,
     starting_event,
 )
 from footfall.store.workspace_settings import DEFAULT_TIMING, WorkspaceTiming, read_timing
@@ -131,33 +132,36 @@ class ActionLoop(WakeLoop):
         self.emitted = emitted  # an event was stored: the feed's consumers look now
         self.slots = slots
         self._tasks: set[asyncio.Task[None]] = set()
+        self._busy = 0  # runs claimed and not done yet
 
     def idle_seconds(self) -> float:
         return 0.5
 
     async def step(self) -> None:
-        free = self.slots - len(self._tasks)
+        free = self.slots - self._busy
         if free <= 0:
-            return  # a task's end wakes the loop
+            return  # a batch's end wakes the loop
         claimed = await asyncio.to_thread(self.runs.claim, self.owner, free, LEASE_US, ACTION)
-        for item in claimed:
-            task = asyncio.get_running_loop().create_task(self._act(item))
+        if claimed:
+            self._busy += len(claimed)
+            task = asyncio.get_running_loop().create_task(self._act(claimed))
             self._tasks.add(task)
-            task.add_done_callback(self._done)
+            task.add_done_callback(functools.partial(self._done, len(claimed)))
 
     async def drain(self) -> int:
-        """Act on every run at an action and due now, each awaited: how many acts (for tests
-        and one-off use; the running loop uses ``step``)."""
+        """Act on every run at an action and due now, each claim awaited: how many acts (for
+        tests and one-off use; the running loop uses ``step``)."""
         acted = 0
         while claimed := await asyncio.to_thread(
             self.runs.claim, self.owner, self.slots, LEASE_US, ACTION
         ):
-            await asyncio.gather(*(self._act(item) for item in claimed))
+            await self._act(claimed)
             acted += len(claimed)
         return acted
 
-    def _done(self, task: asyncio.Task[None]) -> None:
+    def _done(self, count: int, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
+        self._busy -= count
         self.wake.set()
 
     async def stop(self, grace: float) -> None:
@@ -173,44 +177,78 @@ class ActionLoop(WakeLoop):
         await asyncio.to_thread(self.runs.release, self.owner)
         await self.sender.close()
 
-    async def _act(self, item: Claimed) -> None:
+    async def _act(self, claimed: list[Claimed]) -> None:
+        """A claim's actions: every run prepared in one read; emits, fields set and other moves
+        recorded in one transaction; the requests' attempts in one, sent at once, and their
+        outcomes in one."""
         try:
-            prepared = await asyncio.to_thread(self._prepared, item)
-            if prepared.send is not None and prepared.request is not None:
-                await self._send(item.run, prepared.request, prepared.send)
-                return
-            assert prepared.move is not None
-            recorded = await asyncio.to_thread(
-                self.runs.move, self.owner, [(item.run, prepared.move)], prepared.effect
-            )
-            if recorded and prepared.effect is not None:
-                self.emitted()
-            if recorded and prepared.move.kind == ACTION:
-                self.wake.set()
+            prepared = await asyncio.to_thread(self._prepared, claimed)
+            moves = [(item.run, p) for item, p in zip(claimed, prepared, strict=True) if p.move]
+            sends = [(item.run, p) for item, p in zip(claimed, prepared, strict=True) if p.send]
+            if moves:
+                await self._record(moves)
+            if sends:
+                await self._send(sends)
         except StorageUnavailable as exc:
             log.warning(
-                "workflow action not taken: storage unavailable",
+                "workflow actions not taken: storage unavailable",
                 action="workflow.action_unavailable",
-                run=item.run.id,
+                runs=len(claimed),
                 error=str(exc),
             )
 
-    def _prepared(self, item: Claimed) -> Prepared:
+    def _prepared(self, claimed: list[Claimed]) -> list[Prepared]:
+        dialect, now = self.runs.dialect, self.clock()
+        return self.runs.read(
+            lambda tx: [_prepared_safely(tx, dialect, self.plans, item, now) for item in claimed]
+        )
+
+    async def _record(self, moves: list[tuple[Run, Prepared]]) -> None:
+        """The moves, each run's effect with it, in one transaction; should the database refuse
+        one effect, each run alone (the one refused fails, once)."""
+        effects = {run.id: p.effect for run, p in moves if p.effect is not None}
+        pairs = [(run, p.move) for run, p in moves if p.move is not None]
         try:
-            dialect = self.runs.dialect
-            return self.runs.read(lambda tx: prepare(tx, dialect, self.plans, item, self.clock()))
+            await asyncio.to_thread(self.runs.move, self.owner, pairs, effects)
         except StorageUnavailable:
             raise
-        except Exception as exc:
-            log.exception("workflow action failed", action="workflow.run_failed", run=item.run.id)
-            reason = f"the engine could not take its next step ({type(exc).__name__})"
-            return Prepared(Move([], item.run.block, FAILED, None, reason=reason))
+        except Exception:
+            if len(pairs) == 1:
+                await self._fail(pairs[0][0])
+            else:
+                for run, p in moves:
+                    await self._record([(run, p)])
+            return
+        if effects:
+            self.emitted()
+        if any(move.kind == ACTION and move.due_us is not None for _, move in pairs):
+            self.wake.set()
 
-    async def _send(self, run: Run, request: Request, send: Send) -> None:
-        deadline = self.clock() + int(send.timeout * 1_000_000) + MARGIN_US
-        state = {"do": "act", "attempt": send.attempt, "sending": True}
-        if not await asyncio.to_thread(self.runs.attempt, self.owner, run, state, deadline):
-            return  # stopped, or taken by another worker, meanwhile
+    async def _fail(self, run: Run) -> None:
+        log.exception("workflow action failed", action="workflow.run_failed", run=run.id)
+        reason = "its action could not be taken (the database refused its effect)"
+        failed = Move(
+            [(run.block or "start", None, reason)], run.block, FAILED, None, reason=reason
+        )
+        await asyncio.to_thread(self.runs.move, self.owner, [(run, failed)])
+
+    async def _send(self, sends: list[tuple[Run, Prepared]]) -> None:
+        now = self.clock()
+        attempts = []
+        for run, p in sends:
+            assert p.send is not None
+            deadline = now + int(p.send.timeout * 1_000_000) + MARGIN_US
+            attempts.append(
+                (run, {"do": "act", "attempt": p.send.attempt, "sending": True}, deadline)
+            )
+        ready = await asyncio.to_thread(self.runs.attempt, self.owner, attempts)
+        going = [(run, p) for run, p in sends if run.id in ready]  # others: stopped meanwhile
+        moves = await asyncio.gather(*(self._request(run, p) for run, p in going))
+        await asyncio.to_thread(self.runs.move, self.owner, list(moves))
+
+    async def _request(self, run: Run, prepared: Prepared) -> tuple[Run, Move]:
+        request, send = prepared.request, prepared.send
+        assert request is not None and send is not None
         outcome = await self.sender.request(
             request.method, request.url, request.payload, request.headers, send.timeout
         )
@@ -223,10 +261,10 @@ class ActionLoop(WakeLoop):
         now = self.clock()
         block, plan = send.block, send.plan
         if outcome.delivered:
-            move = _followed(plan, run, block.id, "next", send.facts, now, note, send.zone)
-        elif retryable(outcome.status_code) and send.attempt <= block.retries:
+            return run, _followed(plan, run, block.id, "next", send.facts, now, note, send.zone)
+        if retryable(outcome.status_code) and send.attempt <= block.retries:
             due = now + int(retry_after(send.attempt) * 1_000_000)
-            move = Move(
+            return run, Move(
                 [(block.id, None, f"{note}; tried again at {_iso(due)}")],
                 block.id,
                 RUNNING,
@@ -234,9 +272,22 @@ class ActionLoop(WakeLoop):
                 state={"do": "act", "attempt": send.attempt + 1},
                 kind=ACTION,
             )
-        else:
-            move = _followed(plan, run, block.id, "failed", send.facts, now, note, send.zone)
-        await asyncio.to_thread(self.runs.move, self.owner, [(run, move)])
+        return run, _followed(plan, run, block.id, "failed", send.facts, now, note, send.zone)
+
+
+def _prepared_safely(
+    tx: Cursor, dialect: Dialect, plans: Plans, item: Claimed, now: int
+) -> Prepared:
+    """``prepare``, or a failed run when preparing raised: one run that cannot go on must not
+    hold up the others claimed with it, nor come back for ever."""
+    try:
+        return prepare(tx, dialect, plans, item, now)
+    except StorageUnavailable:
+        raise
+    except Exception as exc:
+        log.exception("workflow action failed", action="workflow.run_failed", run=item.run.id)
+        reason = f"the engine could not take its next step ({type(exc).__name__})"
+        return Prepared(Move([], item.run.block, FAILED, None, reason=reason))
 
 
 def prepare(tx: Cursor, dialect: Dialect, plans: Plans, item: Claimed, now: int) -> Prepared:
@@ -299,7 +350,7 @@ def _acting(
         if event is not None and event.source == "workflow":
             note = "not emitted: the run was started by an event a workflow emitted"
             return Prepared(_followed(plan, run, block.id, "next", facts, now, note, zone))
-        made = emission(block, data, event.key_value if event is not None else "")
+        made = emission(block, data, event.key_value if event is not None else _contact_key(data))
         effect = _emit_effect(dialect, run, made.event_type_key, made.key_value, made.params)
         note = f"emitted {made.event_type_key}"
         return Prepared(_followed(plan, run, block.id, "next", facts, now, note, zone), effect)
@@ -354,7 +405,7 @@ def _set_effect(dialect: Dialect, run: Run, block: SetField, value: Any) -> Effe
 def _stopped(tx: Cursor, plan: Plan, run: Run, facts: Facts, block_id: str) -> Move | None:
     """A stop event stored since the start, or start conditions that no longer hold: stopped."""
     keys = run.match_keys if plan.stop_path is not None else None
-    later = events_after(tx, run.contact_id, sorted(plan.stop_events), run.event_id)
+    later = events_since_start(tx, run, sorted(plan.stop_events))
     for event in newsworthy(tx, later):  # history (an import, a sync) stops nothing
         if stops(plan, event_type=event.event_type_key, params=event.params, run_keys=keys):
             reason = f"stopped by {event.event_type_key} before {block_id!r}"
@@ -458,3 +509,14 @@ def _iso(us: int) -> str:
 def _shown_url(url: str) -> str:
     """The URL as a run's path shows it: without its query (which may carry secrets)."""
     return url.split("?", 1)[0][:200]
+
+
+def _contact_key(data: dict[str, Any]) -> str:
+    """The key of an event emitted by a run without a starting event (started by a contact
+    date): the contact's externalCustomerId, else its e-mail, else its phone."""
+    contact = data.get("contact", {})
+    for name in ("externalCustomerId", "email", "phone"):
+        value = contact.get(name)
+        if isinstance(value, str) and value:
+            return value
+    return ""

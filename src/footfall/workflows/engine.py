@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +23,9 @@ from footfall.ingest.dates import to_us
 from footfall.loops import WakeLoop
 from footfall.store.cursor import Cursor
 from footfall.store.dialect import DUE, Dialect
+from footfall.store.identity_feed import MERGED, IdentityChange
 from footfall.store.rows import EventSpan
+from footfall.store.workflow_dates import events_since_start
 from footfall.store.workflow_runs import (
     ACTION,
     COMPLETED,
@@ -41,25 +43,32 @@ from footfall.store.workflow_runs import (
     contacts_fields,
     earlier_runs_of,
     end_run,
-    events_after,
     events_between,
     events_params,
     order_changes,
     pending_goals_of,
     reach_goal,
     read_span_events,
+    record_moves,
     start_run,
     starting_workflows_of,
     version_document,
     wake_run,
 )
-from footfall.store.workspace_settings import DEFAULT_TIMING, read_timing
+from footfall.store.workspace_settings import DEFAULT_TIMING, WorkspaceTiming, read_timing
 from footfall.workflows.conditions import Facts, evaluate
 from footfall.workflows.definitions import Limits, parse_definition
 from footfall.workflows.document import Goal, Timer, WaitEvent
 from footfall.workflows.durations import parse_duration
 from footfall.workflows.plan import Plan, compile_plan
-from footfall.workflows.starting import Earlier, happening, match_keys, may_start, stops
+from footfall.workflows.starting import (
+    Earlier,
+    happening,
+    match_keys,
+    may_start,
+    redundant,
+    stops,
+)
 from footfall.workflows.stepping import Act, Finish, Listen, Outcome, Passed, Wait, advance, follow
 from footfall.workflows.timing import timer_due, zone_for
 
@@ -70,6 +79,7 @@ __all__ = [
     "RunLoop",
     "decide",
     "handle_events",
+    "handle_identity",
     "happened_since",
     "moved",
     "newsworthy",
@@ -127,6 +137,7 @@ class Page:
     earlier: dict[tuple[int, int], tuple[int | None, int]]  # (workflow, contact) → last, going
     goals: dict[int, list[PendingGoal]]  # contact → the goals its runs passed, still open
     max_active: int  # runs going at once for one contact
+    zones: dict[int, WorkspaceTiming] = field(default_factory=dict)  # workspace → its timing
     changed: bool = False  # a run was started or woken: the workers are told once
 
     @classmethod
@@ -141,7 +152,14 @@ class Page:
             earlier_runs_of(tx, flows, contacts),
             pending_goals_of(tx, contacts, min(e.received_us for e in events)),
             max_active,
+            read_timing(tx, [e.workspace_id for e in events]),
         )
+
+    def replace(self, run: Run, now: Run) -> None:
+        """The run as its first steps left it."""
+        self.active[run.contact_id] = [
+            now if r.id == run.id else r for r in self.active[run.contact_id]
+        ]
 
     def ended(self, run: Run) -> None:
         self.active[run.contact_id] = [r for r in self.active[run.contact_id] if r.id != run.id]
@@ -185,6 +203,47 @@ def handle_events(
         if page.changed:
             dialect.notify(tx, DUE)
     return len(events)
+
+
+def handle_identity(
+    tx: Cursor,
+    dialect: Dialect,
+    changes: list[IdentityChange],
+    plans: Plans,
+    now: int,
+    max_active: int = MAX_ACTIVE_PER_CONTACT,
+) -> int:
+    """After merges (the ``workflows:identity`` consumer): the survivor holds both contacts'
+    runs; those its workflows' start policies (notWhileActive, oncePerContact, oncePerPeriod)
+    or the per-contact bound would not have let start are stopped, the earliest kept."""
+    survivors = sorted({c.contact_id for c in changes if c.kind == MERGED})
+    for contact, runs in active_runs_of(tx, survivors).items():
+        extra = set(_over_policy(tx, plans, runs))
+        left = sorted((r.started_us, r.id) for r in runs if r.id not in extra)
+        extra |= {run for _, run in left[max_active:]}
+        at = {run.id: run.block or "start" for run in runs}
+        for run_id in sorted(extra):
+            reason = "stopped: its contact was merged with another that had a run going"
+            end_run(tx, dialect, run_id, STOPPED, reason, now, block=at[run_id])
+            log.info(
+                "run stopped by a merge", action="workflow.merged", run=run_id, contact=contact
+            )
+    return len(changes)
+
+
+def _over_policy(tx: Cursor, plans: Plans, runs: list[Run]) -> list[int]:
+    by_workflow: dict[int, list[Run]] = {}
+    for run in runs:
+        by_workflow.setdefault(run.workflow_id, []).append(run)
+    extra: list[int] = []
+    for same in by_workflow.values():
+        if len(same) < 2:
+            continue
+        first = min(same, key=lambda r: (r.started_us, r.id))
+        plan = plans.get(tx, first.workflow_id, first.version)
+        if plan is not None:
+            extra += redundant(plan, [(r.started_us, r.id) for r in same])
+    return extra
 
 
 def newsworthy(tx: Cursor, events: list[SpanEvent]) -> list[SpanEvent]:
@@ -311,6 +370,35 @@ def _start(
             reason = "a stop event came within stop.lookBack before the start"
             end_run(tx, dialect, run_id, STOPPED, reason, now, block="start")
             page.ended(run)
+        else:
+            _first_steps(tx, plan, run, event, now, page)
+
+
+def _first_steps(tx: Cursor, plan: Plan, run: Run, event: SpanEvent, now: int, page: Page) -> None:
+    """Take a new run's first steps in the transaction that starts it: up to its first timer,
+    wait or action (due at once for the action loop), without a round through the run loop.
+    Should they fail, the run is left due at its start, for the run loop to take."""
+    facts = Facts(event.params, page.contacts[event.contact_id])
+    zone = page.zones.get(run.workspace_id, DEFAULT_TIMING).time_zone
+    try:
+        passed, outcome = advance(plan, plan.first, facts, f"{run.workflow_id}:{run.contact_id}")
+        move = moved(plan, passed, outcome, facts, now, zone)
+    except Exception:
+        log.exception("first steps not taken", action="workflow.first_steps", run=run.id)
+        return
+    record_moves(tx, [(run, move)], now)
+    page.replace(
+        run,
+        replace(
+            run,
+            status=move.status,
+            block=move.block,
+            listen_event=move.listen_event,
+            updated_us=max(now, run.updated_us + 1),
+        ),
+    )
+    if move.due_us is None:
+        page.ended(run)
 
 
 def _stopped_before(tx: Cursor, plan: Plan, event: SpanEvent, keys: list[str] | None) -> bool:
@@ -413,7 +501,7 @@ def happened_since(tx: Cursor, plans: Plans, run: Run) -> dict[str, list[Any]]:
     if plan is None or not plan.happened:
         return {}
     found: dict[str, list[Any]] = {}
-    later = events_after(tx, run.contact_id, sorted(plan.happened), run.event_id)
+    later = events_since_start(tx, run, sorted(plan.happened))
     for event in newsworthy(tx, later):
         found.setdefault(event.event_type_key, []).append(event.params)
     return found

@@ -10,13 +10,10 @@ from typing import Any
 import msgspec
 
 from footfall.config import Settings
-from footfall.exceptions import WorkflowNotRunnable
 from footfall.store.workflows import Saved, Workflow, WorkflowStore, WorkflowVersion
 from footfall.workflows.definitions import Definition, Limits, parse_definition
 
 __all__ = ["WorkflowService"]
-
-STORED = Limits(max_blocks=10_000)  # a stored document was checked when it was saved
 
 
 class WorkflowService:
@@ -31,8 +28,6 @@ class WorkflowService:
 
     def create(self, ws: int, document: Any, *, enabled: bool = False) -> Workflow:
         definition = self.check(document)
-        if enabled:
-            _refuse_unrun(definition)
         workflow = self.store.create(
             ws,
             definition.name,
@@ -43,12 +38,9 @@ class WorkflowService:
         return self.store.set_enabled(ws, workflow.id, True) if enabled else workflow
 
     def update(self, ws: int, workflow_id: int, document: Any) -> Saved:
-        """A new version when the document changed (runs in flight keep theirs). An enabled
-        workflow takes only a document whose blocks the engine runs."""
-        current = self.store.get(ws, workflow_id)  # 404 before checking the document
+        """A new version when the document changed (runs in flight keep theirs)."""
+        self.store.get(ws, workflow_id)  # 404 before checking the document
         definition = self.check(document)
-        if current.enabled:
-            _refuse_unrun(definition)
         return self.store.save(
             ws, workflow_id, definition.name, definition.start_event, _encoded(definition)
         )
@@ -59,8 +51,6 @@ class WorkflowService:
         definition = self.check(document)
         existing = self.store.named(ws, definition.name)
         enabled = enable if enable is not None else existing is not None and existing.enabled
-        if enabled:
-            _refuse_unrun(definition)
         if existing is None:
             created = self.store.create(
                 ws,
@@ -93,8 +83,6 @@ class WorkflowService:
         return self.store.version(ws, workflow_id, version)
 
     def enable(self, ws: int, workflow_id: int) -> Workflow:
-        current = self.store.version(ws, workflow_id)
-        _refuse_unrun(parse_definition(msgspec.json.decode(current.document), STORED))
         return self.store.set_enabled(ws, workflow_id, True)
 
     def disable(self, ws: int, workflow_id: int) -> Workflow:
@@ -102,16 +90,6 @@ class WorkflowService:
 
     def delete(self, ws: int, workflow_id: int) -> None:
         self.store.delete(ws, workflow_id)
-
-
-def _refuse_unrun(definition: Definition) -> None:
-    """WorkflowNotRunnable when the engine does not run the definition's start yet: a workflow
-    cannot be enabled with it, nor an enabled workflow take it."""
-    if definition.document.start.event is None:
-        raise WorkflowNotRunnable(
-            f"workflow {definition.name!r} cannot run enabled: this version of Footfall does "
-            "not start runs on contact dates yet; keep it disabled"
-        )
 
 
 def _encoded(definition: Definition) -> bytes:

@@ -37,6 +37,7 @@ __all__ = [
     "match_keys",
     "may_start",
     "may_start_on_date",
+    "redundant",
     "stops",
 ]
 
@@ -108,6 +109,27 @@ def _repeat(plan: Plan, earlier: Earlier, now_us: int) -> Decision:
     if now_us < next_allowed:
         return Decision(False, f"it starts at most once per {period} for a contact")
     return Decision(True, "started")
+
+
+def redundant(plan: Plan, started: list[tuple[int, int]]) -> list[int]:
+    """Of one workflow's runs going for one contact (``(started_us, run id)``, as a merge of two
+    contacts leaves them), the ids its start's policy would not have let start: all but the
+    earliest under notWhileActive or oncePerContact, and under oncePerPeriod each one started
+    within the period after the one kept before it."""
+    start = plan.definition.document.start
+    ordered = sorted(started)
+    if start.not_while_active or start.repeat == "oncePerContact":
+        return [run for _, run in ordered[1:]]
+    if start.repeat != "oncePerPeriod" or start.period is None:
+        return []
+    period = parse_duration(start.period, "start.period", least_seconds=60)
+    kept, extra = ordered[0][0], []
+    for at, run in ordered[1:]:
+        if at < to_us(period.after(datetime.fromtimestamp(kept / 1_000_000, UTC))):
+            extra.append(run)
+        else:
+            kept = at
+    return extra
 
 
 def stops(plan: Plan, *, event_type: str, params: Any, run_keys: Iterable[str] | None) -> bool:
