@@ -327,6 +327,45 @@ def _fields(raw: list[FieldBody] | msgspec.UnsetType | None, where: str) -> Any:
     return values
 
 
+MAX_FIELD_BYTES = 65_536  # a custom field's value, as JSON, when one field is set alone
+
+
+def checked_field(name: str, value: Any) -> Any:
+    """One field set alone (a workflow's setField), checked as the contact API checks it: the
+    named ones (firstName, lastName, languageCode, timeZone) as text, a custom one by its name,
+    depth, size and characters; the value to store, or InvalidContact."""
+    named = {
+        "firstName": lambda v: _text(v, "firstName", MAX_NAME),
+        "lastName": lambda v: _text(v, "lastName", MAX_NAME),
+        "languageCode": lambda v: _language(v, "languageCode"),
+        "timeZone": lambda v: _time_zone(v, "timeZone"),
+    }
+    if name in named:
+        if value is not None and not isinstance(value, str):
+            raise InvalidContact(f"{name} takes text, not {type(value).__name__}", field=name)
+        value = named[name](value)
+        try:
+            msgspec.json.encode(value)
+        except UnicodeEncodeError:
+            raise InvalidContact(f"{name} is not valid text", field=name) from None
+        return value
+    if not name.strip() or len(name) > 100 or has_nul(name):
+        raise InvalidContact("a field's name must be 1 to 100 characters", field=name)
+    if deeper_than(value):
+        raise InvalidContact(f"{name} nests more than {MAX_DEPTH} levels deep", field=name)
+    if has_nul(value):
+        raise InvalidContact(f"{name} contains a NUL character", field=name)
+    try:
+        size = len(msgspec.json.encode(value))
+    except (TypeError, UnicodeEncodeError):
+        raise InvalidContact(f"{name} is not a JSON value of valid text", field=name) from None
+    if size > MAX_FIELD_BYTES:
+        raise InvalidContact(
+            f"{name} is {size} bytes of JSON; at most {MAX_FIELD_BYTES}", field=name
+        )
+    return value
+
+
 def _language(value: str | msgspec.UnsetType | None, field: str) -> Any:
     if isinstance(value, str) and not _LANGUAGE.fullmatch(value.strip()):
         raise InvalidContact(

@@ -153,6 +153,8 @@ class Sender:
                 status = await self._send(method, url, payload, headers)
         except InvalidWebhook as exc:
             return Outcome(False, None, f"refused: {exc.message}", _ms(started))
+        except (ValueError, UnicodeError) as exc:  # a URL or header the client cannot send
+            return Outcome(False, None, f"refused: {type(exc).__name__}: {exc}"[:300], _ms(started))
         except TimeoutError:
             return Outcome(False, None, f"timed out after {seconds:g} s", _ms(started))
         except aiohttp.ClientError as exc:

@@ -516,16 +516,27 @@ class RunStore:
     def dialect(self) -> Dialect:
         return self._db.dialect
 
-    def claim(self, owner: str, limit: int, lease_us: int, kind: str = KIND) -> list[Claimed]:
+    def claim(
+        self,
+        owner: str,
+        limit: int,
+        lease_us: int,
+        kind: str = KIND,
+        room: Callable[[int], int] | None = None,
+    ) -> list[Claimed]:
         """Up to ``limit`` due runs (whose due work is of ``kind``) no live worker holds, leased
         to ``owner``: shared fairly between the workspaces that have runs due (each gets an
         equal part, its earliest first), so that one workspace's backlog of a million due timers
-        delays another's by a claim, not by the backlog."""
+        delays another's by a claim, not by the backlog. ``room``: at most how many runs of a
+        workspace this claim may take (the caller's slots left for it)."""
         with self._db.read() as tx:  # a read first: an idle worker writes nothing
             due = _due_workspaces(tx, kind, self._clock())
+        if room is not None:
+            due = [ws for ws in due if room(ws) > 0]
         if not due:
             return []
         share = -(-limit // len(due))
+        parts = {ws: share if room is None else min(share, room(ws)) for ws in due}
 
         def work(tx: Cursor) -> list[Claimed]:
             now = self._clock()
@@ -535,7 +546,7 @@ class RunStore:
                 f"AND until_us <= ? ORDER BY due_us LIMIT ?{self.dialect.skip_locked}) AS w{i}"
                 for i in range(len(due))
             )
-            found = tx.all(arms, *(v for ws in due for v in (kind, ws, now, now, share)))
+            found = tx.all(arms, *(v for ws in due for v in (kind, ws, now, now, parts[ws])))
             taken = _round_robin(found)[:limit]
             if not taken:
                 return []

@@ -37,6 +37,7 @@ __all__ = [
 
 MAX_BODY = 256 * 1024  # bytes of a rendered request body
 MAX_URL = 2048
+MAX_HEADER = 8192  # characters of one rendered header value
 RETRY_SCHEDULE = (10.0, 60.0, 300.0, 1800.0, 3600.0)  # seconds after the 1st, 2nd… failure
 
 
@@ -87,6 +88,10 @@ def http_request(block: Http, data: Mapping[str, Any], key: str) -> Request:
     url = render_text(block.url, data, f"{at}.url").strip()
     if not url.startswith(("http://", "https://")) or len(url) > MAX_URL or _unsafe(url):
         raise RenderFailed(f"{at}.url rendered to {url[:200]!r}: not an http(s) URL")
+    try:
+        url.encode()
+    except UnicodeEncodeError:
+        raise RenderFailed(f"{at}.url rendered to text that is not valid Unicode") from None
     headers = {name: _header(name, value, data, at) for name, value in block.headers.items()}
     headers.update(_auth(block, data, at))
     headers["Idempotency-Key"] = key
@@ -104,8 +109,16 @@ def _unsafe(text: str) -> bool:
 
 def _header(name: str, template: str, data: Mapping[str, Any], at: str) -> str:
     value = render_text(template, data, f"{at}.headers.{name}")
-    if any(c in value for c in "\r\n\0"):
-        raise RenderFailed(f"{at}.headers.{name} rendered to a value with a line break")
+    if any((ord(c) < 32 and c != "\t") or ord(c) == 127 for c in value):
+        raise RenderFailed(f"{at}.headers.{name} rendered to a value with a control character")
+    if len(value) > MAX_HEADER:
+        raise RenderFailed(f"{at}.headers.{name} renders to more than {MAX_HEADER} characters")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise RenderFailed(
+            f"{at}.headers.{name} rendered to text that is not valid Unicode"
+        ) from None
     return value
 
 

@@ -19,7 +19,7 @@ time zone) it waits for the next window.
 from __future__ import annotations
 
 import asyncio
-import functools
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -28,7 +28,9 @@ from typing import Any
 import msgspec
 
 from footfall import logs
-from footfall.exceptions import StorageUnavailable
+from footfall.decoding import MAX_DEPTH, deeper_than
+from footfall.exceptions import InvalidContact, StorageUnavailable
+from footfall.identity.contacts import checked_field
 from footfall.identity.locators import Locators
 from footfall.ingest.dates import to_us
 from footfall.ingest.events import check_key_value, json_type, refuse_nul
@@ -82,6 +84,7 @@ __all__ = ["SLOTS", "ActionLoop", "Prepared"]
 log = logs.get("footfall.workflows")
 SLOTS = 32  # actions in flight at once in one worker
 LEASE_US = 30_000_000
+MAX_EMITTED_BYTES = 32 * 1024  # an emitted event's params, as JSON
 MARGIN_US = 5_000_000  # a request's run is due again this long after its deadline
 
 Effect = Callable[[Cursor, int], None]
@@ -132,21 +135,28 @@ class ActionLoop(WakeLoop):
         self.emitted = emitted  # an event was stored: the feed's consumers look now
         self.slots = slots
         self._tasks: set[asyncio.Task[None]] = set()
-        self._busy = 0  # runs claimed and not done yet
+        self._busy: Counter[int] = Counter()  # workspace → its runs claimed, not done yet
 
     def idle_seconds(self) -> float:
         return 0.5
 
     async def step(self) -> None:
-        free = self.slots - self._busy
+        free = self.slots - sum(self._busy.values())
         if free <= 0:
-            return  # a batch's end wakes the loop
-        claimed = await asyncio.to_thread(self.runs.claim, self.owner, free, LEASE_US, ACTION)
+            return  # a run's end wakes the loop
+        claimed = await asyncio.to_thread(
+            self.runs.claim, self.owner, free, LEASE_US, ACTION, self._room
+        )
         if claimed:
-            self._busy += len(claimed)
+            self._busy.update(item.run.workspace_id for item in claimed)
             task = asyncio.get_running_loop().create_task(self._act(claimed))
             self._tasks.add(task)
-            task.add_done_callback(functools.partial(self._done, len(claimed)))
+            task.add_done_callback(self._tasks.discard)
+
+    def _room(self, workspace_id: int) -> int:
+        """How many more runs of a workspace this worker may hold at its actions: a quarter of
+        its slots, so that receivers that hang in one workspace leave the others' actions going."""
+        return max(1, self.slots // 4) - self._busy[workspace_id]
 
     async def drain(self) -> int:
         """Act on every run at an action and due now, each claim awaited: how many acts (for
@@ -155,13 +165,15 @@ class ActionLoop(WakeLoop):
         while claimed := await asyncio.to_thread(
             self.runs.claim, self.owner, self.slots, LEASE_US, ACTION
         ):
+            self._busy.update(item.run.workspace_id for item in claimed)
             await self._act(claimed)
             acted += len(claimed)
         return acted
 
-    def _done(self, count: int, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        self._busy -= count
+    def _finished(self, runs: list[Run]) -> None:
+        """These runs' actions are over: their slots are free."""
+        self._busy.subtract(run.workspace_id for run in runs)
+        self._busy += Counter()  # drop the workspaces at zero
         self.wake.set()
 
     async def stop(self, grace: float) -> None:
@@ -180,15 +192,17 @@ class ActionLoop(WakeLoop):
     async def _act(self, claimed: list[Claimed]) -> None:
         """A claim's actions: every run prepared in one read; emits, fields set and other moves
         recorded in one transaction; the requests' attempts in one, sent at once, and their
-        outcomes in one."""
+        outcomes recorded as they come (those that come together in one transaction)."""
+        pending = {item.run.id: item.run for item in claimed}
         try:
             prepared = await asyncio.to_thread(self._prepared, claimed)
             moves = [(item.run, p) for item, p in zip(claimed, prepared, strict=True) if p.move]
             sends = [(item.run, p) for item, p in zip(claimed, prepared, strict=True) if p.send]
             if moves:
                 await self._record(moves)
+                self._finished([pending.pop(run.id) for run, _ in moves])
             if sends:
-                await self._send(sends)
+                await self._send(sends, pending)
         except StorageUnavailable as exc:
             log.warning(
                 "workflow actions not taken: storage unavailable",
@@ -196,6 +210,8 @@ class ActionLoop(WakeLoop):
                 runs=len(claimed),
                 error=str(exc),
             )
+        finally:
+            self._finished(list(pending.values()))
 
     def _prepared(self, claimed: list[Claimed]) -> list[Prepared]:
         dialect, now = self.runs.dialect, self.clock()
@@ -232,19 +248,23 @@ class ActionLoop(WakeLoop):
         )
         await asyncio.to_thread(self.runs.move, self.owner, [(run, failed)])
 
-    async def _send(self, sends: list[tuple[Run, Prepared]]) -> None:
+    async def _send(self, sends: list[tuple[Run, Prepared]], pending: dict[int, Run]) -> None:
         now = self.clock()
         attempts = []
         for run, p in sends:
             assert p.send is not None
             deadline = now + int(p.send.timeout * 1_000_000) + MARGIN_US
-            attempts.append(
-                (run, {"do": "act", "attempt": p.send.attempt, "sending": True}, deadline)
-            )
+            state = {"do": "act", "attempt": p.send.attempt, "sending": True}
+            attempts.append((run, state, deadline))
         ready = await asyncio.to_thread(self.runs.attempt, self.owner, attempts)
-        going = [(run, p) for run, p in sends if run.id in ready]  # others: stopped meanwhile
-        moves = await asyncio.gather(*(self._request(run, p) for run, p in going))
-        await asyncio.to_thread(self.runs.move, self.owner, list(moves))
+        going = {  # the others were stopped or taken meanwhile
+            asyncio.ensure_future(self._request(run, p)) for run, p in sends if run.id in ready
+        }
+        while going:
+            done, going = await asyncio.wait(going, return_when=asyncio.FIRST_COMPLETED)
+            moves = [task.result() for task in done]
+            await asyncio.to_thread(self.runs.move, self.owner, moves)
+            self._finished([pending.pop(run.id) for run, _ in moves])
 
     async def _request(self, run: Run, prepared: Prepared) -> tuple[Run, Move]:
         request, send = prepared.request, prepared.send
@@ -262,7 +282,8 @@ class ActionLoop(WakeLoop):
         block, plan = send.block, send.plan
         if outcome.delivered:
             return run, _followed(plan, run, block.id, "next", send.facts, now, note, send.zone)
-        if retryable(outcome.status_code) and send.attempt <= block.retries:
+        refused = (outcome.error or "").startswith("refused")  # the guard's or the client's
+        if not refused and retryable(outcome.status_code) and send.attempt <= block.retries:
             due = now + int(retry_after(send.attempt) * 1_000_000)
             return run, Move(
                 [(block.id, None, f"{note}; tried again at {_iso(due)}")],
@@ -354,7 +375,11 @@ def _acting(
         effect = _emit_effect(dialect, run, made.event_type_key, made.key_value, made.params)
         note = f"emitted {made.event_type_key}"
         return Prepared(_followed(plan, run, block.id, "next", facts, now, note, zone), effect)
-    value = field_value(block, data)
+    try:
+        value = checked_field(block.field, field_value(block, data))
+    except InvalidContact as exc:
+        note = f"{block.field} not set: {exc.message}"
+        return Prepared(_followed(plan, run, block.id, "next", facts, now, note, zone))
     effect = _set_effect(dialect, run, block, value)
     return Prepared(
         _followed(plan, run, block.id, "next", facts, now, f"set {block.field}", zone), effect
@@ -366,10 +391,18 @@ def _emit_effect(
 ) -> Effect:
     try:
         check_key_value(key_value)
+        key_value.encode()
         params_json = msgspec.json.encode(params).decode()
         refuse_nul(params_json)
     except Exception as exc:
         raise RenderFailed(f"the emitted event is invalid: {exc}") from None
+    if len(params_json) > MAX_EMITTED_BYTES:
+        raise RenderFailed(
+            f"the emitted event's params are {len(params_json)} bytes of JSON; the limit is "
+            f"{MAX_EMITTED_BYTES}"
+        )
+    if deeper_than(params, MAX_DEPTH):
+        raise RenderFailed(f"the emitted event's params nest more than {MAX_DEPTH} levels deep")
     raw = msgspec.json.encode(
         {"eventTypeKey": event_type, "keyValue": key_value, "params": params}
     ).decode()
