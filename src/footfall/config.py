@@ -107,6 +107,7 @@ class Settings:
     workflows_max: int = 100  # per workspace
     workflow_max_blocks: int = 50  # per workflow
     workflow_max_active_per_contact: int = 100  # runs going at once, all workflows together
+    workflow_run_retention_days: int = 90  # ended runs are kept this long
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -193,5 +194,8 @@ class Settings:
             workflow_max_blocks=_int(env, "FOOTFALL_WORKFLOW_MAX_BLOCKS", 50, minimum=2),
             workflow_max_active_per_contact=_int(
                 env, "FOOTFALL_WORKFLOW_MAX_ACTIVE_PER_CONTACT", 100, minimum=1
+            ),
+            workflow_run_retention_days=_int(
+                env, "FOOTFALL_WORKFLOW_RUN_RETENTION_DAYS", 90, minimum=1
             ),
         )

@@ -51,6 +51,25 @@ def prune_webhook_attempts(attempts: AttemptLog, retention_days: int) -> Job:
     return Job("prune-webhook-attempts", PRUNE_EVERY_SECONDS, run)
 
 
+class RunHistory(Protocol):
+    """What pruning ended workflow runs needs of the store (``Store.workflow_runs``)."""
+
+    def prune(self, ended_before_us: int, batch: int = ...) -> int: ...
+
+
+def prune_workflow_runs(runs: RunHistory, retention_days: int) -> Job:
+    """Drop workflow runs that ended more than the retention ago, with their paths
+    (FOOTFALL_WORKFLOW_RUN_RETENTION_DAYS)."""
+
+    def run() -> int:
+        removed = runs.prune(now_us() - retention_days * DAY_US)
+        if removed:
+            log.info("workflow runs pruned", action="workflow_runs.pruned", count=removed)
+        return removed
+
+    return Job("prune-workflow-runs", PRUNE_EVERY_SECONDS, run)
+
+
 class DateScanner(Protocol):
     """What the date scan job runs (``workflows.date_scan.DateScan``)."""
 
@@ -71,8 +90,13 @@ def scan_contact_dates(scan: DateScanner, every_seconds: float) -> Job:
     return Job("workflow-dates", every_seconds, run, retry_seconds=every_seconds)
 
 
-def default_jobs(failures: FailureLog, attempts: AttemptLog, settings: Settings) -> list[Job]:
-    return [
+def default_jobs(
+    failures: FailureLog, attempts: AttemptLog, settings: Settings, runs: RunHistory | None = None
+) -> list[Job]:
+    jobs = [
         prune_failed_events(failures, settings.failed_events_retention_days),
         prune_webhook_attempts(attempts, settings.webhook_log_retention_days),
     ]
+    if runs is not None:
+        jobs.append(prune_workflow_runs(runs, settings.workflow_run_retention_days))
+    return jobs

@@ -56,7 +56,7 @@ class Runtime:
             max_active=settings.workflow_max_active_per_contact,
         )
         jobs = [
-            *default_jobs(store.types, store.webhooks, settings),
+            *default_jobs(store.types, store.webhooks, settings, store.workflow_runs),
             scan_contact_dates(scan, dates.every),
         ]
         self.runner = Runner(JobLeases(store), jobs, owner=self.owner)

@@ -459,6 +459,7 @@ workflow_runs = sa.Table(
     sa.Column("occasion", sa.String(10), nullable=True),
     sa.Index("ix_workflow_runs_contact", "contact_id", "workflow_id", "started_us"),
     sa.Index("ix_workflow_runs_workflow", "workflow_id", "id"),
+    sa.Index("ix_workflow_runs_ended", "ended_us"),
     sqlite_autoincrement=True,
 )
 

@@ -631,6 +631,30 @@ class RunStore:
 
         return self._db.transact(work) if attempts else set()
 
+    def prune(self, ended_before_us: int, batch: int = 5_000) -> int:
+        """Delete the runs that ended before ``ended_before_us`` with their steps and goals, a
+        batch per transaction (the retention, FOOTFALL_WORKFLOW_RUN_RETENTION_DAYS); how many."""
+
+        def work(tx: Cursor) -> int:
+            runs = [
+                int(r[0])
+                for r in tx.all(
+                    "SELECT id FROM workflow_runs WHERE ended_us < ? ORDER BY ended_us, id "
+                    f"LIMIT ?{self.dialect.for_update}",
+                    ended_before_us,
+                    batch,
+                )
+            ]
+            _delete_runs(tx, runs)
+            return len(runs)
+
+        pruned = 0
+        while (done := self._db.transact(work)) > 0:
+            pruned += done
+            if done < batch:
+                break
+        return pruned
+
     def read(self, work: Callable[[Cursor], T]) -> T:
         """``work`` in a read transaction: every statement sees the same data."""
         with self._db.snapshot() as tx:
