@@ -30,6 +30,15 @@ ones; every triggering event (warm-up included) must have arrived by then. Also 
 achieved ingest rate (accepted events over the time from the first one's due moment to the
 last 2xx) and the API's own latency (due to 2xx: did ingestion keep up?).
 
+Where the time went, read from the database before it is dropped (the servers' wall clock, this
+process's moments moved onto it): for each counted event, accepted (``received_us``) -> 2xx at
+the client, accepted -> run started (the ``workflows:events`` consumer), run started -> at the
+receiver (the run loop, then the action loop: the run loop's move records no step of its own),
+at the receiver -> outcome recorded; and the consumer's pages that started runs (the runs of one
+page share their ``started_us``): how often one came and how many runs each held. With
+``--json`` the figures are printed as one JSON object; progress goes to stderr either way, and
+the servers' stderr to a log file whose path is printed at the end.
+
 Targets (issue 11): p50 <= 50 ms and p99 <= 250 ms at 1,000 events/s, none missing. The run
 exits with status 1 when one is missed.
 """
@@ -39,6 +48,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import itertools
 import json
 import math
 import os
@@ -208,6 +218,8 @@ class Figures:
     api_max_ms: float
     receiver_connections: int
     load_average: list[float]
+    stages: dict[str, dict[str, float]] = field(default_factory=dict)  # where the time went
+    pages: dict[str, float] = field(default_factory=dict)  # the consumer's pages that started runs
     passed: bool = False
     missed: list[str] = field(default_factory=list)
 
@@ -220,7 +232,9 @@ def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-async def measure(url: str, key: str, args: argparse.Namespace, arrivals: Arrivals) -> Figures:
+async def measure(
+    url: str, key: str, env: dict[str, str], args: argparse.Namespace, arrivals: Arrivals
+) -> Figures:
     """Create the workflow, send the load, wait for the last actions: the figures."""
     async with httpx.AsyncClient(base_url=url, headers=basic(key), timeout=30) as client:
         made = await client.post("/api/v1/workflows?enabled=true", json=workflow(args.receiver_url))
@@ -238,6 +252,7 @@ async def measure(url: str, key: str, args: argparse.Namespace, arrivals: Arriva
     start = replies[0][0]
     achieved = len(replies) / (max(replied for _, replied in replies) - start)
     latencies: list[float] = []
+    counted: dict[str, tuple[float, float]] = {}  # n: (2xx, arrival), monotonic
     missing = 0
     for i, n in triggers.items():
         arrived = arrivals.first.get(n)
@@ -247,7 +262,9 @@ async def measure(url: str, key: str, args: argparse.Namespace, arrivals: Arriva
         due, replied = replies[i]
         if due - start >= WARM_SECONDS:
             latencies.append((arrived - replied) * 1000)
+            counted[n] = (replied, arrived)
     api = [(replied - due) * 1000 for due, replied in replies]
+    stages, pages = await asyncio.to_thread(where_time_went, env, counted)
     return Figures(
         backend=args.backend,
         layout=args.layout,
@@ -268,7 +285,76 @@ async def measure(url: str, key: str, args: argparse.Namespace, arrivals: Arriva
         api_max_ms=max(api),
         receiver_connections=arrivals.connections,
         load_average=[round(n, 2) for n in os.getloadavg()],
+        stages=stages,
+        pages=pages,
     )
+
+
+# Each counted run's moments, read from the database (the servers' wall clock, microseconds):
+# the event accepted (received_us, before its commit), the run started by the feed consumer, the
+# HTTP block's outcome recorded. (The run loop's move to the block records no step of its own:
+# the run loop and the action loop are one stage here.)
+MOMENTS = (
+    "SELECT e.key_value, e.received_us, r.started_us, "
+    "(SELECT max(s.at_us) FROM workflow_steps s WHERE s.run_id = r.id AND s.block = 'tell') "
+    "FROM workflow_runs r JOIN events e ON e.id = r.event_id"
+)
+STAGES = (
+    "accepted -> 2xx at the client",
+    "accepted -> run started (feed consumer)",
+    "run started -> at the receiver (run loop, action loop)",
+    "at the receiver -> outcome recorded",
+)
+
+
+def where_time_went(
+    env: dict[str, str], counted: dict[str, tuple[float, float]]
+) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """p50 and p99 of each stage of the counted triggering events, on the wall clock (this
+    process's monotonic moments moved onto it; the servers run on the same host); and the feed
+    consumer's pages that started them (the runs of one page share their ``started_us``): how
+    many, the time between one and the next, runs per page."""
+    offset = time.time() - time.monotonic()
+    url = env.get("FOOTFALL_DATABASE_URL")
+    if url is None:
+        import sqlite3
+
+        path = Path(env["FOOTFALL_DATA_DIR"]) / "footfall.db"
+        with sqlite3.connect(path, timeout=30) as conn:
+            rows = conn.execute(MOMENTS).fetchall()
+    else:
+        import psycopg
+
+        with psycopg.connect(url) as pg:
+            rows = pg.execute(MOMENTS).fetchall()
+    spans: list[list[float]] = [[] for _ in STAGES]
+    per_page: dict[int, int] = {}
+    for key_value, received, started, recorded in rows:
+        n = str(key_value).removeprefix("cart").split("-", 1)[0]
+        if n not in counted or recorded is None:
+            continue
+        per_page[started] = per_page.get(started, 0) + 1
+        replied, arrived = ((t + offset) * 1_000_000 for t in counted[n])
+        bases = [received, received, started, arrived]
+        ends = [replied, started, arrived, recorded]
+        for span, base, end in zip(spans, bases, ends, strict=True):
+            span.append((end - base) / 1000)
+    stages = {
+        name: {"p50_ms": percentile(span, 0.5), "p99_ms": percentile(span, 0.99)}
+        for name, span in zip(STAGES, spans, strict=True)
+        if span
+    }
+    moments = sorted(per_page)
+    gaps = [(b - a) / 1000 for a, b in itertools.pairwise(moments)]
+    pages: dict[str, float] = {"pages": len(moments)}
+    if gaps:
+        pages |= {
+            "interval_p50_ms": percentile(gaps, 0.5),
+            "interval_p90_ms": percentile(gaps, 0.9),
+            "runs_per_page_p50": percentile(list(per_page.values()), 0.5),
+            "runs_per_page_max": max(per_page.values()),
+        }
+    return stages, pages
 
 
 async def bench(args: argparse.Namespace, workdir: Path) -> Figures:
@@ -287,7 +373,7 @@ async def bench(args: argparse.Namespace, workdir: Path) -> Figures:
             server = await asyncio.to_thread(start_footfall, env, 1, log, apart)
             worker = start_worker(env, log) if apart else None
         try:
-            return await measure(server.url, key, args, arrivals)
+            return await measure(server.url, key, env, args, arrivals)
         finally:
             if worker is not None:
                 await asyncio.to_thread(stop_process, worker)
@@ -345,6 +431,17 @@ def report(f: Figures) -> None:
         f"  never reached the receiver within {DRAIN_SECONDS:g} s after the load: {f.missing}; "
         f"received twice: {f.repeats}; receiver connections: {f.receiver_connections}"
     )
+    if f.stages:
+        print("  where the time went (p50 / p99, wall clock, from the database):")
+        for name, spread in f.stages.items():
+            print(f"    {name:56} {spread['p50_ms']:8.1f} / {spread['p99_ms']:8.1f} ms")
+    if "interval_p50_ms" in f.pages:
+        p = f.pages
+        print(
+            f"  the feed consumer started them in {p['pages']:,.0f} pages, one every "
+            f"{p['interval_p50_ms']:.1f} ms (p50; p90 {p['interval_p90_ms']:.1f} ms), "
+            f"{p['runs_per_page_p50']:.0f} runs each (p50; max {p['runs_per_page_max']:.0f})"
+        )
     print(f"  load average at the end: {', '.join(f'{n:.2f}' for n in f.load_average)}")
     for text in f.missed:
         print(f"  MISSED {text}")
