@@ -341,6 +341,73 @@ REFUSALS: list[tuple[str, Change, str, str]] = [
         "blocks[6].keyValue",
         "control character",
     ),
+    (
+        "url host templated",
+        _set("blocks[4].url", "https://{{ event.params.shop }}.shops.example/hook"),
+        "blocks[4].url",
+        "scheme and host are written out",
+    ),
+    (
+        "url port templated",
+        _set("blocks[4].url", "https://shop.example:{{ event.params.port }}/"),
+        "blocks[4].url",
+        "scheme and host",
+    ),
+    (
+        "url template before the path",
+        _set("blocks[4].url", "https://shop.example?c={{ contact.id }}"),
+        "blocks[4].url",
+        "scheme and host",
+    ),
+    (
+        "url without host",
+        _set("blocks[4].url", "https:///{{ contact.id }}"),
+        "blocks[4].url",
+        "host",
+    ),
+    (
+        "filter argument out of bounds",
+        _set("blocks[4].body.items", "{{ event.params.products | tojson(indent=2) }}"),
+        "blocks[4].body.items",
+        "'tojson' (line 1) takes no arguments",
+    ),
+    (
+        "filter argument from the event",
+        _set("blocks[4].headers.X-Cart", "{{ event.params.n | round(event.params.p) }}"),
+        "blocks[4].headers.X-Cart",
+        "precision must be an integer from 0 to 15",
+    ),
+    (
+        "template that would not compile",
+        _set("blocks[5].value", "{{ 0x" + "f" * 5000 + " }}"),
+        "blocks[5].value",
+        "cannot be compiled",
+    ),
+    (
+        "integer literal too long",
+        _set("blocks[5].value", "{{ 1" + "0" * 5000 + " }}"),
+        "blocks[5].value",
+        "cannot be read",
+    ),
+    (
+        "emit param name templated",
+        _set("blocks[6].params", {"{{ event.params.name }}": 1}),
+        "blocks[6].params",
+        "written out, not templated",
+    ),
+    (
+        "emit param name too long",
+        _set("blocks[6].params", {"n" * 101: 1}),
+        "blocks[6].params",
+        "1 to 100 characters",
+    ),
+    ("emit param name blank", _set("blocks[6].params", {" ": 1}), "blocks[6].params", "not blank"),
+    (
+        "emit too many params",
+        _set("blocks[6].params", {f"p{i}": i for i in range(101)}),
+        "blocks[6].params",
+        "at most 100 params",
+    ),
 ]
 
 
@@ -398,6 +465,40 @@ def test_budgets_for_patterns_and_templates() -> None:
     with pytest.raises(InvalidWorkflow, match="templated values hold") as refused:
         parse_definition(templated)
     assert refused.value.field == "blocks"
+
+
+def test_templated_strings_are_bounded_in_number() -> None:
+    """Each one is compiled when the document is saved and by every worker that renders it."""
+    many = abandoned_cart()
+    many["blocks"][4]["body"] = [f"{{{{ {i} }}}}" for i in range(501)]
+    with pytest.raises(
+        InvalidWorkflow, match="504 different templated strings; the limit is 500"
+    ) as refused:
+        parse_definition(many)
+    assert refused.value.field == "blocks"
+    many["blocks"][4]["body"] = [f"{{{{ {i} }}}}" for i in range(490)]
+    assert parse_definition(many).name == "Abandoned cart"
+    many["blocks"][4]["body"] = ["{{ event.params.x }}"] * 2000  # compiled once
+    assert parse_definition(many).name == "Abandoned cart"
+
+
+def test_what_an_emitted_event_may_hold() -> None:
+    document = abandoned_cart()
+    params = {f"p{i}": "{{ event.params.x }}" for i in range(99)}
+    document["blocks"][6]["params"] = {**params, "n" * 100: {"{{ contact.id }}": 1}}
+    assert parse_definition(document).name == "Abandoned cart"  # a value's keys may be templated
+
+
+def test_urls_whose_host_is_written_out() -> None:
+    for url in (
+        "https://shop.example",
+        "https://shop.example/{{ event.params.path }}",
+        "http://127.0.0.1:8080/a?b={{ contact.id }}#{{ run.id }}",
+        "HTTPS://user:pw@shop.example/{{ contact.id }}",
+    ):
+        document = abandoned_cart()
+        document["blocks"][4]["url"] = url
+        assert parse_definition(document).name == "Abandoned cart", url
 
 
 def test_unreachable_blocks_and_loops_are_refused() -> None:

@@ -16,7 +16,7 @@ import msgspec
 
 from footfall.decoding import deeper_than
 from footfall.exceptions import InvalidEvent, InvalidWorkflow
-from footfall.ingest.events import check_type_key
+from footfall.ingest.events import MAX_PARAM_NAME, check_type_key
 from footfall.workflows.conditions import parse_condition, parse_path
 from footfall.workflows.document import (
     AnyBlock,
@@ -55,6 +55,8 @@ MAX_RETRIES = 10
 MAX_HTTP_TIMEOUT = 30
 MAX_PATTERNS = 20  # regular expressions in one document
 MAX_TEMPLATED = 65_536  # characters of templated values in one document
+MAX_TEMPLATES = 500  # distinct templated strings (holding a "{") in one document, each compiled
+MAX_EMIT_PARAMS = 100  # params of an emitted event
 TEMPLATED = ("url", "headers", "body", "auth", "keyValue", "params", "value")
 FORBIDDEN_HEADERS = frozenset(
     {"host", "content-length", "transfer-encoding", "connection", "idempotency-key"}
@@ -165,6 +167,13 @@ def _precheck(source: Any, limits: Limits) -> None:
         raise InvalidWorkflow(
             f"the blocks' templated values hold {templated} characters in all; the limit is "
             f"{MAX_TEMPLATED}",
+            field="blocks",
+        )
+    templates = len({text for text in _block_strings(blocks) if "{" in text})
+    if templates > MAX_TEMPLATES:
+        raise InvalidWorkflow(
+            f"the blocks hold {templates} different templated strings; the limit is "
+            f"{MAX_TEMPLATES} (each is compiled, when saved and by every worker)",
             field="blocks",
         )
 
@@ -412,6 +421,26 @@ def _template(value: Any, field: str, _block: Any = None) -> None:
     check_json_template(value, field)
 
 
+def _emit_params(value: Any, field: str, _block: Any = None) -> None:
+    """Param names written out, as the event API takes them: a templated name would let each
+    run record a new one."""
+    if isinstance(value, dict):
+        if len(value) > MAX_EMIT_PARAMS:
+            raise InvalidWorkflow(f"{field}: at most {MAX_EMIT_PARAMS} params", field=field)
+        for name in value:
+            if "{" in name:
+                raise InvalidWorkflow(
+                    f"{field}: the param name {name[:70]!r} is written out, not templated",
+                    field=field,
+                )
+            if not name.strip() or len(name) > MAX_PARAM_NAME:
+                raise InvalidWorkflow(
+                    f"{field}: a param name is 1 to {MAX_PARAM_NAME} characters, not blank",
+                    field=field,
+                )
+    check_json_template(value, field)
+
+
 def _timer(block: Timer, at: str) -> None:
     targets = [block.until, block.until_param, block.until_contact]
     chosen = sum(target is not None for target in targets)
@@ -479,6 +508,14 @@ def _http(block: Http, at: str) -> None:
     if not block.url.lower().startswith(("http://", "https://")):
         raise InvalidWorkflow(
             f"{at}.url must start with http:// or https:// (the rest may be templated)",
+            field=f"{at}.url",
+        )
+    host = block.url.split("://", 1)[1].split("/", 1)[0]
+    if not host or "{" in host:
+        raise InvalidWorkflow(
+            f"{at}.url: the scheme and host are written out up to the first / after :// (a "
+            "template there would let whoever sends events choose where the request and its "
+            "credentials go)",
             field=f"{at}.url",
         )
     if block.method not in METHODS:
@@ -560,7 +597,7 @@ _CHECKS: dict[type[Block], tuple[tuple[str, Any], ...]] = {
     Emit: (
         ("event", _check_type),
         ("key_value", _optional(_template)),
-        ("params", _optional(_template)),
+        ("params", _optional(_emit_params)),
         ("allowed_hours", _optional(_hours)),
     ),
     SetField: (
