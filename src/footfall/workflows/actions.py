@@ -346,7 +346,8 @@ def prepare(tx: Cursor, dialect: Dialect, plans: Plans, item: Claimed, now: int)
     except RenderFailed as exc:
         branch = "failed" if isinstance(block, Http) else None
         if branch is None:
-            return Prepared(Move([(block.id, None, str(exc))], block.id, FAILED, None, str(exc)))
+            note = str(exc)
+            return Prepared(Move([(block.id, None, note)], block.id, FAILED, None, reason=note))
         return Prepared(_followed(plan, run, block.id, branch, facts, now, str(exc), zone))
 
 
@@ -376,7 +377,7 @@ def _acting(
         note = f"emitted {made.event_type_key}"
         return Prepared(_followed(plan, run, block.id, "next", facts, now, note, zone), effect)
     try:
-        value = checked_field(block.field, field_value(block, data))
+        value = checked_field(block.field.strip(), field_value(block, data))
     except InvalidContact as exc:
         note = f"{block.field} not set: {exc.message}"
         return Prepared(_followed(plan, run, block.id, "next", facts, now, note, zone))
@@ -396,10 +397,10 @@ def _emit_effect(
         refuse_nul(params_json)
     except Exception as exc:
         raise RenderFailed(f"the emitted event is invalid: {exc}") from None
-    if len(params_json) > MAX_EMITTED_BYTES:
+    size = len(params_json.encode())
+    if size > MAX_EMITTED_BYTES:
         raise RenderFailed(
-            f"the emitted event's params are {len(params_json)} bytes of JSON; the limit is "
-            f"{MAX_EMITTED_BYTES}"
+            f"the emitted event's params are {size} bytes of JSON; the limit is {MAX_EMITTED_BYTES}"
         )
     if deeper_than(params, MAX_DEPTH):
         raise RenderFailed(f"the emitted event's params nest more than {MAX_DEPTH} levels deep")
@@ -428,7 +429,7 @@ def _emit_effect(
 
 def _set_effect(dialect: Dialect, run: Run, block: SetField, value: Any) -> Effect:
     def effect(tx: Cursor, now: int) -> None:
-        refused = set_field(tx, dialect, run.contact_id, block.field, value, now)
+        refused = set_field(tx, dialect, run.contact_id, block.field.strip(), value, now)
         if refused is not None:
             add_steps(tx, run.id, [(block.id, None, f"{block.field} not set: {refused}")], now)
 
