@@ -18,7 +18,7 @@ import msgspec
 from footfall.store.core import Database
 from footfall.store.cursor import Cursor
 from footfall.store.dialect import Dialect
-from footfall.store.sql import loads, marks
+from footfall.store.sql import marks
 from footfall.store.workflow_runs import (
     ACTIVE,
     KIND,
@@ -27,9 +27,10 @@ from footfall.store.workflow_runs import (
     Run,
     SpanEvent,
     add_steps,
-    by_name,
+    chunks,
     end_run,
     events_after,
+    span_event,
 )
 
 __all__ = [
@@ -58,7 +59,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-_CHUNK = 500
 _ORDER_LAG_US = 24 * 3_600_000_000  # an order may arrive up to a day after its date and be news
 _START = msgspec.json.encode({"do": "start"}).decode()
 # A run stopped before its moment (a date run waits with started_us ahead) never started.
@@ -214,7 +214,7 @@ def occasions_of(tx: Cursor, workflow_id: int, contact_ids: Sequence[int]) -> di
     """The occasions each contact has had a run of the workflow for (but runs stopped before
     their moment: they never started)."""
     found: dict[int, set[str]] = {contact: set() for contact in contact_ids}
-    for chunk in _chunks(contact_ids):
+    for chunk in chunks(contact_ids):
         rows = tx.all(
             f"SELECT contact_id, occasion FROM workflow_runs WHERE contact_id IN ({marks(chunk)}) "
             f"AND workflow_id = ? AND occasion IS NOT NULL AND {_BEGUN}",
@@ -233,7 +233,7 @@ def earlier_date_runs(
     """Contact → (the latest moment of its runs of the workflow, how many are going), for those
     that have runs; runs stopped before their moment never started and do not count."""
     found: dict[int, tuple[int | None, int]] = {}
-    for chunk in _chunks(contact_ids):
+    for chunk in chunks(contact_ids):
         rows = tx.all(
             "SELECT contact_id, max(started_us), sum(CASE WHEN status IN (?, ?) THEN 1 ELSE 0 END) "
             f"FROM workflow_runs WHERE contact_id IN ({marks(chunk)}) AND workflow_id = ? "
@@ -251,7 +251,7 @@ def earlier_date_runs(
 def active_counts(tx: Cursor, contact_ids: Sequence[int]) -> dict[int, int]:
     """How many runs each contact has going, all workflows together."""
     found = dict.fromkeys(contact_ids, 0)
-    for chunk in _chunks(contact_ids):
+    for chunk in chunks(contact_ids):
         rows = tx.all(
             "SELECT contact_id, count(*) FROM workflow_runs "
             f"WHERE contact_id IN ({marks(chunk)}) AND status IN (?, ?) GROUP BY contact_id",
@@ -268,7 +268,7 @@ def waiting_of(
     """The runs of the workflow started by a contact date whose moment is still ahead of
     ``now``, by contact, oldest first."""
     found: dict[int, list[Waiting]] = {contact: [] for contact in contact_ids}
-    for chunk in _chunks(contact_ids):
+    for chunk in chunks(contact_ids):
         rows = tx.all(
             "SELECT r.id, r.contact_id, r.occasion, d.due_us FROM workflow_runs r "
             "JOIN due_work d ON d.kind = ? AND d.subject = r.id "
@@ -392,19 +392,7 @@ def events_since_start(tx: Cursor, run: Run, types: Sequence[str]) -> list[SpanE
         run.started_us - _ORDER_LAG_US,
         run.started_us,
     )
-    return [_event(r) for r in rows]
-
-
-def _event(r: Sequence[Any]) -> SpanEvent:
-    params = by_name(loads(r[4]))
-    return SpanEvent(
-        int(r[0]), int(r[1]), r[2], int(r[3]), params, r[5], int(r[6]), int(r[7]), r[8]
-    )
-
-
-def _chunks(ids: Sequence[int]) -> list[Sequence[int]]:
-    unique = sorted(set(ids))
-    return [unique[i : i + _CHUNK] for i in range(0, len(unique), _CHUNK)]
+    return [span_event(r) for r in rows]
 
 
 class DateStore:

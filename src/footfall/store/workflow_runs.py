@@ -40,6 +40,7 @@ __all__ = [
     "SpanEvent",
     "StartingEvent",
     "Step",
+    "chunks",
     "contact_channels",
     "events_after",
     "forget_runs",
@@ -48,6 +49,7 @@ __all__ = [
     "reach_goal",
     "read_span_events",
     "record_moves",
+    "span_event",
     "starting_event",
 ]
 
@@ -159,7 +161,7 @@ def _run(row: Sequence[Any]) -> Run:
     )
 
 
-def _span_event(r: Sequence[Any]) -> SpanEvent:
+def span_event(r: Sequence[Any]) -> SpanEvent:
     """A row (id, workspace_id, event_type_key, contact_id, params, source, occurred_us,
     received_us, key_value) as an event."""
     params = by_name(loads(r[4]))
@@ -192,7 +194,7 @@ def read_span_events(tx: Cursor, dialect: Dialect, span: EventSpan) -> list[Span
         )
     ]
     rows: list[Sequence[Any]] = []
-    for chunk in _chunks(sorted(concerned)):
+    for chunk in chunks(sorted(concerned)):
         rows += tx.all(
             "SELECT e.id, e.workspace_id, e.event_type_key, e.contact_id, e.params, e.source, "
             f"e.occurred_us, e.received_us, e.key_value, {_prefixed(order)} FROM events e "
@@ -202,7 +204,7 @@ def read_span_events(tx: Cursor, dialect: Dialect, span: EventSpan) -> list[Span
             *chunk,
         )
     rows.sort(key=lambda r: tuple(r[9:]))
-    return [_span_event(r) for r in rows]
+    return [span_event(r) for r in rows]
 
 
 def by_name(params: Any) -> dict[str, Any]:
@@ -757,9 +759,11 @@ class RunStore:
         return {"runs": {s: int(c) for s, c in statuses}, "blocks": passed}
 
 
-def _chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
-    for start in range(0, len(ids), 500):
-        yield ids[start : start + 500]
+def chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
+    """``ids`` sorted, each once, in lists short enough for one ``IN (…)``."""
+    unique = sorted(set(ids))
+    for start in range(0, len(unique), 500):
+        yield unique[start : start + 500]
 
 
 # -- what the engine reads inside the consumer's transaction ---------------------------------------
@@ -780,7 +784,7 @@ def version_document(tx: Cursor, workflow_id: int, version: int) -> bytes | None
 def events_params(tx: Cursor, event_ids: Sequence[int]) -> dict[int, Any]:
     """The params of stored events by id (an erased event has none)."""
     found: dict[int, Any] = {}
-    for chunk in _chunks(sorted(set(event_ids))):
+    for chunk in chunks(sorted(set(event_ids))):
         for event_id, params in tx.all(
             f"SELECT id, params FROM events WHERE id IN ({marks(chunk)})", *chunk
         ):
@@ -823,7 +827,7 @@ def events_after(
         *types,
         after_id,
     )
-    return [_span_event(r) for r in rows]
+    return [span_event(r) for r in rows]
 
 
 def order_changes(tx: Cursor, events: Sequence[SpanEvent]) -> set[int]:
@@ -900,7 +904,7 @@ def pending_goals_of(
     """The goals still open (not reached, window not over at ``now``) of runs of these
     contacts, by contact."""
     found: dict[int, list[PendingGoal]] = {contact: [] for contact in contact_ids}
-    for chunk in _chunks(sorted(set(contact_ids))):
+    for chunk in chunks(sorted(set(contact_ids))):
         rows = tx.all(
             "SELECT g.contact_id, g.run_id, r.workflow_id, r.version, r.event_id, g.block, "
             "g.passed_us, g.until_us FROM workflow_goals g JOIN workflow_runs r "
@@ -947,7 +951,7 @@ def reach_goal(tx: Cursor, goal: PendingGoal, event_id: int, note: str, now: int
 
 def active_runs_of(tx: Cursor, contact_ids: Sequence[int]) -> dict[int, list[Run]]:
     found: dict[int, list[Run]] = {contact: [] for contact in contact_ids}
-    for chunk in _chunks(sorted(set(contact_ids))):
+    for chunk in chunks(sorted(set(contact_ids))):
         rows = tx.all(
             f"SELECT {_RUN_COLUMNS} FROM workflow_runs WHERE contact_id IN ({marks(chunk)}) "
             "AND status IN (?, ?) ORDER BY id",
@@ -963,7 +967,7 @@ def active_runs_of(tx: Cursor, contact_ids: Sequence[int]) -> dict[int, list[Run
 def contacts_fields(tx: Cursor, contact_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     """``contact_fields`` of many contacts (a contact that is gone has none)."""
     found: dict[int, dict[str, Any]] = {contact: {} for contact in contact_ids}
-    for chunk in _chunks(sorted(set(contact_ids))):
+    for chunk in chunks(sorted(set(contact_ids))):
         rows = tx.all(
             "SELECT id, first_name, last_name, external_customer_id, language_code, time_zone, "
             f"address, fields FROM contacts WHERE id IN ({marks(chunk)})",
@@ -993,7 +997,7 @@ def starting_workflows_of(
 ) -> dict[tuple[int, str], list[tuple[int, int]]]:
     """(workspace, start event) → (id, current version) of its enabled workflows."""
     found: dict[tuple[int, str], list[tuple[int, int]]] = {}
-    for chunk in _chunks(sorted(set(workspaces))):
+    for chunk in chunks(sorted(set(workspaces))):
         rows = tx.all(
             "SELECT workspace_id, start_event, id, version FROM workflows WHERE enabled = TRUE "
             f"AND start_event IS NOT NULL AND workspace_id IN ({marks(chunk)}) ORDER BY id",
@@ -1012,7 +1016,7 @@ def earlier_runs_of(
     if not workflow_ids:
         return found
     flows = sorted(set(workflow_ids))
-    for chunk in _chunks(sorted(set(contact_ids))):
+    for chunk in chunks(sorted(set(contact_ids))):
         rows = tx.all(
             "SELECT workflow_id, contact_id, max(started_us), "
             "sum(CASE WHEN status IN (?, ?) THEN 1 ELSE 0 END) FROM workflow_runs "
