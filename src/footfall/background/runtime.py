@@ -33,7 +33,7 @@ from footfall.store.dialect import DUE, FEED
 from footfall.store.leases import JobLeases
 from footfall.store.webhooks import fan_out_events, fan_out_identity
 from footfall.webhooks.delivery import DeliveryLoop, Policy
-from footfall.workflows.actions import SLOTS, ActionLoop
+from footfall.workflows.actions import IN_FLIGHT, ActionLoop
 from footfall.workflows.date_scan import DateScan
 from footfall.workflows.dating import DatePolicy
 from footfall.workflows.engine import Plans, RunLoop, handle_events, handle_identity
@@ -80,7 +80,7 @@ class Runtime:
             plans,
             self.owner,
             now_us,
-            Sender(allow, settings.webhook_timeout_seconds, SLOTS),
+            Sender(allow, settings.webhook_timeout_seconds, IN_FLIGHT),
             emitted=self.wake,
         )
         self.runs = RunLoop(

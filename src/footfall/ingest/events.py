@@ -211,6 +211,31 @@ def json_type(value: Any) -> str:
     return "array" if isinstance(value, list) else "object"
 
 
+def typed_params(
+    event_type_key: str,
+    params: list[Param],
+    version: int,
+    workspace_id: int,
+    rules: RuleLookup | None = None,
+    raw: str | None = None,
+) -> list[Param]:
+    """An event's params checked as its type asks: names and embedded JSON, a standard type's
+    built-in rule, then the workspace's own rules of the type (required params, JSON Schema).
+    Every event stored goes through it: sent to the API, replayed, or emitted by a workflow."""
+    check_type_key(event_type_key)
+    params = normalize_params(params, version, raw)
+    if event_type_key in RULES:
+        by_name = {param.name: param.value for param in params}
+        validate_standard(event_type_key, by_name)
+        if event_type_key == "searchRequest" and by_name.get("isFound") is None:
+            params = [p for p in params if p.name != "isFound"] + [Param("isFound", 0)]
+    if rules is not None:
+        type_rules = rules(workspace_id, event_type_key)
+        if type_rules is not None:
+            type_rules.check(event_type_key, params)
+    return params
+
+
 def build_event(
     body: EventBody,
     raw: str,
@@ -226,17 +251,7 @@ def build_event(
 
     ``rules`` gives the operator's rules of a type (required params, JSON Schema), if any.
     """
-    check_type_key(body.eventTypeKey)
-    params = normalize_params(body.params or [], version, raw)
-    if body.eventTypeKey in RULES:
-        by_name = {param.name: param.value for param in params}
-        validate_standard(body.eventTypeKey, by_name)
-        if body.eventTypeKey == "searchRequest" and by_name.get("isFound") is None:
-            params = [p for p in params if p.name != "isFound"] + [Param("isFound", 0)]
-    if rules is not None:
-        type_rules = rules(workspace_id, body.eventTypeKey)
-        if type_rules is not None:
-            type_rules.check(body.eventTypeKey, params)
+    params = typed_params(body.eventTypeKey, body.params or [], version, workspace_id, rules, raw)
     located = locate((param.name, param.value) for param in params)
     key = body.keyValue
     if isinstance(key, int):

@@ -151,6 +151,10 @@ def parse_url(url: str) -> httpx.URL:
     if len(url) > MAX_URL_LENGTH:
         raise _invalid(f"webhook URL is longer than {MAX_URL_LENGTH} characters")
     try:
+        url.encode()
+    except UnicodeEncodeError:
+        raise _invalid("webhook URL is not valid Unicode (it holds a lone surrogate)") from None
+    try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL as exc:
         raise _invalid(f"webhook URL is not a valid URL: {exc}") from None

@@ -57,6 +57,12 @@ def event_type(tx: Cursor, ws: int, key: str) -> EventTypeStats | None:
     return None if row is None else _stats(row)
 
 
+def type_settings(tx: Cursor, ws: int, key: str) -> Any | None:
+    """One type's settings, None when it has none."""
+    row = tx.one("SELECT settings FROM event_types WHERE workspace_id = ? AND key = ?", ws, key)
+    return None if row is None or row[0] is None else loads(row[0])
+
+
 def all_settings(tx: Cursor) -> list[tuple[int, str, Any]]:
     rows = tx.all("SELECT workspace_id, key, settings FROM event_types WHERE settings IS NOT NULL")
     return [(int(ws), key, loads(settings)) for ws, key, settings in rows]

@@ -1,6 +1,8 @@
 """The action loop: runs at an action block (``http``, ``emit``, ``setField``; due work of kind
 ``workflow_action``) are claimed, checked and acted on, each in a task of its own, at most
-``slots`` at once, so a slow receiver holds up one slot, never the timers of the run loop.
+``slots`` at work at once, so a slow receiver holds up one slot, never the timers of the run
+loop; a request in flight for WAITING_SECONDS frees its slot (it costs a socket, no work), so
+receivers that hang hold up no other workspace's actions either.
 
 Before every action the run is checked again: a stop event stored since its start (that the
 feed consumer has not reached yet) stops it, start conditions on contact fields that no longer
@@ -19,6 +21,8 @@ time zone) it waits for the next window.
 from __future__ import annotations
 
 import asyncio
+import functools
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -29,17 +33,21 @@ import msgspec
 
 from footfall import logs
 from footfall.decoding import MAX_DEPTH, deeper_than
-from footfall.exceptions import InvalidContact, StorageUnavailable
+from footfall.eventtypes.registry import rules_from_json
+from footfall.eventtypes.rules import RuleLookup, TypeRules
+from footfall.exceptions import InvalidContact, InvalidEvent, StorageUnavailable
 from footfall.identity.contacts import checked_field
 from footfall.identity.locators import Locators
 from footfall.ingest.dates import to_us
-from footfall.ingest.events import check_key_value, json_type, refuse_nul
+from footfall.ingest.events import check_key_value, json_type, refuse_nul, typed_params
+from footfall.ingest.models import Param
 from footfall.loops import WakeLoop
 from footfall.outbound.sender import Sender
 from footfall.records import NewEvent
 from footfall.store.contacts import set_field
 from footfall.store.cursor import Cursor
 from footfall.store.dialect import Dialect
+from footfall.store.registry import type_settings
 from footfall.store.workflow_dates import events_since_start
 from footfall.store.workflow_runs import (
     ACTION,
@@ -79,10 +87,12 @@ from footfall.workflows.stepping import follow
 from footfall.workflows.templates import RenderFailed
 from footfall.workflows.timing import next_allowed, zone_for
 
-__all__ = ["SLOTS", "ActionLoop", "Prepared"]
+__all__ = ["IN_FLIGHT", "SLOTS", "ActionLoop", "Prepared"]
 
 log = logs.get("footfall.workflows")
-SLOTS = 32  # actions in flight at once in one worker
+SLOTS = 32  # actions at work at once in one worker
+WAITING_SECONDS = 0.25  # an action in flight longer waits on its receiver: its slot is free again
+IN_FLIGHT = 8 * SLOTS  # actions in flight at once in one worker, waiting ones included
 LEASE_US = 30_000_000
 MAX_EMITTED_BYTES = 32 * 1024  # an emitted event's params, as JSON
 MARGIN_US = 5_000_000  # a request's run is due again this long after its deadline
@@ -125,6 +135,7 @@ class ActionLoop(WakeLoop):
         sender: Sender,
         emitted: Callable[[], None] = lambda: None,
         slots: int = SLOTS,
+        in_flight: int = IN_FLIGHT,
     ) -> None:
         super().__init__("workflow actions")
         self.runs = runs
@@ -134,28 +145,50 @@ class ActionLoop(WakeLoop):
         self.sender = sender
         self.emitted = emitted  # an event was stored: the feed's consumers look now
         self.slots = slots
+        self.in_flight = in_flight  # the sender's connections: as many
         self._tasks: set[asyncio.Task[None]] = set()
         self._busy: Counter[int] = Counter()  # workspace → its runs claimed, not done yet
+        self._since: dict[int, float] = {}  # run → when it was claimed (monotonic)
 
     def idle_seconds(self) -> float:
-        return 0.5
+        """Half a second; while every slot is at work, until the first of them is waiting."""
+        working = self._working()
+        if len(working) < self.slots:
+            return 0.5
+        return max(0.01, min(working) + WAITING_SECONDS - time.monotonic())
+
+    def _working(self) -> list[float]:
+        """When the actions at work were claimed: those not yet waiting on a receiver."""
+        since = time.monotonic() - WAITING_SECONDS
+        return [claimed for claimed in self._since.values() if claimed > since]
+
+    def _free(self) -> int:
+        """Slots free: an action in flight for WAITING_SECONDS is waiting on its receiver and
+        holds none (receivers that hang hold up no one else's actions), within ``in_flight``
+        in all (what hanging receivers can hold of the process: a socket each)."""
+        return min(self.slots - len(self._working()), self.in_flight - len(self._since))
+
+    def _claimed(self, claimed: list[Claimed]) -> None:
+        now = time.monotonic()
+        self._busy.update(item.run.workspace_id for item in claimed)
+        self._since.update((item.run.id, now) for item in claimed)
 
     async def step(self) -> None:
-        free = self.slots - sum(self._busy.values())
+        free = self._free()
         if free <= 0:
-            return  # a run's end wakes the loop
+            return  # a run's end, or idle_seconds, wakes the loop
         claimed = await asyncio.to_thread(
             self.runs.claim, self.owner, free, LEASE_US, ACTION, self._room
         )
         if claimed:
-            self._busy.update(item.run.workspace_id for item in claimed)
+            self._claimed(claimed)
             task = asyncio.get_running_loop().create_task(self._act(claimed))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
     def _room(self, workspace_id: int) -> int:
-        """How many more runs of a workspace this worker may hold at its actions: a quarter of
-        its slots, so that receivers that hang in one workspace leave the others' actions going."""
+        """How many more runs of a workspace this worker may hold at its actions, waiting ones
+        included: a quarter of its slots, so that no workspace fills them at once."""
         return max(1, self.slots // 4) - self._busy[workspace_id]
 
     async def drain(self) -> int:
@@ -165,7 +198,7 @@ class ActionLoop(WakeLoop):
         while claimed := await asyncio.to_thread(
             self.runs.claim, self.owner, self.slots, LEASE_US, ACTION
         ):
-            self._busy.update(item.run.workspace_id for item in claimed)
+            self._claimed(claimed)
             await self._act(claimed)
             acted += len(claimed)
         return acted
@@ -174,6 +207,8 @@ class ActionLoop(WakeLoop):
         """These runs' actions are over: their slots are free."""
         self._busy.subtract(run.workspace_id for run in runs)
         self._busy += Counter()  # drop the workspaces at zero
+        for run in runs:
+            self._since.pop(run.id, None)
         self.wake.set()
 
     async def stop(self, grace: float) -> None:
@@ -342,7 +377,9 @@ def prepare(tx: Cursor, dialect: Dialect, plans: Plans, item: Claimed, now: int)
         _event_data(event), {**contact, **contact_channels(tx, run.contact_id)}, _run_data(run)
     )
     try:
-        return _acting(dialect, plan, run, block, data, facts, event, attempt, now, zone)
+        return _acting(
+            dialect, plan, run, block, data, facts, event, attempt, now, zone, _rules_in(tx)
+        )
     except RenderFailed as exc:
         branch = "failed" if isinstance(block, Http) else None
         if branch is None:
@@ -362,6 +399,7 @@ def _acting(
     attempt: int,
     now: int,
     zone: str,
+    rules: RuleLookup,
 ) -> Prepared:
     if isinstance(block, Http):
         request = http_request(block, data, idempotency_key(run.id, block.id))
@@ -373,7 +411,8 @@ def _acting(
             note = "not emitted: the run was started by an event a workflow emitted"
             return Prepared(_followed(plan, run, block.id, "next", facts, now, note, zone))
         made = emission(block, data, event.key_value if event is not None else _contact_key(data))
-        effect = _emit_effect(dialect, run, made.event_type_key, made.key_value, made.params)
+        params = _typed(made.event_type_key, made.params, run.workspace_id, rules)
+        effect = _emit_effect(dialect, run, made.event_type_key, made.key_value, params)
         note = f"emitted {made.event_type_key}"
         return Prepared(_followed(plan, run, block.id, "next", facts, now, note, zone), effect)
     try:
@@ -385,6 +424,35 @@ def _acting(
     return Prepared(
         _followed(plan, run, block.id, "next", facts, now, f"set {block.field}", zone), effect
     )
+
+
+def _rules_in(tx: Cursor) -> RuleLookup:
+    """The workspace's own rules of a type, read in this transaction."""
+
+    def lookup(workspace_id: int, key: str) -> TypeRules | None:
+        settings = type_settings(tx, workspace_id, key)
+        return None if settings is None else _compiled(msgspec.json.encode(settings).decode())
+
+    return lookup
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(settings_json: str) -> TypeRules | None:
+    return rules_from_json(msgspec.json.decode(settings_json))
+
+
+def _typed(
+    event_type: str, params: list[dict[str, Any]], workspace_id: int, rules: RuleLookup
+) -> list[dict[str, Any]]:
+    """An emitted event's params under the event API's rules of its type: a standard type's
+    (a cartUpdated needs its recycleStateId) and the workspace's own."""
+    try:
+        typed = typed_params(
+            event_type, [Param(p["name"], p["value"]) for p in params], 2, workspace_id, rules
+        )
+    except InvalidEvent as exc:
+        raise RenderFailed(f"the emitted event is invalid: {exc}") from None
+    return [{"name": p.name, "value": p.value} for p in typed]
 
 
 def _emit_effect(
