@@ -6,13 +6,14 @@ Run from the repository root (after scripts/bootstrap):
     .venv/bin/python bench/workflows.py --backend sqlite --runs 20000 --due 2000
 
 On a fresh database, with real processes: ``footfall serve --no-worker`` takes ``--runs`` live
-events (each of its own contact, ``--connections`` at a time) for an enabled workflow whose
-timer waits until the date the event carries (``untilParam``): ``--due`` of them name the same
-second a little after the load, the others a day later (sent by ``--senders`` processes). Then ``footfall worker`` (two on
-PostgreSQL) starts the runs from the feed; the start rate is the runs over the time from the
-workers' launch until every run waits. Then the due second comes: the figure is the time from
-it until every one of the ``--due`` runs has completed, while the others keep waiting. The
-workers' resident memory (RSS) is read with every run waiting.
+events (each of its own contact, on ``--connections`` connections, as fast as it takes them) for
+an enabled workflow whose timer waits until the date the event carries (``untilParam``):
+``--due`` of them name the same second, ``--lead`` seconds after the load began, the others a
+day later. Then ``footfall worker`` (two on PostgreSQL) starts the runs from the feed; the start
+rate is the runs over the time from the workers' launch until every run waits. Then the due
+second comes: the figure is the time from it until every one of the ``--due`` runs has
+completed, while the others keep waiting. The workers' resident memory (RSS) is read with every
+run waiting.
 
 Targets (issue 11): 10,000 timers due in the same second fire within 10 s on SQLite and within
 5 s with two workers on PostgreSQL, among 100,000 waiting runs; a worker's RSS stays at most
@@ -22,27 +23,29 @@ Targets (issue 11): 10,000 timers due in the same second fire within 10 s on SQL
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
+import json
 import sys
 import tempfile
 import time
 import uuid
-from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import uvloop
 
 from harness import (
     backend_env,
     create_workspace,
     drop_database,
+    open_loop,
     start_footfall,
     start_worker,
     stop_process,
 )
 
+SEND_RATE = 5_000.0  # events/s offered: more than the server takes
 FIRE_SECONDS = {"sqlite": 10.0, "postgres": 5.0}
 RSS_MB = 300.0
 FLOW = {
@@ -60,44 +63,21 @@ def basic(key: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f":{key}".encode()).decode()}
 
 
-def send_all(url: str, key: str, moments: list[str], connections: int, processes: int) -> None:
-    """``send_events`` from ``processes`` processes, each a slice (one Python client process
-    sends about 600 events a second)."""
-    slices = [moments[i::processes] for i in range(processes)]
-    tags = [f"{uuid.uuid4().hex[:6]}p{i}" for i in range(processes)]
-    with ProcessPoolExecutor(processes) as pool:
-        waiting = [
-            pool.submit(_send_slice, url, key, part, connections, tag)
-            for part, tag in zip(slices, tags, strict=True)
-        ]
-        for future in waiting:
-            future.result()
-
-
-def _send_slice(url: str, key: str, moments: list[str], connections: int, tag: str) -> None:
-    asyncio.run(send_events(url, key, moments, connections, tag))
-
-
-async def send_events(url: str, key: str, moments: list[str], connections: int, tag: str) -> None:
-    """One live event per run, each of a contact of its own, carrying its timer's date."""
-    queue: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
+def send_all(url: str, key: str, moments: list[str], connections: int) -> None:
+    """One live event per run, each of a contact of its own, carrying its timer's date: as fast
+    as the server takes them, on ``connections`` connections (harness.open_loop, offered at
+    SEND_RATE, above what the server takes)."""
+    bodies = []
     for index, moment in enumerate(moments):
-        queue.put_nowait((index, moment))
-    async with httpx.AsyncClient(base_url=url, headers=basic(key), timeout=60) as client:
-
-        async def sender() -> None:
-            while not queue.empty():
-                index, moment = queue.get_nowait()
-                who = f"v{index}-{tag}@example.com"
-                body = {
-                    "eventTypeKey": "visited",
-                    "keyValue": who,
-                    "params": [{"name": "email", "value": who}, {"name": "at", "value": moment}],
-                }
-                reply = await client.post("/api/v2/event", json=body)
-                reply.raise_for_status()
-
-        await asyncio.gather(*(sender() for _ in range(connections)))
+        who = f"v{index}@example.com"
+        body = {
+            "eventTypeKey": "visited",
+            "keyValue": who,
+            "params": [{"name": "email", "value": who}, {"name": "at", "value": moment}],
+        }
+        bodies.append(json.dumps(body).encode())
+    seconds = len(bodies) / SEND_RATE
+    uvloop.run(open_loop(url, key, bodies, SEND_RATE, seconds, connections))
 
 
 def count(env: dict[str, str], sql: str) -> int:
@@ -161,7 +141,7 @@ def run(backend: str, args: argparse.Namespace, workdir: Path) -> list[str]:
                     args.runs - args.due
                 )
                 started = time.monotonic()
-                send_all(server.url, key, moments, args.connections, args.senders)
+                send_all(server.url, key, moments, args.connections)
                 sent = time.monotonic() - started
                 print(f"  {args.runs:,} events sent in {sent:.1f} s ({args.runs / sent:,.0f}/s)")
                 launched = time.monotonic()
@@ -211,8 +191,7 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--runs", type=int, default=100_000)
     parser.add_argument("--due", type=int, default=10_000)
-    parser.add_argument("--connections", type=int, default=16, help="per sending process")
-    parser.add_argument("--senders", type=int, default=3, help="sending processes")
+    parser.add_argument("--connections", type=int, default=32, help="the load's connections")
     parser.add_argument(
         "--lead", type=float, default=240.0, help="seconds from the load's start to the due second"
     )

@@ -241,17 +241,20 @@ def test_a_hanging_receiver_frees_its_slot_at_the_timeout_and_takes_the_failed_b
 def test_one_workspace_hanging_receiver_does_not_hold_up_another_workspace_actions(
     engine: Engine, own_store: Store, hanging: Receiver, receiver: Receiver
 ) -> None:
-    """40 runs of one workspace at a receiver that hangs: the worker holds a quarter of its
-    slots for them however many claims follow (the older backlog wins no more), and another
-    workspace's actions due meanwhile are sent at once."""
+    """More runs of one workspace at a receiver that hangs than it may hold: the worker holds
+    ``per_workspace`` of them however many claims follow (the older backlog wins no more), and
+    another workspace's actions due meanwhile are sent at once. Alone, a workspace has every
+    slot (a cap of a quarter held one busy workspace to 8 actions at once: at 100 actions a
+    second on PostgreSQL they queued for up to 2 s)."""
     as_in_production(engine)
-    quarter = engine.actions.slots // 4
+    room = engine.actions.per_workspace
+    assert room == engine.actions.slots
     with workspaces(own_store, engine, 1) as (other,):
-        slow_workspace(engine, hanging, 40)
+        slow_workspace(engine, hanging, room + 8)
         other.flow(chain("fast", "cartUpdated", [http(receiver.url)]))
 
         async def act() -> tuple[int, int, float | None]:
-            await hang_until(engine, hanging, quarter)
+            await hang_until(engine, hanging, room)
             for _ in range(10):  # more claims find the slow workspace without room
                 await engine.actions.step()
                 await asyncio.sleep(0.02)
@@ -272,7 +275,7 @@ def test_one_workspace_hanging_receiver_does_not_hold_up_another_workspace_actio
         hung, holding, waited = engine.aio.run_until_complete(act())
         hanging.release()
         engine.aio.run_until_complete(_settle(engine))
-    assert (hung, holding) == (quarter, quarter), "the slow workspace held more than a quarter"
+    assert (hung, holding) == (room, room), "the slow workspace held more than its room"
     assert waited is not None and waited < 1.0, f"the other workspace waited {waited} s"
 
 
@@ -280,8 +283,8 @@ def test_four_workspaces_hanging_receivers_do_not_hold_up_a_fifth_workspace_acti
     engine: Engine, own_store: Store, hanging: Receiver, receiver: Receiver
 ) -> None:
     """Found: four workspaces whose receivers hang (tenants of one receiving service that is
-    down, say) held every slot, a quarter each, and a fifth workspace's action waited for their
-    timeout. A request in flight for WAITING_SECONDS now frees its slot."""
+    down, say) held every slot, and a fifth workspace's action waited for their timeout. A
+    request in flight for WAITING_SECONDS now frees its slot."""
     as_in_production(engine)
     slots = engine.actions.slots
     with workspaces(own_store, engine, slots // (slots // 4)) as others:
@@ -317,7 +320,7 @@ def test_requests_waiting_on_hanging_receivers_are_bounded_in_all(
     workspaces' receivers hang, the loop holds at most ``in_flight`` requests (8 times the
     slots in production), and the other runs stay due until one ends."""
     actions = engine.actions
-    actions.slots, actions.in_flight = 8, 6  # two per workspace; four workspaces would hold 8
+    actions.slots, actions.in_flight, actions.per_workspace = 8, 6, 2  # four would hold 8
     as_in_production(engine)
     with workspaces(own_store, engine, 3) as others:
         for each in [engine, *others]:
@@ -380,11 +383,8 @@ def test_a_fast_action_claimed_with_hanging_ones_moves_on_at_once(
 def test_timers_of_another_workspace_fire_while_every_action_slot_hangs(
     engine: Engine, own_store: Store, hanging: Receiver
 ) -> None:
-    """Every slot of the worker held by hanging requests (four workspaces, a quarter each): a
+    """Every slot of the worker held by hanging requests (of four workspaces): a
     timer of a fifth workspace fires at once all the same."""
-    """Found: four workspaces whose receivers hang (tenants of one receiving service that is
-    down, say) held every slot, a quarter each, and a fifth workspace's action waited for their
-    timeout. A request in flight for WAITING_SECONDS now frees its slot."""
     as_in_production(engine)
     slots = engine.actions.slots
     with workspaces(own_store, engine, slots // (slots // 4)) as others:

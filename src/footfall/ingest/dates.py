@@ -34,6 +34,11 @@ def to_us(moment: datetime) -> int:
     return int(moment.timestamp() * 1_000_000)
 
 
+def moment_of(us: int) -> datetime:
+    """The inverse of ``to_us``: microseconds since the epoch as an aware datetime in UTC."""
+    return datetime.fromtimestamp(us / 1_000_000, UTC)
+
+
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9999, 12, 30, tzinfo=UTC)
 

@@ -41,16 +41,17 @@ __all__ = [
     "StartingEvent",
     "Step",
     "chunks",
-    "contact_channels",
+    "contacts_channels",
     "events_after",
     "forget_runs",
+    "hold_attempts",
     "order_changes",
     "pending_goals_of",
     "reach_goal",
     "read_span_events",
     "record_moves",
     "span_event",
-    "starting_event",
+    "starting_events",
 ]
 
 T = TypeVar("T")
@@ -367,6 +368,18 @@ def _still_held(
     return {run: updated for run, updated in current.items() if run in held}
 
 
+def hold_attempts(tx: Cursor, attempts: Sequence[tuple[Run, Any, int]]) -> None:
+    """Record for each (run, state, until_us) of runs this worker holds that a request of the
+    run's action block is about to be sent, and hold the run until ``until_us``."""
+    tx.executemany(
+        "UPDATE due_work SET state = ?, due_us = ?, until_us = ? WHERE kind = ? AND subject = ?",
+        [
+            (msgspec.json.encode(state).decode(), until, until, ACTION, run.id)
+            for run, state, until in attempts
+        ],
+    )
+
+
 def _release_stale(tx: Cursor, owner: str, runs: Sequence[Run], going: dict[int, int]) -> None:
     """Runs woken since they were read: claimed again at once."""
     stale = [run.id for run in runs if run.id in going and going[run.id] != run.updated_us]
@@ -531,16 +544,33 @@ class RunStore:
         equal part, its earliest first), so that one workspace's backlog of a million due timers
         delays another's by a claim, not by the backlog. ``room``: at most how many runs of a
         workspace this claim may take (the caller's slots left for it)."""
+        return self.claim_then(owner, limit, lease_us, kind, room, lambda tx, claimed: None)[0]
+
+    def claim_then(
+        self,
+        owner: str,
+        limit: int,
+        lease_us: int,
+        kind: str,
+        room: Callable[[int], int] | None,
+        then: Callable[[Cursor, list[Claimed]], T],
+    ) -> tuple[list[Claimed], T | None]:
+        """``claim``, then ``then`` in the same transaction with what it claimed (when it
+        claimed any; else None): one commit where a worker would make two."""
         with self._db.read() as tx:  # a read first: an idle worker writes nothing
             due = _due_workspaces(tx, kind, self._clock())
         if room is not None:
             due = [ws for ws in due if room(ws) > 0]
         if not due:
-            return []
+            return [], None
         share = -(-limit // len(due))
         parts = {ws: share if room is None else min(share, room(ws)) for ws in due}
 
-        def work(tx: Cursor) -> list[Claimed]:
+        def work(tx: Cursor) -> tuple[list[Claimed], T | None]:
+            claimed = take(tx)
+            return claimed, then(tx, claimed) if claimed else None
+
+        def take(tx: Cursor) -> list[Claimed]:
             now = self._clock()
             arms = " UNION ALL ".join(
                 "SELECT * FROM (SELECT subject, state, attempts, due_us, workspace_id "
@@ -621,14 +651,7 @@ class RunStore:
             going = _still_held(tx, self.dialect, owner, [run.id for run in runs], now)
             _release_stale(tx, owner, runs, going)
             ready = [(r, s, u) for r, s, u in attempts if going.get(r.id) == r.updated_us]
-            tx.executemany(
-                "UPDATE due_work SET state = ?, due_us = ?, until_us = ? "
-                "WHERE kind = ? AND subject = ?",
-                [
-                    (msgspec.json.encode(state).decode(), until, until, ACTION, run.id)
-                    for run, state, until in ready
-                ],
-            )
+            hold_attempts(tx, ready)
             return {run.id for run, _, _ in ready}
 
         return self._db.transact(work) if attempts else set()
@@ -860,28 +883,36 @@ class StartingEvent:
     params: dict[str, Any]
 
 
-def starting_event(tx: Cursor, event_id: int) -> StartingEvent | None:
-    row = tx.one(
-        "SELECT id, event_type_key, key_value, source, occurred_us, params FROM events "
-        "WHERE id = ?",
-        event_id,
-    )
-    if row is None:
-        return None
-    return StartingEvent(int(row[0]), row[1], row[2], row[3], int(row[4]), by_name(loads(row[5])))
+def starting_events(tx: Cursor, event_ids: Sequence[int]) -> dict[int, StartingEvent]:
+    """The runs' starting events by id (an event that is gone, or a run started by a contact
+    date, has none)."""
+    found = {}
+    for chunk in chunks([e for e in event_ids if e]):
+        for row in tx.all(
+            "SELECT id, event_type_key, key_value, source, occurred_us, params FROM events "
+            f"WHERE id IN ({marks(chunk)})",
+            *chunk,
+        ):
+            event_id = int(row[0])
+            found[event_id] = StartingEvent(
+                event_id, row[1], row[2], row[3], int(row[4]), by_name(loads(row[5]))
+            )
+    return found
 
 
-def contact_channels(tx: Cursor, contact_id: int) -> dict[str, str]:
-    """The contact's first e-mail address and phone number (``email``, ``phone``), as known."""
-    found: dict[str, str] = {}
-    for kind, value in tx.all(
-        "SELECT kind, value FROM contact_identifiers WHERE contact_id = ? AND kind IN (?, ?) "
-        "ORDER BY created_us, value",
-        contact_id,
-        "email",
-        "phone",
-    ):
-        found.setdefault(kind, value)
+def contacts_channels(tx: Cursor, contact_ids: Sequence[int]) -> dict[int, dict[str, str]]:
+    """Each contact's first e-mail address and phone number (``email``, ``phone``), as known."""
+    found: dict[int, dict[str, str]] = {contact: {} for contact in contact_ids}
+    for chunk in chunks(contact_ids):
+        for contact, kind, value in tx.all(
+            "SELECT contact_id, kind, value FROM contact_identifiers "
+            f"WHERE contact_id IN ({marks(chunk)}) AND kind IN (?, ?) "
+            "ORDER BY contact_id, created_us, value",
+            *chunk,
+            "email",
+            "phone",
+        ):
+            found[int(contact)].setdefault(kind, value)
     return found
 
 

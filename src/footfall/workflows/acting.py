@@ -12,11 +12,11 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
+from footfall.ingest.dates import moment_of
 from footfall.workflows.document import Emit, Http, SetField
 from footfall.workflows.templates import RenderFailed, render_json, render_text
 
@@ -66,7 +66,7 @@ def template_data(
 def event_data(
     event_id: int, event_type: str, key_value: str, occurred_us: int, params: Any
 ) -> dict[str, Any]:
-    occurred = datetime.fromtimestamp(occurred_us / 1_000_000, UTC)
+    occurred = moment_of(occurred_us)
     return {
         "id": event_id,
         "type": event_type,

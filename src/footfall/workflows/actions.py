@@ -24,9 +24,8 @@ import asyncio
 import functools
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -38,7 +37,7 @@ from footfall.eventtypes.rules import RuleLookup, TypeRules
 from footfall.exceptions import InvalidContact, InvalidEvent, StorageUnavailable
 from footfall.identity.contacts import checked_field
 from footfall.identity.locators import Locators
-from footfall.ingest.dates import to_us
+from footfall.ingest.dates import moment_of, to_us
 from footfall.ingest.events import check_key_value, json_type, refuse_nul, typed_params
 from footfall.ingest.models import Param
 from footfall.loops import WakeLoop
@@ -60,9 +59,10 @@ from footfall.store.workflow_runs import (
     RunStore,
     StartingEvent,
     add_steps,
-    contact_channels,
+    contacts_channels,
     contacts_fields,
-    starting_event,
+    hold_attempts,
+    starting_events,
 )
 from footfall.store.workspace_settings import DEFAULT_TIMING, WorkspaceTiming, read_timing
 from footfall.store.writer import write_items
@@ -146,6 +146,7 @@ class ActionLoop(WakeLoop):
         self.emitted = emitted  # an event was stored: the feed's consumers look now
         self.slots = slots
         self.in_flight = in_flight  # the sender's connections: as many
+        self.per_workspace = slots  # one workspace's runs in flight, waiting ones included
         self._tasks: set[asyncio.Task[None]] = set()
         self._busy: Counter[int] = Counter()  # workspace → its runs claimed, not done yet
         self._since: dict[int, float] = {}  # run → when it was claimed (monotonic)
@@ -177,31 +178,55 @@ class ActionLoop(WakeLoop):
         free = self._free()
         if free <= 0:
             return  # a run's end, or idle_seconds, wakes the loop
-        claimed = await asyncio.to_thread(
-            self.runs.claim, self.owner, free, LEASE_US, ACTION, self._room
-        )
+        claimed, prepared = await asyncio.to_thread(self._claim, free, self._room)
         if claimed:
             self._claimed(claimed)
-            task = asyncio.get_running_loop().create_task(self._act(claimed))
+            task = asyncio.get_running_loop().create_task(self._act(claimed, prepared))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
+    def _claim(
+        self, limit: int, room: Callable[[int], int] | None
+    ) -> tuple[list[Claimed], list[Prepared]]:
+        """Claim due runs, prepare each, and hold the attempts of the requests to send: one
+        transaction (each commit is a round trip, a wait for the disk, and a turn of the
+        database's writers)."""
+        dialect = self.runs.dialect
+
+        def then(tx: Cursor, claimed: list[Claimed]) -> list[Prepared]:
+            now = self.clock()
+            prepared = prepare_all(tx, dialect, self.plans, claimed, now)
+            hold_attempts(
+                tx,
+                [
+                    _attempt(item.run, p.send, now)
+                    for item, p in zip(claimed, prepared, strict=True)
+                    if p.send is not None
+                ],
+            )
+            return prepared
+
+        claimed, prepared = self.runs.claim_then(self.owner, limit, LEASE_US, ACTION, room, then)
+        return claimed, prepared or []
+
     def _room(self, workspace_id: int) -> int:
         """How many more runs of a workspace this worker may hold at its actions, waiting ones
-        included: a quarter of its slots, so that no workspace fills them at once."""
-        return max(1, self.slots // 4) - self._busy[workspace_id]
+        included: as many as it has slots, so that one workspace alone has the whole worker,
+        and an eighth of what may be in flight, so that receivers that hang in one workspace
+        leave room for the others."""
+        return self.per_workspace - self._busy[workspace_id]
 
     async def drain(self) -> int:
         """Act on every run at an action and due now, each claim awaited: how many acts (for
         tests and one-off use; the running loop uses ``step``)."""
         acted = 0
-        while claimed := await asyncio.to_thread(
-            self.runs.claim, self.owner, self.slots, LEASE_US, ACTION
-        ):
+        while True:
+            claimed, prepared = await asyncio.to_thread(self._claim, self.slots, None)
+            if not claimed:
+                return acted
             self._claimed(claimed)
-            await self._act(claimed)
+            await self._act(claimed, prepared)
             acted += len(claimed)
-        return acted
 
     def _finished(self, runs: list[Run]) -> None:
         """These runs' actions are over: their slots are free."""
@@ -224,13 +249,12 @@ class ActionLoop(WakeLoop):
         await asyncio.to_thread(self.runs.release, self.owner)
         await self.sender.close()
 
-    async def _act(self, claimed: list[Claimed]) -> None:
-        """A claim's actions: every run prepared in one read; emits, fields set and other moves
-        recorded in one transaction; the requests' attempts in one, sent at once, and their
-        outcomes recorded as they come (those that come together in one transaction)."""
+    async def _act(self, claimed: list[Claimed], prepared: list[Prepared]) -> None:
+        """A claim's actions, prepared and their requests' attempts held when claimed: emits,
+        fields set and other moves recorded in one transaction; the requests sent at once, and
+        their outcomes recorded as they come (those that come together in one transaction)."""
         pending = {item.run.id: item.run for item in claimed}
         try:
-            prepared = await asyncio.to_thread(self._prepared, claimed)
             moves = [(item.run, p) for item, p in zip(claimed, prepared, strict=True) if p.move]
             sends = [(item.run, p) for item, p in zip(claimed, prepared, strict=True) if p.send]
             if moves:
@@ -247,12 +271,6 @@ class ActionLoop(WakeLoop):
             )
         finally:
             self._finished(list(pending.values()))
-
-    def _prepared(self, claimed: list[Claimed]) -> list[Prepared]:
-        dialect, now = self.runs.dialect, self.clock()
-        return self.runs.read(
-            lambda tx: [_prepared_safely(tx, dialect, self.plans, item, now) for item in claimed]
-        )
 
     async def _record(self, moves: list[tuple[Run, Prepared]]) -> None:
         """The moves, each run's effect with it, in one transaction; should the database refuse
@@ -284,17 +302,7 @@ class ActionLoop(WakeLoop):
         await asyncio.to_thread(self.runs.move, self.owner, [(run, failed)])
 
     async def _send(self, sends: list[tuple[Run, Prepared]], pending: dict[int, Run]) -> None:
-        now = self.clock()
-        attempts = []
-        for run, p in sends:
-            assert p.send is not None
-            deadline = now + int(p.send.timeout * 1_000_000) + MARGIN_US
-            state = {"do": "act", "attempt": p.send.attempt, "sending": True}
-            attempts.append((run, state, deadline))
-        ready = await asyncio.to_thread(self.runs.attempt, self.owner, attempts)
-        going = {  # the others were stopped or taken meanwhile
-            asyncio.ensure_future(self._request(run, p)) for run, p in sends if run.id in ready
-        }
+        going = {asyncio.ensure_future(self._request(run, p)) for run, p in sends}
         while going:
             done, going = await asyncio.wait(going, return_when=asyncio.FIRST_COMPLETED)
             moves = [task.result() for task in done]
@@ -331,13 +339,19 @@ class ActionLoop(WakeLoop):
         return run, _followed(plan, run, block.id, "failed", send.facts, now, note, send.zone)
 
 
+def _attempt(run: Run, send: Send, now: int) -> tuple[Run, dict[str, Any], int]:
+    """The attempt held before a request leaves: its state, and until when (its deadline)."""
+    deadline = now + int(send.timeout * 1_000_000) + MARGIN_US
+    return run, {"do": "act", "attempt": send.attempt, "sending": True}, deadline
+
+
 def _prepared_safely(
-    tx: Cursor, dialect: Dialect, plans: Plans, item: Claimed, now: int
+    tx: Cursor, dialect: Dialect, plans: Plans, item: Claimed, now: int, known: Known
 ) -> Prepared:
     """``prepare``, or a failed run when preparing raised: one run that cannot go on must not
     hold up the others claimed with it, nor come back for ever."""
     try:
-        return prepare(tx, dialect, plans, item, now)
+        return prepare(tx, dialect, plans, item, now, known)
     except StorageUnavailable:
         raise
     except Exception as exc:
@@ -346,7 +360,37 @@ def _prepared_safely(
         return Prepared(Move([], item.run.block, FAILED, None, reason=reason))
 
 
-def prepare(tx: Cursor, dialect: Dialect, plans: Plans, item: Claimed, now: int) -> Prepared:
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What the runs of one claim are acted on with, read once for all of them."""
+
+    events: dict[int, StartingEvent]
+    contacts: dict[int, dict[str, Any]]
+    channels: dict[int, dict[str, str]]
+    timing: dict[int, WorkspaceTiming]
+
+    @classmethod
+    def read(cls, tx: Cursor, runs: Sequence[Run]) -> Known:
+        contacts = [run.contact_id for run in runs]
+        return cls(
+            starting_events(tx, [run.event_id for run in runs]),
+            contacts_fields(tx, contacts),
+            contacts_channels(tx, contacts),
+            read_timing(tx, [run.workspace_id for run in runs]),
+        )
+
+
+def prepare_all(
+    tx: Cursor, dialect: Dialect, plans: Plans, claimed: Sequence[Claimed], now: int
+) -> list[Prepared]:
+    """What each claimed run at an action does now (reads only)."""
+    known = Known.read(tx, [item.run for item in claimed])
+    return [_prepared_safely(tx, dialect, plans, item, now, known) for item in claimed]
+
+
+def prepare(
+    tx: Cursor, dialect: Dialect, plans: Plans, item: Claimed, now: int, known: Known
+) -> Prepared:
     """What a claimed run at an action does now (reads only)."""
     run = item.run
     plan = plans.get(tx, run.workflow_id, run.version)
@@ -356,8 +400,8 @@ def prepare(tx: Cursor, dialect: Dialect, plans: Plans, item: Claimed, now: int)
     if not isinstance(block, Http | Emit | SetField):
         reason = f"the run is at {run.block!r}, not at an action"
         return Prepared(Move([], run.block, FAILED, None, reason=reason))
-    event = starting_event(tx, run.event_id)
-    contact = contacts_fields(tx, [run.contact_id]).get(run.contact_id, {})
+    event = known.events.get(run.event_id)
+    contact = known.contacts.get(run.contact_id, {})
     facts = Facts(
         event.params if event is not None else None, contact, happened_since(tx, plans, run)
     )
@@ -366,7 +410,7 @@ def prepare(tx: Cursor, dialect: Dialect, plans: Plans, item: Claimed, now: int)
         return Prepared(stopped)
     state = item.state if isinstance(item.state, dict) else {}
     attempt = int(state.get("attempt", 1))
-    timing = read_timing(tx, [run.workspace_id]).get(run.workspace_id, DEFAULT_TIMING)
+    timing = known.timing.get(run.workspace_id, DEFAULT_TIMING)
     zone = timing.time_zone
     if state.get("sending"):
         return Prepared(_unknown(plan, run, block, attempt, facts, now, zone))
@@ -374,7 +418,7 @@ def prepare(tx: Cursor, dialect: Dialect, plans: Plans, item: Claimed, now: int)
     if deferred is not None:
         return Prepared(deferred)
     data = template_data(
-        _event_data(event), {**contact, **contact_channels(tx, run.contact_id)}, _run_data(run)
+        _event_data(event), {**contact, **known.channels.get(run.contact_id, {})}, _run_data(run)
     )
     try:
         return _acting(
@@ -403,7 +447,7 @@ def _acting(
 ) -> Prepared:
     if isinstance(block, Http):
         request = http_request(block, data, idempotency_key(run.id, block.id))
-        moment = _moment(now)
+        moment = moment_of(now)
         timeout = (parse_duration(block.timeout, "timeout").after(moment) - moment).total_seconds()
         return Prepared(request=request, send=Send(plan, block, attempt, timeout, facts, zone))
     if isinstance(block, Emit):
@@ -555,7 +599,7 @@ def _deferred(
         return None
     zone_name = contact.get("timeZone")
     zone = zone_for(zone_name if isinstance(zone_name, str) else None, timing.time_zone)
-    at = to_us(next_allowed(_moment(now), window, zone))
+    at = to_us(next_allowed(moment_of(now), window, zone))
     if at <= now:
         return None
     note = f"outside the allowed hours {window.from_}-{window.to} ({zone.key}): due at {_iso(at)}"
@@ -600,12 +644,8 @@ def _run_data(run: Run) -> dict[str, Any]:
     return {"id": run.id, "workflowId": run.workflow_id, "version": run.version}
 
 
-def _moment(us: int) -> datetime:
-    return datetime.fromtimestamp(us / 1_000_000, UTC)
-
-
 def _iso(us: int) -> str:
-    return _moment(us).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return moment_of(us).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _shown_url(url: str) -> str:

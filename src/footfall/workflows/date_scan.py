@@ -20,11 +20,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 
 from footfall import logs
 from footfall.exceptions import StorageUnavailable
-from footfall.ingest.dates import to_us
+from footfall.ingest.dates import moment_of, to_us
 from footfall.store.cursor import Cursor
 from footfall.store.workflow_dates import (
     DatedContact,
@@ -341,7 +340,7 @@ def _stop_reason(contact: DatedContact, duplicate: bool, field_name: str) -> str
 def _note(plan: Plan, occasion: Occasion) -> str:
     start = plan.definition.document.start.contact_date
     assert start is not None
-    at = datetime.fromtimestamp(occasion.due_us / 1_000_000, UTC)
+    at = moment_of(occasion.due_us)
     before = f"{start.days_before} days before " if start.days_before else ""
     return f"due at {at.isoformat().replace('+00:00', 'Z')}: {before}{start.field} {occasion.day}"
 
@@ -352,7 +351,7 @@ def _stopped_before(tx: Cursor, plan: Plan, contact_id: int, due_us: int) -> str
     stop = plan.definition.document.stop
     if stop is None or stop.look_back is None:
         return None
-    moment = datetime.fromtimestamp(due_us / 1_000_000, UTC)
+    moment = moment_of(due_us)
     since = to_us(parse_duration(stop.look_back, "stop.lookBack").before(moment))
     earlier = events_between(tx, contact_id, stop.events, since, _LAST_EVENT)
     if any(stops(plan, event_type=kind, params=params, run_keys=None) for kind, params in earlier):

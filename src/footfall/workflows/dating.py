@@ -16,13 +16,13 @@ scan found it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
 
-from footfall.ingest.dates import to_us
+from footfall.ingest.dates import moment_of, to_us
 from footfall.workflows.document import ContactDate
 from footfall.workflows.timing import contact_date_due
 
@@ -61,7 +61,7 @@ def spec_of(start: ContactDate) -> str:
 def next_occasion(start: ContactDate, value: Any, zone: ZoneInfo, after_us: int) -> Occasion | None:
     """The first start strictly after ``after_us`` for a contact whose field holds ``value``
     (None when it holds no date)."""
-    after = datetime.fromtimestamp(after_us / 1_000_000, UTC)
+    after = moment_of(after_us)
     due = contact_date_due(start, value, zone, after)
     if due is None:
         return None

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import Any
 
 import cachetools
@@ -19,7 +18,7 @@ import msgspec
 
 from footfall import logs
 from footfall.exceptions import InvalidWorkflow, StorageUnavailable
-from footfall.ingest.dates import to_us
+from footfall.ingest.dates import moment_of, to_us
 from footfall.loops import WakeLoop
 from footfall.store.cursor import Cursor
 from footfall.store.dialect import DUE, Dialect
@@ -139,6 +138,8 @@ class Page:
     max_active: int  # runs going at once for one contact
     zones: dict[int, WorkspaceTiming] = field(default_factory=dict)  # workspace → its timing
     changed: bool = False  # a run was started or woken: the workers are told once
+    # New runs' first steps, recorded together (before anything else writes to one of them)
+    taken: list[tuple[Run, Move]] = field(default_factory=list)
 
     @classmethod
     def read(cls, tx: Cursor, events: list[SpanEvent], now: int, max_active: int) -> Page:
@@ -154,6 +155,14 @@ class Page:
             max_active,
             read_timing(tx, [e.workspace_id for e in events]),
         )
+
+    def record(self, tx: Cursor, now: int, contact: int | None = None) -> None:
+        """Record the first steps taken (only if one of ``contact``'s runs took some)."""
+        if contact is not None and not any(run.contact_id == contact for run, _ in self.taken):
+            return
+        if self.taken:
+            record_moves(tx, self.taken, now)
+            self.taken.clear()
 
     def replace(self, run: Run, now: Run) -> None:
         """The run as its first steps left it."""
@@ -197,9 +206,11 @@ def handle_events(
     if news:
         page = Page.read(tx, news, now, max_active)
         for event in news:
+            page.record(tx, now, event.contact_id)  # before the contact's runs are stopped
             _stop_or_wake(tx, dialect, event, plans, now, page)
             _start(tx, dialect, event, plans, now, page)
             _reach_goals(tx, event, plans, now, page)
+        page.record(tx, now)
         if page.changed:
             dialect.notify(tx, DUE)
     return len(events)
@@ -386,7 +397,7 @@ def _first_steps(tx: Cursor, plan: Plan, run: Run, event: SpanEvent, now: int, p
     except Exception:
         log.exception("first steps not taken", action="workflow.first_steps", run=run.id)
         return
-    record_moves(tx, [(run, move)], now)
+    page.taken.append((run, move))
     page.replace(
         run,
         replace(
@@ -406,15 +417,11 @@ def _stopped_before(tx: Cursor, plan: Plan, event: SpanEvent, keys: list[str] | 
     if stop is None or stop.look_back is None:
         return False
     look_back = parse_duration(stop.look_back, "stop.lookBack")
-    since = to_us(look_back.before(_moment(event.occurred_us)))
+    since = to_us(look_back.before(moment_of(event.occurred_us)))
     earlier = events_between(tx, event.contact_id, stop.events, since, event.id)
     return any(
         stops(plan, event_type=kind, params=params, run_keys=keys) for kind, params in earlier
     )
-
-
-def _moment(us: int) -> datetime:
-    return datetime.fromtimestamp(us / 1_000_000, UTC)
 
 
 # -- moving runs on ----------------------------------------------------------------------------
@@ -558,7 +565,7 @@ def moved(
     taken by the action loop). Timers fall due in the contact's time zone, else ``zone`` (the
     workspace's)."""
     goals = [
-        (p.block, to_us(parse_duration(block.within, f"{p.block}.within").after(_moment(now))))
+        (p.block, to_us(parse_duration(block.within, f"{p.block}.within").after(moment_of(now))))
         for p in passed
         if isinstance(block := plan.blocks[p.block], Goal)
     ]
@@ -577,13 +584,13 @@ def _moved(
     block = plan.blocks[outcome.block]
     if isinstance(outcome, Wait) and isinstance(block, Timer):
         local = zone_for(_text(contact.get("timeZone")), zone, block.time_zone)
-        due = timer_due(block, _moment(now), params=facts.params, contact=contact, zone=local)
+        due = timer_due(block, moment_of(now), params=facts.params, contact=contact, zone=local)
         if due.note:
             steps.append((block.id, None, due.note))
         return Move(steps, block.id, WAITING, to_us(due.at), state={"do": "timer"})
     if isinstance(outcome, Listen) and isinstance(block, WaitEvent):
         timeout = parse_duration(block.timeout, f"{block.id}.timeout")
-        until = to_us(timeout.after(_moment(now)))
+        until = to_us(timeout.after(moment_of(now)))
         return Move(
             steps, block.id, WAITING, until, listen_event=block.event, state={"do": "timeout"}
         )

@@ -18,11 +18,10 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from footfall.ingest.dates import to_us
+from footfall.ingest.dates import moment_of, to_us
 from footfall.workflows.conditions import Facts, evaluate
 from footfall.workflows.durations import parse_duration
 from footfall.workflows.paths import Path
@@ -104,7 +103,7 @@ def _repeat(plan: Plan, earlier: Earlier, now_us: int) -> Decision:
         return Decision(False, "it starts once per contact")
     assert start.period is not None  # checked with the document
     period = parse_duration(start.period, "start.period", least_seconds=60)
-    last = datetime.fromtimestamp(earlier.last_start_us / 1_000_000, UTC)
+    last = moment_of(earlier.last_start_us)
     next_allowed = to_us(period.after(last))
     if now_us < next_allowed:
         return Decision(False, f"it starts at most once per {period} for a contact")
@@ -125,7 +124,7 @@ def redundant(plan: Plan, started: list[tuple[int, int]]) -> list[int]:
     period = parse_duration(start.period, "start.period", least_seconds=60)
     kept, extra = ordered[0][0], []
     for at, run in ordered[1:]:
-        if at < to_us(period.after(datetime.fromtimestamp(kept / 1_000_000, UTC))):
+        if at < to_us(period.after(moment_of(kept))):
             extra.append(run)
         else:
             kept = at
