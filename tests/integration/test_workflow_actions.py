@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -389,3 +390,37 @@ def test_an_effect_the_database_refuses_fails_the_run_once(
     engine.clock.advance(60)  # past any lease: it is not taken again
     engine.step()
     assert engine.run(flow)[1] == steps
+
+
+def test_preparing_a_claim_holds_no_lock_and_what_another_worker_took_meanwhile_is_left_out(
+    engine: Engine, receiver: Receiver
+) -> None:
+    """Preparing (rendering templates: up to 500 per workflow) is done in a read, never inside
+    a write transaction (on SQLite it would hold the only writer; on PostgreSQL every feed of
+    the cluster waits for a write transaction to end): another worker takes the run while it
+    is being prepared, and the claim's short write then leaves it out, attempt and all."""
+    engine.flow(http_flow(receiver.url))
+    engine.send("cartUpdated", email(), recycleStateId="c-7", products=PRODUCTS)
+    engine.consume()  # the run is now at its action
+    runs = engine.store.workflow_runs
+    seen: list[int] = []
+
+    def prepare(tx: Any, found: list[Any]) -> list[str]:
+        seen.extend(item.run.id for item in found)
+        with ThreadPoolExecutor(1) as other:  # a write, meanwhile: it would wait on a lock
+            taken = other.submit(runs.claim, "other-worker", 10, 30_000_000, ACTION).result(10)
+        assert [item.run.id for item in taken] == seen
+        return ["prepared"] * len(found)
+
+    def attempts(found: list[Any], prepared: list[str]) -> list[tuple[Any, Any, int]]:
+        return [(item.run, {"do": "act", "sending": True}, engine.clock() + 1) for item in found]
+
+    claimed, prepared = runs.claim_prepared(
+        "this-worker", 10, 30_000_000, ACTION, None, prepare, attempts
+    )
+    assert len(seen) == 1 and (claimed, prepared) == ([], [])
+    with engine.store.read() as tx:  # the other worker's claim stands, without an attempt
+        owner, state = tx.one(
+            "SELECT owner, state FROM due_work WHERE kind = ? AND subject = ?", ACTION, seen[0]
+        )
+    assert owner == "other-worker" and "sending" not in str(state)

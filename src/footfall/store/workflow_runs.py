@@ -520,6 +520,40 @@ def _round_robin(rows: Sequence[Sequence[Any]]) -> list[Sequence[Any]]:
     return [row for _, _, row in sorted(ranked, key=lambda t: (t[0], t[1]))]
 
 
+def _due_rows(
+    tx: Cursor, lock: str, kind: str, parts: Mapping[int, int], now: int
+) -> list[Sequence[Any]]:
+    """Rows (subject, state, attempts, due_us, workspace_id) of due work no live worker holds,
+    each workspace's part of them, earliest first, in turns (``_round_robin``)."""
+    arms = " UNION ALL ".join(
+        "SELECT * FROM (SELECT subject, state, attempts, due_us, workspace_id "
+        "FROM due_work WHERE kind = ? AND workspace_id = ? AND due_us <= ? "
+        f"AND until_us <= ? ORDER BY due_us LIMIT ?{lock}) AS w{i}"
+        for i in range(len(parts))
+    )
+    found = tx.all(arms, *(v for ws, part in parts.items() for v in (kind, ws, now, now, part)))
+    return _round_robin(found)
+
+
+def _runs_by_id(tx: Cursor, ids: Sequence[int]) -> dict[int, Run]:
+    if not ids:
+        return {}
+    return {
+        int(r[0]): _run(r)
+        for r in tx.all(
+            f"SELECT {_RUN_COLUMNS} FROM workflow_runs WHERE id IN ({marks(ids)})", *ids
+        )
+    }
+
+
+def _claimed(rows: Sequence[Sequence[Any]], runs: Mapping[int, Run]) -> list[Claimed]:
+    return [
+        Claimed(runs[int(r[0])], loads(r[1]) if r[1] else None, int(r[2]))
+        for r in rows
+        if int(r[0]) in runs
+    ]
+
+
 class RunStore:
     """Runs as the executor and the API see them, each operation in a transaction of its own."""
 
@@ -544,42 +578,14 @@ class RunStore:
         equal part, its earliest first), so that one workspace's backlog of a million due timers
         delays another's by a claim, not by the backlog. ``room``: at most how many runs of a
         workspace this claim may take (the caller's slots left for it)."""
-        return self.claim_then(owner, limit, lease_us, kind, room, lambda tx, claimed: None)[0]
-
-    def claim_then(
-        self,
-        owner: str,
-        limit: int,
-        lease_us: int,
-        kind: str,
-        room: Callable[[int], int] | None,
-        then: Callable[[Cursor, list[Claimed]], T],
-    ) -> tuple[list[Claimed], T | None]:
-        """``claim``, then ``then`` in the same transaction with what it claimed (when it
-        claimed any; else None): one commit where a worker would make two."""
         with self._db.read() as tx:  # a read first: an idle worker writes nothing
-            due = _due_workspaces(tx, kind, self._clock())
-        if room is not None:
-            due = [ws for ws in due if room(ws) > 0]
+            due = self._due(tx, kind, limit, room)
         if not due:
-            return [], None
-        share = -(-limit // len(due))
-        parts = {ws: share if room is None else min(share, room(ws)) for ws in due}
+            return []
 
-        def work(tx: Cursor) -> tuple[list[Claimed], T | None]:
-            claimed = take(tx)
-            return claimed, then(tx, claimed) if claimed else None
-
-        def take(tx: Cursor) -> list[Claimed]:
+        def work(tx: Cursor) -> list[Claimed]:
             now = self._clock()
-            arms = " UNION ALL ".join(
-                "SELECT * FROM (SELECT subject, state, attempts, due_us, workspace_id "
-                "FROM due_work WHERE kind = ? AND workspace_id = ? AND due_us <= ? "
-                f"AND until_us <= ? ORDER BY due_us LIMIT ?{self.dialect.skip_locked}) AS w{i}"
-                for i in range(len(due))
-            )
-            found = tx.all(arms, *(v for ws in due for v in (kind, ws, now, now, parts[ws])))
-            taken = _round_robin(found)[:limit]
+            taken = _due_rows(tx, self.dialect.skip_locked, kind, due, now)[:limit]
             if not taken:
                 return []
             ids = [int(r[0]) for r in taken]
@@ -591,12 +597,7 @@ class RunStore:
                 kind,
                 *ids,
             )
-            runs = {
-                int(r[0]): _run(r)
-                for r in tx.all(
-                    f"SELECT {_RUN_COLUMNS} FROM workflow_runs WHERE id IN ({marks(ids)})", *ids
-                )
-            }
+            runs = _runs_by_id(tx, ids)
             orphans = [i for i in ids if i not in runs]  # their run was deleted meanwhile
             if orphans:
                 tx.execute(
@@ -604,13 +605,93 @@ class RunStore:
                     kind,
                     *orphans,
                 )
-            return [
-                Claimed(runs[int(r[0])], loads(r[1]) if r[1] else None, int(r[2]))
-                for r in taken
-                if int(r[0]) in runs
-            ]
+            return _claimed(taken, runs)
 
         return self._db.transact(work)
+
+    def claim_prepared(
+        self,
+        owner: str,
+        limit: int,
+        lease_us: int,
+        kind: str,
+        room: Callable[[int], int] | None,
+        prepare: Callable[[Cursor, list[Claimed]], list[T]],
+        attempts: Callable[[list[Claimed], list[T]], Sequence[tuple[Run, Any, int]]],
+    ) -> tuple[list[Claimed], list[T]]:
+        """``claim`` for work whose preparing may take long (templates to render): the due runs
+        are read and prepared in a read transaction, which locks nothing and keeps no feed
+        waiting, then taken in a short write that also holds their requests' ``attempts``
+        (``hold_attempts``): one commit. Those another worker took, or that moved, meanwhile
+        are left out, with what was prepared for them."""
+        with self._db.snapshot() as tx:
+            now = self._clock()
+            due = self._due(tx, kind, limit, room)
+            rows = _due_rows(tx, "", kind, due, now)[:limit] if due else []
+            runs = _runs_by_id(tx, [int(r[0]) for r in rows])
+            found = [c for c in _claimed(rows, runs) if c.run.status in ACTIVE]
+            prepared = prepare(tx, found) if found else []
+        if not found:
+            return [], []
+
+        def work(tx: Cursor) -> set[int]:
+            now = self._clock()
+            ids = sorted(c.run.id for c in found)
+            current = {  # the runs' rows are locked first, as every writer of a run does
+                int(r[0]): int(r[1])
+                for r in tx.all(
+                    f"SELECT id, updated_us FROM workflow_runs WHERE id IN ({marks(ids)}) "
+                    f"AND status IN (?, ?) ORDER BY id{self.dialect.for_update}",
+                    *ids,
+                    *ACTIVE,
+                )
+            }
+            got = {
+                int(r[0])
+                for r in tx.all(
+                    f"UPDATE due_work SET owner = ?, until_us = ? WHERE kind = ? "
+                    f"AND subject IN ({marks(ids)}) AND due_us <= ? AND until_us <= ? "
+                    "RETURNING subject",
+                    owner,
+                    now + lease_us,
+                    kind,
+                    *ids,
+                    now,
+                    now,
+                )
+            }
+            ours = {
+                c.run.id
+                for c in found
+                if c.run.id in got and current.get(c.run.id) == c.run.updated_us
+            }
+            moved = sorted(got - ours)  # taken, but it moved since it was read: given back
+            if moved:
+                tx.execute(
+                    f"UPDATE due_work SET owner = NULL, until_us = 0 WHERE kind = ? "
+                    f"AND subject IN ({marks(moved)})",
+                    kind,
+                    *moved,
+                )
+            hold_attempts(tx, [a for a in attempts(found, prepared) if a[0].id in ours])
+            return ours
+
+        ours = self._db.transact(work)
+        kept = [i for i, c in enumerate(found) if c.run.id in ours]
+        return [found[i] for i in kept], [prepared[i] for i in kept]
+
+    def _due(
+        self, tx: Cursor, kind: str, limit: int, room: Callable[[int], int] | None
+    ) -> dict[int, int]:
+        """The workspaces with work of ``kind`` due, each with how many runs a claim of
+        ``limit`` takes of it: an equal part, within its ``room``."""
+        due = _due_workspaces(tx, kind, self._clock())
+        if room is not None:
+            due = [ws for ws in due if room(ws) > 0]
+        if not due:
+            return {}
+        share = -(-limit // len(due))
+        return {ws: share if room is None else min(share, room(ws)) for ws in due}
 
     def move(
         self,

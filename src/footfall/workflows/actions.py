@@ -61,7 +61,6 @@ from footfall.store.workflow_runs import (
     add_steps,
     contacts_channels,
     contacts_fields,
-    hold_attempts,
     starting_events,
 )
 from footfall.store.workspace_settings import DEFAULT_TIMING, WorkspaceTiming, read_timing
@@ -188,26 +187,22 @@ class ActionLoop(WakeLoop):
     def _claim(
         self, limit: int, room: Callable[[int], int] | None
     ) -> tuple[list[Claimed], list[Prepared]]:
-        """Claim due runs, prepare each, and hold the attempts of the requests to send: one
-        transaction (each commit is a round trip, a wait for the disk, and a turn of the
-        database's writers)."""
-        dialect = self.runs.dialect
+        """Due runs read and prepared (templates rendered) in a read, then taken with the
+        attempts of their requests held in one short write (RunStore.claim_prepared)."""
+        dialect, now = self.runs.dialect, self.clock()
 
-        def then(tx: Cursor, claimed: list[Claimed]) -> list[Prepared]:
-            now = self.clock()
-            prepared = prepare_all(tx, dialect, self.plans, claimed, now)
-            hold_attempts(
-                tx,
-                [
-                    _attempt(item.run, p.send, now)
-                    for item, p in zip(claimed, prepared, strict=True)
-                    if p.send is not None
-                ],
-            )
-            return prepared
+        def prepare(tx: Cursor, found: list[Claimed]) -> list[Prepared]:
+            return prepare_all(tx, dialect, self.plans, found, now)
 
-        claimed, prepared = self.runs.claim_then(self.owner, limit, LEASE_US, ACTION, room, then)
-        return claimed, prepared or []
+        def attempts(
+            found: list[Claimed], prepared: list[Prepared]
+        ) -> list[tuple[Run, dict[str, Any], int]]:
+            pairs = zip(found, prepared, strict=True)
+            return [_attempt(item.run, p.send, now) for item, p in pairs if p.send is not None]
+
+        return self.runs.claim_prepared(
+            self.owner, limit, LEASE_US, ACTION, room, prepare, attempts
+        )
 
     def _room(self, workspace_id: int) -> int:
         """How many more runs of a workspace this worker may hold at its actions, waiting ones
