@@ -337,15 +337,10 @@ def _schedule(tx: Cursor, run_id: int, ws: int, due: int, state: Any) -> None:
     )
 
 
-def _still_held(
-    tx: Cursor, dialect: Dialect, owner: str, run_ids: Sequence[int], now: int
-) -> dict[int, int]:
-    """Of these runs, those still going whose due work ``owner`` still holds: their
-    ``updated_us`` (a run updated since it was read was woken meanwhile: the caller moves it
-    only if it is unchanged). The runs' rows are locked first, as every writer of a run does,
-    then their due work."""
-    ids = sorted(run_ids)
-    current = {
+def _lock_going(tx: Cursor, dialect: Dialect, ids: Sequence[int]) -> dict[int, int]:
+    """Lock the rows of these runs that are still going, in id order (every writer of a run
+    locks it first, then its due work); their ``updated_us``."""
+    return {
         int(r[0]): int(r[1])
         for r in tx.all(
             f"SELECT id, updated_us FROM workflow_runs WHERE id IN ({marks(ids)}) "
@@ -354,6 +349,17 @@ def _still_held(
             *ACTIVE,
         )
     }
+
+
+def _still_held(
+    tx: Cursor, dialect: Dialect, owner: str, run_ids: Sequence[int], now: int
+) -> dict[int, int]:
+    """Of these runs, those still going whose due work ``owner`` still holds: their
+    ``updated_us`` (a run updated since it was read was woken meanwhile: the caller moves it
+    only if it is unchanged). The runs' rows are locked first, as every writer of a run does,
+    then their due work."""
+    ids = sorted(run_ids)
+    current = _lock_going(tx, dialect, ids)
     held = {
         int(r[0])
         for r in tx.all(
@@ -637,15 +643,7 @@ class RunStore:
         def work(tx: Cursor) -> set[int]:
             now = self._clock()
             ids = sorted(c.run.id for c in found)
-            current = {  # the runs' rows are locked first, as every writer of a run does
-                int(r[0]): int(r[1])
-                for r in tx.all(
-                    f"SELECT id, updated_us FROM workflow_runs WHERE id IN ({marks(ids)}) "
-                    f"AND status IN (?, ?) ORDER BY id{self.dialect.for_update}",
-                    *ids,
-                    *ACTIVE,
-                )
-            }
+            current = _lock_going(tx, self.dialect, ids)  # runs first, then their due work
             got = {
                 int(r[0])
                 for r in tx.all(
