@@ -5,7 +5,6 @@ server error and no answer the document does not describe."""
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections.abc import Callable
 from types import SimpleNamespace
@@ -44,7 +43,7 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
 ]
-EXAMPLES = 20  # per operation and kind of run: the whole fuzz stays well under a minute
+EXAMPLES = 20  # per operation and kind of run (scripts/check prints what the fuzz takes)
 
 
 def described(document: dict[str, Any]) -> set[tuple[str, str]]:
@@ -145,7 +144,6 @@ def test_fuzzing_every_operation_finds_no_error_and_nothing_undocumented(
     other_workspace: Workspace,
     store: Store,
 ) -> None:
-    started = time.monotonic()
     document = api.get("/openapi.json").json()
     schema = schemathesis.openapi.from_dict(document)
     headers_for = _credentials(server, workspace)
@@ -167,7 +165,6 @@ def test_fuzzing_every_operation_finds_no_error_and_nothing_undocumented(
             except (Exception, BaseExceptionGroup) as exc:  # gather every operation's findings
                 problems.append(f"{operation.method.upper()} {operation.path} ({name}): {exc}")
     assert not problems, "\n\n".join(problems)
-    assert time.monotonic() - started < 90
 
 
 def _health(ping: Callable[[], None]) -> Response:
