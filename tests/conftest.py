@@ -7,12 +7,18 @@ PostgreSQL tests need a server at FOOTFALL_TEST_POSTGRES_URL (default: local tru
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
+import shutil
 import socket
+import sqlite3
+import ssl
+import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -31,6 +37,9 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "FOOTFALL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 BACKENDS = ["sqlite", "postgres"]
+# The tests speak plain HTTP on loopback: one TLS context for every client, as each new one
+# would load the CA bundle again (about 30 ms of CPU, half of what a short test takes).
+NO_TLS_HERE = ssl.create_default_context()
 
 
 def free_port() -> int:
@@ -52,15 +61,17 @@ def _postgres_available() -> str | None:
         return str(exc)
 
 
-def create_postgres_database() -> tuple[str, Callable[[], None]]:
+def create_postgres_database(template: str | None = None) -> tuple[str, Callable[[], None]]:
+    """A new database (empty, or a copy of ``template``) and what drops it."""
     problem = _postgres_available()
     if problem is not None:
         if os.environ.get("CI"):
             pytest.fail(f"PostgreSQL is required under CI but unreachable: {problem}")
         pytest.skip(f"PostgreSQL unreachable: {problem}")
     name = f"footfall_test_{uuid.uuid4().hex[:12]}"
+    copied = f' TEMPLATE "{template}"' if template else ""
     with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"{copied}')
     url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
 
     def drop() -> None:
@@ -68,6 +79,65 @@ def create_postgres_database() -> tuple[str, Callable[[], None]]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     return url, drop
+
+
+class _Migrated:
+    """One database per backend migrated once per test process; a test's own migrated database
+    is a copy of it (a migration takes 0.2 s on SQLite and 0.45 s on PostgreSQL, a copy a
+    tenth of that)."""
+
+    def __init__(self) -> None:
+        self._sqlite: Path | None = None
+        self._postgres: tuple[str, Callable[[], None]] | None = None
+
+    def sqlite(self) -> Path:
+        if self._sqlite is None:
+            path = Path(tempfile.mkdtemp(prefix="footfall-template-")) / "footfall.db"
+            migrate(Settings(database_url=f"sqlite:///{path}"))
+            self._sqlite = path
+        return self._sqlite
+
+    def postgres(self) -> str:
+        if self._postgres is None:
+            url, drop = create_postgres_database()
+            migrate(Settings(database_url=url))
+            self._postgres = url, drop
+        return self._postgres[0].rsplit("/", 1)[1]
+
+    def close(self) -> None:
+        if self._sqlite is not None:
+            shutil.rmtree(self._sqlite.parent, ignore_errors=True)
+        if self._postgres is not None:
+            self._postgres[1]()
+
+
+_MIGRATED = _Migrated()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _migrated_templates() -> Iterator[None]:
+    yield
+    _MIGRATED.close()
+
+
+@contextmanager
+def migrated_database(backend: str, directory: Path) -> Iterator[str]:
+    """The URL of a migrated database of the caller's own (``backend`` "sqlite", or "postgres"
+    / "postgresql"; on SQLite a file in ``directory``), dropped afterwards."""
+    if backend == "sqlite":
+        path = directory / "footfall.db"
+        with (
+            contextlib.closing(sqlite3.connect(_MIGRATED.sqlite())) as source,
+            contextlib.closing(sqlite3.connect(path)) as copy,
+        ):
+            source.backup(copy)
+        yield f"sqlite:///{path}"
+        return
+    url, drop = create_postgres_database(template=_MIGRATED.postgres())
+    try:
+        yield url
+    finally:
+        drop()
 
 
 @pytest.fixture(scope="session")
@@ -125,7 +195,9 @@ class LiveServer:
 
     def client(self, key: str | None = None, **kwargs: Any) -> httpx.Client:
         headers = basic(key) if key else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30, **kwargs)
+        return httpx.Client(
+            base_url=self.url, headers=headers, timeout=30, verify=NO_TLS_HERE, **kwargs
+        )
 
     def stop(self) -> None:
         self.server.should_exit = True

@@ -23,12 +23,11 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import create_postgres_database
+from conftest import migrated_database
 from footfall.access import create_workspace
 from footfall.config import Settings
 from footfall.identity.contacts import decode_contact_request
@@ -39,7 +38,7 @@ from footfall.ingest.orders import parse_orders
 from footfall.outbound.guard import AllowList
 from footfall.outbound.sender import Sender
 from footfall.records import NewEvent
-from footfall.store import Store, migrate, open_store
+from footfall.store import Store, open_store
 from footfall.store.cursor import Cursor
 from footfall.store.identity import Why
 from footfall.store.rows import EventSpan
@@ -60,6 +59,7 @@ __all__ = [
     "notes",
     "own_store",
     "receiver",
+    "store_of_its_own",
 ]
 
 OWNER = "test-worker"
@@ -71,18 +71,18 @@ def own_store(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Store]:
     """A database no running server works on: these runs move only when the test says."""
-    drop = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('actions') / 'footfall.db'}"
-    else:
-        url, drop = create_postgres_database()
-    settings = Settings(database_url=url, data_dir=Path(str(tmp_path_factory.mktemp("data"))))
-    migrate(settings)
-    store = open_store(settings)
-    yield store
-    store.close()
-    if drop is not None:
-        drop()
+    yield from store_of_its_own(request.param, tmp_path_factory)
+
+
+def store_of_its_own(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    """A store on a migrated database of its own (for a fixture to yield from)."""
+    directory = tmp_path_factory.mktemp("store")
+    with migrated_database(backend, directory) as url:
+        store = open_store(Settings(database_url=url, data_dir=directory / "data"))
+        try:
+            yield store
+        finally:
+            store.close()
 
 
 @pytest.fixture

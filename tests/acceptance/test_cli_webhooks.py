@@ -20,7 +20,7 @@ import httpx
 import pytest
 from test_cli import FOOTFALL, Database, last_json, start_serve, stop
 
-from conftest import BACKENDS, basic, create_postgres_database
+from conftest import BACKENDS, NO_TLS_HERE, basic, create_postgres_database
 from receiver import Receiver, verify
 
 PASSWORD = "s3cret-pass"
@@ -146,7 +146,9 @@ def test_a_subscription_from_creation_to_deletion(
     try:
         for n, kind in enumerate(["ordered", "visited", "ordered"]):
             event = {"eventTypeKey": kind, "keyValue": f"k{n}@example.com", "params": []}
-            sent = httpx.post(f"{served.url}/api/v2/event", json=event, headers=basic(key))
+            sent = httpx.post(
+                f"{served.url}/api/v2/event", json=event, headers=basic(key), verify=NO_TLS_HERE
+            )
             assert sent.status_code == 200, sent.text
         wait_for_posts(receiver, 2)
         deadline = time.monotonic() + 10
@@ -313,7 +315,9 @@ def test_status_shows_consumer_lag_and_the_backlog(
     log = tmp_path / "status.log"
     server = start_serve(hooks, log, 30, "--no-worker")  # nobody consumes the feed
     try:
-        with httpx.Client(base_url=server.url, headers=basic(key), timeout=10) as api:
+        with httpx.Client(
+            base_url=server.url, headers=basic(key), timeout=10, verify=NO_TLS_HERE
+        ) as api:
             for n in range(3):
                 event = {"eventTypeKey": "visited", "keyValue": f"k{n}"}
                 assert api.post("/api/v2/event", json=event).status_code == 200

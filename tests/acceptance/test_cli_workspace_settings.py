@@ -13,7 +13,7 @@ import httpx
 import pytest
 from test_cli import Database, last_json, start_serve, stop
 
-from conftest import BACKENDS, basic, create_postgres_database
+from conftest import BACKENDS, NO_TLS_HERE, basic, create_postgres_database
 
 SETTINGS = "/api/v1/workspace/settings"
 
@@ -122,7 +122,9 @@ def test_the_api_and_the_command_see_the_same_settings(db: Database, tmp_path: P
             "--allowed-hours",
             "08:00-20:00",
         )
-        with httpx.Client(base_url=served.url, headers=basic(key), timeout=30) as api:
+        with httpx.Client(
+            base_url=served.url, headers=basic(key), timeout=30, verify=NO_TLS_HERE
+        ) as api:
             assert api.get(SETTINGS).json() == {
                 "timeZone": "Europe/Kyiv",
                 "allowedHours": {"from": "08:00", "to": "20:00"},

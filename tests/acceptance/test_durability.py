@@ -21,7 +21,7 @@ import httpx
 import psycopg
 import pytest
 
-from conftest import BACKENDS, basic, create_postgres_database, free_port
+from conftest import BACKENDS, NO_TLS_HERE, basic, create_postgres_database, free_port
 from footfall.config import Settings
 from footfall.store import migrate, open_store
 
@@ -84,7 +84,7 @@ class Servers:
                     f"serve exited with {process.returncode}: {self.log.read_text()}"
                 )
             try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                if httpx.get(f"{url}/health", timeout=1, verify=NO_TLS_HERE).status_code == 200:
                     return url, process
             except httpx.TransportError:
                 pass
@@ -137,7 +137,7 @@ class Load:
 
 
 def send(load: Load, url: str, key: str, sender: int) -> None:
-    with httpx.Client(base_url=url, headers=basic(key), timeout=10) as client:
+    with httpx.Client(base_url=url, headers=basic(key), timeout=10, verify=NO_TLS_HERE) as client:
         n = 0
         while not load.stop.is_set():
             key_value = f"k-{sender}-{n}"
@@ -224,7 +224,7 @@ def test_kill_9_under_load_loses_no_acknowledged_event(
     for key_value in load.acknowledged:
         last_per_sender[key_value.split("-")[1]] = key_value
     sample = set(random.Random(7).sample(sorted(acknowledged), 20)) | set(last_per_sender.values())
-    with httpx.Client(base_url=url, headers=basic(key), timeout=30) as client:
+    with httpx.Client(base_url=url, headers=basic(key), timeout=30, verify=NO_TLS_HERE) as client:
         for key_value in sorted(sample):
             events = client.get("/api/v1/events", params={"keyValue": key_value}).json()
             assert [e["keyValue"] for e in events] == [key_value]

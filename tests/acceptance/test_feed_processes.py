@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BACKENDS, create_postgres_database
+from conftest import BACKENDS, migrated_database
 from footfall.config import Settings
 from footfall.identity.locators import Locators
 from footfall.records import NewEvent
-from footfall.store import Store, migrate, open_store
+from footfall.store import Store, open_store
 
 CONSUMER = "effects"
 TTL = 1.0  # seconds: how long a killed holder keeps the lease
@@ -112,22 +112,16 @@ class Shared:
 
 @pytest.fixture(params=BACKENDS)
 def shared(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Shared]:
-    drop: Callable[[], None] = lambda: None  # noqa: E731
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'shared.db'}"
-    else:
-        url, drop = create_postgres_database()
-    migrate(Settings(database_url=url))
-    store = open_store(Settings(database_url=url))
-    try:
-        store.transact(
-            lambda tx: tx.execute("CREATE TABLE effects (event_id BIGINT, owner VARCHAR(200))")
-        )
-        workspace_id = store.access.create_workspace(f"feed-{uuid.uuid4().hex[:8]}", 1)
-        yield Shared(url, store, workspace_id)
-    finally:
-        store.close()
-        drop()
+    with migrated_database(request.param, tmp_path) as url:
+        store = open_store(Settings(database_url=url))
+        try:
+            store.transact(
+                lambda tx: tx.execute("CREATE TABLE effects (event_id BIGINT, owner VARCHAR(200))")
+            )
+            workspace_id = store.access.create_workspace(f"feed-{uuid.uuid4().hex[:8]}", 1)
+            yield Shared(url, store, workspace_id)
+        finally:
+            store.close()
 
 
 def start(shared: Shared, owner: str, stop: Path, log: Path) -> subprocess.Popen[bytes]:

@@ -6,31 +6,53 @@ from __future__ import annotations
 
 import socket
 import time
+import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-from test_cli import Database, Served, database, last_json, start_serve, stop
+from test_cli import Database, Served, base_env, last_json, start_serve, stop
 
-from conftest import basic
-
-__all__ = ["database"]  # the backend-parametrised fixture, shared with test_cli
+from conftest import BACKENDS, NO_TLS_HERE, basic, migrated_database
 
 TIMEOUT = 1.0
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def deployment(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Database, Served]]:
+    """One server per backend for the module (a start takes seconds); each test's connections
+    and workspace are its own."""
+    data_dir = tmp_path_factory.mktemp("slow-clients")
+    with migrated_database(request.param, data_dir) as url:
+        env = base_env() | {
+            "FOOTFALL_DATA_DIR": str(data_dir),
+            "FOOTFALL_DATABASE_URL": url,
+            "FOOTFALL_REQUEST_TIMEOUT_SECONDS": str(TIMEOUT),
+            "FOOTFALL_MAX_CONNECTIONS": "20",
+        }
+        database = Database(request.param, url, env, data_dir)
+        server = start_serve(database, data_dir / "serve.log")
+        try:
+            yield database, server
+        finally:
+            stop(server.process)
+
+
 @pytest.fixture
-def served(database: Database, tmp_path: Path) -> Iterator[Served]:
-    database.env |= {
-        "FOOTFALL_REQUEST_TIMEOUT_SECONDS": str(TIMEOUT),
-        "FOOTFALL_MAX_CONNECTIONS": "20",
-    }
-    server = start_serve(database, tmp_path / "serve.log")
-    try:
-        yield server
-    finally:
-        stop(server.process)
+def database(deployment: tuple[Database, Served]) -> Database:
+    return deployment[0]
+
+
+@pytest.fixture
+def served(deployment: tuple[Database, Served]) -> Served:
+    return deployment[1]
+
+
+def new_key(database: Database) -> str:
+    name = f"slow-{uuid.uuid4().hex[:8]}"
+    return str(last_json(database.ok("workspace", "create", name, "--json"))["api_key"])
 
 
 def connect(url: str) -> socket.socket:
@@ -79,7 +101,7 @@ def test_trickled_headers_do_not_keep_a_connection(served: Served) -> None:
 def test_a_body_that_does_not_arrive_is_408(database: Database, served: Served, path: str) -> None:
     """Content-Length promises 100 bytes, 15 come: 408 after the timeout, on the raw write path
     and on the framework's routes alike."""
-    key = last_json(database.ok("workspace", "create", "slow", "--json"))["api_key"]
+    key = new_key(database)
     head = (
         f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
         f"Content-Length: 100\r\nAuthorization: {basic(key)['Authorization']}\r\n\r\n"
@@ -100,13 +122,13 @@ def test_connections_beyond_the_limit_are_503_and_the_service_recovers(served: S
     held = [connect(served.url) for _ in range(25)]
     try:
         time.sleep(0.2)
-        answer = httpx.get(f"{served.url}/health", timeout=5)
+        answer = httpx.get(f"{served.url}/health", timeout=5, verify=NO_TLS_HERE)
         assert answer.status_code == 503, answer.text
     finally:
         for sock in held:
             sock.close()
     deadline = time.monotonic() + 5
-    while httpx.get(f"{served.url}/health", timeout=5).status_code != 200:
+    while httpx.get(f"{served.url}/health", timeout=5, verify=NO_TLS_HERE).status_code != 200:
         assert time.monotonic() < deadline, "the service did not recover"
         time.sleep(0.1)
 
@@ -116,7 +138,7 @@ def test_each_request_on_a_kept_alive_connection_has_its_own_deadline(
 ) -> None:
     """Requests that arrive in time keep the connection past the first request's deadline; a
     later request whose body stalls is answered 408 within the timeout of its own start."""
-    key = last_json(database.ok("workspace", "create", "kept", "--json"))["api_key"]
+    key = new_key(database)
     body = b'{"eventTypeKey":"kept","keyValue":"k"}'
 
     def head(length: int) -> bytes:

@@ -13,19 +13,25 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from conftest import BACKENDS, basic, create_postgres_database, free_port
+from conftest import (
+    BACKENDS,
+    NO_TLS_HERE,
+    basic,
+    free_port,
+    migrated_database,
+)
 from footfall import access
 from footfall.clock import now_us
 from footfall.config import Settings
 from footfall.identity.locators import Locators
 from footfall.records import NewEvent, WebhookSpec
-from footfall.store import Store, migrate, open_store
+from footfall.store import Store, open_store
 from receiver import Received, Receiver
 
 FOOTFALL = Path(sys.executable).parent / "footfall"
@@ -36,26 +42,20 @@ EVENTS = 120
 def deployment(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> Iterator[tuple[str, dict[str, str], Store]]:
-    drop: Callable[[], None] = lambda: None  # noqa: E731
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'hooks.db'}"
-    else:
-        url, drop = create_postgres_database()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTFALL_")}
-    env |= {
-        "FOOTFALL_DATABASE_URL": url,
-        "FOOTFALL_DATA_DIR": str(tmp_path),
-        "FOOTFALL_WEBHOOK_ALLOW_HOSTS": "127.0.0.1",
-        "FOOTFALL_WEBHOOK_TIMEOUT": "1s",
-        "FOOTFALL_WEBHOOK_RETRY_SCHEDULE": "200ms",
-    }
-    migrate(Settings(database_url=url))
-    store = open_store(Settings(database_url=url))
-    try:
-        yield str(request.param), env, store
-    finally:
-        store.close()
-        drop()
+    with migrated_database(request.param, tmp_path) as url:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTFALL_")}
+        env |= {
+            "FOOTFALL_DATABASE_URL": url,
+            "FOOTFALL_DATA_DIR": str(tmp_path),
+            "FOOTFALL_WEBHOOK_ALLOW_HOSTS": "127.0.0.1",
+            "FOOTFALL_WEBHOOK_TIMEOUT": "1s",
+            "FOOTFALL_WEBHOOK_RETRY_SCHEDULE": "200ms",
+        }
+        store = open_store(Settings(database_url=url))
+        try:
+            yield str(request.param), env, store
+        finally:
+            store.close()
 
 
 class Processes:
@@ -86,7 +86,7 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     while True:
         assert process.poll() is None, log.read_text()
         try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+            if httpx.get(f"{url}/health", timeout=1, verify=NO_TLS_HERE).status_code == 200:
                 return
         except httpx.TransportError:
             pass
@@ -140,7 +140,9 @@ def test_every_event_is_delivered_in_order_across_a_killed_worker(
             wait_healthy(url, api, log)
             workers = [processes.start("worker") for _ in range(2 if backend == "postgres" else 1)]
             sent: list[int] = []
-            with httpx.Client(base_url=url, headers=basic(workspace.api_key), timeout=10) as client:
+            with httpx.Client(
+                base_url=url, headers=basic(workspace.api_key), timeout=10, verify=NO_TLS_HERE
+            ) as client:
                 for n in range(EVENTS):
                     event = {"eventTypeKey": "visited", "keyValue": f"k{n}"}
                     assert client.post("/api/v2/event", json=event).status_code == 200

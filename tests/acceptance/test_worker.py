@@ -8,14 +8,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from conftest import BACKENDS, create_postgres_database
+from conftest import BACKENDS, migrated_database
 from footfall.config import Settings
-from footfall.store import Store, migrate, open_store
+from footfall.store import Store, open_store
 
 FOOTFALL = Path(sys.executable).parent / "footfall"
 
@@ -25,20 +25,14 @@ def database(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> Iterator[tuple[dict[str, str], Store]]:
     """The environment that points the CLI at a fresh database, and a store on it."""
-    drop: Callable[[], None] = lambda: None  # noqa: E731
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'worker.db'}"
-    else:
-        url, drop = create_postgres_database()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTFALL_")}
-    env |= {"FOOTFALL_DATABASE_URL": url, "FOOTFALL_DATA_DIR": str(tmp_path)}
-    migrate(Settings(database_url=url))
-    store = open_store(Settings(database_url=url))
-    try:
-        yield env, store
-    finally:
-        store.close()
-        drop()
+    with migrated_database(request.param, tmp_path) as url:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FOOTFALL_")}
+        env |= {"FOOTFALL_DATABASE_URL": url, "FOOTFALL_DATA_DIR": str(tmp_path)}
+        store = open_store(Settings(database_url=url))
+        try:
+            yield env, store
+        finally:
+            store.close()
 
 
 def plant_an_old_failure(store: Store) -> None:

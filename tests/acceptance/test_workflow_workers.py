@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 from test_webhook_workers import Processes, deployment, wait_healthy
 
-from conftest import basic, free_port
+from conftest import NO_TLS_HERE, basic, free_port
 from footfall import access
 from footfall.config import Settings
 from footfall.store import Store
@@ -64,7 +64,9 @@ def test_timers_fire_after_the_workers_were_killed_and_no_run_moves_twice(
         wait_healthy(url, api, log)
         count = 2 if backend == "postgres" else 1
         workers = [processes.start("worker") for _ in range(count)]
-        with httpx.Client(base_url=url, headers=basic(workspace.api_key), timeout=10) as client:
+        with httpx.Client(
+            base_url=url, headers=basic(workspace.api_key), timeout=10, verify=NO_TLS_HERE
+        ) as client:
             for n in range(RUNS):
                 who = f"visitor-{n}@example.com"  # an event without a contact starts nothing
                 event = {
@@ -133,7 +135,9 @@ def test_requests_in_flight_when_the_workers_die_are_recorded_unknown_and_sent_a
             wait_healthy(url, api, log)
             count = 2 if backend == "postgres" else 1
             workers = [processes.start("worker") for _ in range(count)]
-            with httpx.Client(base_url=url, headers=basic(workspace.api_key), timeout=10) as client:
+            with httpx.Client(
+                base_url=url, headers=basic(workspace.api_key), timeout=10, verify=NO_TLS_HERE
+            ) as client:
                 for n in range(CALLS):
                     who = f"buyer-{n}@example.com"
                     event = {

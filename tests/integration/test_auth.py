@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
+from conftest import NO_TLS_HERE
+
 EVENT_ROUTES = ["/api/v2/event", "/api/v1/event", "/api/v2/event/", "/api/v1/event/"]
 PAST_ROUTES = ["/api/v2/past_events", "/api/v1/past_events"]
 ORDER = {
@@ -46,7 +48,9 @@ def stored(server: Any, workspace: Any, **filters: Any) -> list[dict[str, Any]]:
 
 
 def token_for(server: Any, key: str) -> str:
-    response = httpx.post(f"{server.url}/api/v1/auth/token", headers=basic(key), timeout=10)
+    response = httpx.post(
+        f"{server.url}/api/v1/auth/token", headers=basic(key), timeout=10, verify=NO_TLS_HERE
+    )
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("application/json")
     token = response.json()
@@ -218,7 +222,9 @@ def test_events_key_cannot_post_orders(
 @pytest.mark.parametrize("user", ["", "whoever"])
 def test_token_is_issued_for_basic_credentials(server: Any, workspace: Any, user: str) -> None:
     headers = basic(workspace.full_key, user)
-    response = httpx.post(f"{server.url}/api/v1/auth/token", headers=headers, timeout=10)
+    response = httpx.post(
+        f"{server.url}/api/v1/auth/token", headers=headers, timeout=10, verify=NO_TLS_HERE
+    )
     assert response.status_code == 200, response.text
     token = response.json()
     assert isinstance(token, str)
@@ -229,7 +235,10 @@ def test_token_is_issued_for_basic_credentials(server: Any, workspace: Any, user
 
 def test_token_route_accepts_a_trailing_slash(server: Any, workspace: Any) -> None:
     response = httpx.post(
-        f"{server.url}/api/v1/auth/token/", headers=basic(workspace.events_key), timeout=10
+        f"{server.url}/api/v1/auth/token/",
+        headers=basic(workspace.events_key),
+        timeout=10,
+        verify=NO_TLS_HERE,
     )
     assert response.status_code == 200, response.text
     assert isinstance(response.json(), str)

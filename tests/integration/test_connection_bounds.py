@@ -17,11 +17,17 @@ import httpx
 import psycopg
 import pytest
 
-from conftest import POSTGRES_ADMIN_URL, basic, create_postgres_database, start_server
+from conftest import (
+    NO_TLS_HERE,
+    POSTGRES_ADMIN_URL,
+    basic,
+    migrated_database,
+    start_server,
+)
 from footfall import access
 from footfall.config import Settings
 from footfall.exceptions import StorageUnavailable
-from footfall.store import migrate, open_store
+from footfall.store import open_store
 
 POOL = 3
 # The pool, plus the group committer's own connection and, on SQLite, one for the migration
@@ -32,37 +38,33 @@ ALLOWED = POOL + 1
 @pytest.fixture
 def own_database(backend: str, tmp_path: Path) -> Iterator[tuple[str, Callable[[], int]]]:
     """A database of this test alone, and a count of the connections open on it right now."""
-    if backend == "sqlite":
-        path = tmp_path / "bounds.db"
-        url = f"sqlite:///{path}"
+    with migrated_database(backend, tmp_path) as url:
+        name = url.rsplit("/", 1)[1]
+        if backend == "sqlite":
+            path = str(tmp_path / name)
 
-        def count_files() -> int:
-            fds = Path("/proc/self/fd")
-            opened = 0
-            for fd in os.listdir(fds):
-                try:
-                    opened += os.readlink(fds / fd) == str(path)
-                except OSError:
-                    continue  # closed while we looked
-            return opened
+            def count_files() -> int:
+                fds = Path("/proc/self/fd")
+                opened = 0
+                for fd in os.listdir(fds):
+                    try:
+                        opened += os.readlink(fds / fd) == path
+                    except OSError:
+                        continue  # closed while we looked
+                return opened
 
-        migrate(Settings(database_url=url))
-        yield url, count_files
-        return
-    url, drop = create_postgres_database()
-    name = url.rsplit("/", 1)[1]
+            yield url, count_files
+            return
 
-    def count_sessions() -> int:
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
-            row = conn.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (name,)
-            ).fetchone()
-            assert row is not None
-            return int(row[0])
+        def count_sessions() -> int:
+            with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
+                row = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (name,)
+                ).fetchone()
+                assert row is not None
+                return int(row[0])
 
-    migrate(Settings(database_url=url))
-    yield url, count_sessions
-    drop()
+        yield url, count_sessions
 
 
 def _burst(url: str, key: str, requests: int = 240) -> list[int]:
@@ -70,7 +72,7 @@ def _burst(url: str, key: str, requests: int = 240) -> list[int]:
 
     def one(i: int) -> int:
         headers = basic(key) if i % 3 == 0 else basic(f"ff_unknown_{uuid.uuid4().hex}")
-        with httpx.Client(base_url=url, timeout=30) as client:
+        with httpx.Client(base_url=url, timeout=30, verify=NO_TLS_HERE) as client:
             return client.get("/api/v1/events", headers=headers).status_code
 
     with ThreadPoolExecutor(max_workers=64) as pool:

@@ -8,7 +8,7 @@ import uuid
 
 import httpx
 
-from conftest import LiveServer, Workspace, basic
+from conftest import NO_TLS_HERE, LiveServer, Workspace, basic
 from footfall.access import KEY_PREFIX
 
 ROUTES = [("POST", "/api/v1/event"), ("GET", "/api/v1/events"), ("GET", "/api/v1/contacts")]
@@ -20,7 +20,7 @@ def _cache_size(server: LiveServer) -> int:
 
 def test_huge_headers_are_refused_before_anything_reads_them(server: LiveServer) -> None:
     before = _cache_size(server)
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with httpx.Client(base_url=server.url, timeout=30, verify=NO_TLS_HERE) as client:
         for n in range(40):
             method, path = ROUTES[n % len(ROUTES)]
             junk = base64.b64encode(f"user:{uuid.uuid4().hex}".encode() * 3000).decode()
@@ -33,7 +33,7 @@ def test_huge_headers_are_refused_before_anything_reads_them(server: LiveServer)
 
 
 def test_a_huge_query_string_is_414_before_any_route_reads_it(server: LiveServer) -> None:
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with httpx.Client(base_url=server.url, timeout=30, verify=NO_TLS_HERE) as client:
         for path in ("/api/v1/events", "/api/v2/event", "/health"):
             reply = client.get(f"{path}?keyValue={'k' * 60_000}")
             assert reply.status_code == 414, (path, reply.status_code)
@@ -51,7 +51,7 @@ def test_junk_credentials_are_refused_without_a_lookup(server: LiveServer) -> No
         "Token " + uuid.uuid4().hex,
         "Basic ###",
     ]
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with httpx.Client(base_url=server.url, timeout=30, verify=NO_TLS_HERE) as client:
         for n in range(60):
             method, path = ROUTES[n % len(ROUTES)]
             header = {"Authorization": junk[n % len(junk)]}
@@ -65,7 +65,7 @@ def test_one_cache_entry_per_secret_whatever_the_username(
     server: LiveServer, workspace: Workspace
 ) -> None:
     before = _cache_size(server)
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    with httpx.Client(base_url=server.url, timeout=30, verify=NO_TLS_HERE) as client:
         for n in range(30):
             user = f"user-{n}-" + "u" * 500
             token = base64.b64encode(f"{user}:{workspace.full_key}".encode()).decode()

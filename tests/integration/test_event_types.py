@@ -12,7 +12,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from conftest import LiveServer, Workspace
+from conftest import NO_TLS_HERE, LiveServer, Workspace
 from footfall.cli import main as cli
 from footfall.store import Store
 
@@ -109,7 +109,7 @@ def test_scopes_and_credentials(server: LiveServer, workspace: Workspace) -> Non
         assert events_only.get("/api/v1/failed-events").status_code == 403
         replay = events_only.post("/api/v1/failed-events/replay", json={"eventTypeKey": "A"})
         assert replay.status_code == 403
-    assert httpx.get(f"{server.url}/api/v1/failed-events").status_code == 401
+    assert httpx.get(f"{server.url}/api/v1/failed-events", verify=NO_TLS_HERE).status_code == 401
 
 
 # -- rules per type --------------------------------------------------------------------------
@@ -244,7 +244,10 @@ def test_every_refused_event_is_logged_with_reason_field_and_raw_body(
     assert api.post("/api/v2/event", content=big.encode()).status_code == 413
     # Not logged: no workspace was identified.
     assert (
-        httpx.post(f"{server.url}/api/v2/event", json={"eventTypeKey": "Rated"}).status_code == 401
+        httpx.post(
+            f"{server.url}/api/v2/event", json={"eventTypeKey": "Rated"}, verify=NO_TLS_HERE
+        ).status_code
+        == 401
     )
 
     rows = failures(api)

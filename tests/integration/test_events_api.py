@@ -10,6 +10,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from conftest import NO_TLS_HERE
+
 ROUTES = ["/api/v2/event", "/api/v2/event/", "/api/v1/event", "/api/v1/event/"]
 
 
@@ -583,7 +585,7 @@ def test_contact_id_of_another_workspace_does_not_attach(
 
 
 def sample(server: Any, name: str, **labels: str) -> float:
-    text = httpx.get(f"{server.url}/metrics", timeout=10).text
+    text = httpx.get(f"{server.url}/metrics", timeout=10, verify=NO_TLS_HERE).text
     for family in text_string_to_metric_families(text):
         for s in family.samples:
             if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
@@ -592,7 +594,7 @@ def sample(server: Any, name: str, **labels: str) -> float:
 
 
 def test_metrics_count_accepted_and_rejected_events(server: Any, api: httpx.Client) -> None:
-    response = httpx.get(f"{server.url}/metrics", timeout=10)
+    response = httpx.get(f"{server.url}/metrics", timeout=10, verify=NO_TLS_HERE)
     assert response.status_code == 200
     assert "footfall_events_accepted_total" in response.text
 

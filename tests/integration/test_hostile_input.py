@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import LiveServer, Workspace
+from conftest import NO_TLS_HERE, LiveServer, Workspace
 from footfall.ingest import service
 from footfall.store import Store
 
@@ -84,6 +84,7 @@ def test_non_ascii_basic_credentials_are_401(server: LiveServer) -> None:
             server.url + path,
             headers=[(b"Authorization", "Basic é".encode())],
             content=b"{}",
+            verify=NO_TLS_HERE,
         )
         assert response.status_code == 401, path
 

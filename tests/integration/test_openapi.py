@@ -43,7 +43,7 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
 ]
-EXAMPLES = 20  # per operation and kind of run (scripts/check prints what the fuzz takes)
+EXAMPLES = 10  # per operation and kind of run (scripts/check prints what the fuzz takes)
 
 
 def described(document: dict[str, Any]) -> set[tuple[str, str]]:

@@ -19,12 +19,12 @@ from conftest import (
     BACKENDS,
     POSTGRES_ADMIN_URL,
     LiveServer,
-    create_postgres_database,
+    migrated_database,
     start_server,
 )
 from footfall import access
 from footfall.config import Settings
-from footfall.store import migrate, open_store
+from footfall.store import open_store
 
 
 def event(key_value: str, email: str) -> dict[str, Any]:
@@ -46,17 +46,8 @@ def rows(url: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
 @pytest.fixture(params=BACKENDS)
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A dedicated, migrated database: these tests take it away from the service."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'outage.db'}"
-        migrate(Settings(database_url=url))
+    with migrated_database(request.param, tmp_path) as url:
         yield url
-        return
-    url, drop = create_postgres_database()
-    try:
-        migrate(Settings(database_url=url))
-        yield url
-    finally:
-        drop()
 
 
 @pytest.fixture
@@ -273,7 +264,7 @@ def test_a_503_says_storage_unavailable_and_nothing_about_the_database(
     """Neither the client nor the unauthenticated /health hears the database's host, port,
     name or file: the driver's text goes to the logs only."""
     server, key = make_live(key_cache_seconds=600)
-    secrets = ["127.0.0.1", "5432", database.rsplit("/", 1)[1], "outage.db", "FATAL", "locked"]
+    secrets = ["127.0.0.1", "5432", database.rsplit("/", 1)[1], "FATAL", "locked"]
     with server.client(key) as client:
         assert client.post("/api/v2/event", json=event("w", "w@example.com")).status_code == 200
         with outage(database):

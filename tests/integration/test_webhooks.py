@@ -17,12 +17,18 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import LiveServer, Workspace, create_postgres_database, new_workspace, start_server
+from conftest import (
+    LiveServer,
+    Workspace,
+    migrated_database,
+    new_workspace,
+    start_server,
+)
 from footfall.clock import now_us
 from footfall.config import Settings
 from footfall.identity.locators import Locators
 from footfall.records import NewEvent, WebhookSpec
-from footfall.store import Store, migrate, open_store
+from footfall.store import Store, open_store
 from footfall.store.feed import read_event_span
 from footfall.store.rows import EventSpan, FeedPosition
 from footfall.store.webhooks import Attempt, Delivery, Sent
@@ -32,21 +38,14 @@ from receiver import Received, Receiver, verify
 @pytest.fixture
 def fresh(backend: str, tmp_path: Path) -> Iterator[Settings]:
     """Settings on a database of this test's own, so no other test's server delivers there."""
-    drop: Callable[[], None] = lambda: None  # noqa: E731
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp_path / 'hooks.db'}"
-    else:
-        url, drop = create_postgres_database()
-    settings = Settings(
-        data_dir=tmp_path,
-        database_url=url,
-        webhook_allow_hosts="127.0.0.1",
-        webhook_retry_schedule=(0.3, 0.6),
-        webhook_timeout_seconds=2.0,
-    )
-    migrate(settings)
-    yield settings
-    drop()
+    with migrated_database(backend, tmp_path) as url:
+        yield Settings(
+            data_dir=tmp_path,
+            database_url=url,
+            webhook_allow_hosts="127.0.0.1",
+            webhook_retry_schedule=(0.3, 0.6),
+            webhook_timeout_seconds=2.0,
+        )
 
 
 @pytest.fixture

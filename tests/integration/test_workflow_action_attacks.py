@@ -26,7 +26,6 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import create_postgres_database
 from footfall.config import Settings
 from footfall.decoding import MAX_DEPTH, deeper_than
 from footfall.exceptions import InvalidWorkflow
@@ -34,14 +33,14 @@ from footfall.identity.contacts import MAX_FIELDS, MAX_NAME
 from footfall.ingest.events import MAX_PARAM_NAME
 from footfall.outbound.guard import AllowList
 from footfall.outbound.sender import Sender
-from footfall.store import Store, migrate, open_store
+from footfall.store import Store
 from footfall.store.rows import EventQuery
 from footfall.store.workflow_runs import Run, Step
 from footfall.workflows.acting import MAX_HEADER
 from footfall.workflows.actions import MAX_EMITTED_BYTES
 from footfall.workflows.engine import CONSUMER
 from receiver import Receiver
-from workflow_engine import Engine, email, notes
+from workflow_engine import Engine, email, notes, store_of_its_own
 from workflow_engine import own_store as own_store  # the fixtures, for pytest to find here
 from workflow_engine import receiver as receiver
 
@@ -1092,18 +1091,7 @@ def poisonable_store(
 ) -> Iterator[Store]:
     """A database of the test's own: what the test leaves in the feed must not reach the
     module's other tests."""
-    drop = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('poison') / 'footfall.db'}"
-    else:
-        url, drop = create_postgres_database()
-    settings = Settings(database_url=url, data_dir=tmp_path_factory.mktemp("poison-data"))
-    migrate(settings)
-    store = open_store(settings)
-    yield store
-    store.close()
-    if drop is not None:
-        drop()
+    yield from store_of_its_own(request.param, tmp_path_factory)
 
 
 def test_set_field_cannot_make_a_contact_unreadable_for_the_feed(

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from conftest import NO_TLS_HERE
 from receiver import Receiver, verify
 
 DROPPED = (httpx.RemoteProtocolError, httpx.ReadError)
@@ -34,7 +35,7 @@ def background() -> Iterator[ThreadPoolExecutor]:
 
 
 def post(url: str, timeout: float = 2.0) -> httpx.Response:
-    return httpx.post(url, content=b"[]", timeout=timeout)
+    return httpx.post(url, content=b"[]", timeout=timeout, verify=NO_TLS_HERE)
 
 
 def raw_request(port: int) -> socket.socket:
@@ -50,6 +51,7 @@ def test_answers_200_by_default_and_records_the_request(receiver: Receiver) -> N
         json=[{"event": "visit"}],
         headers={"Webhook-Id": "msg_1", "X-Twice": "a"},
         timeout=2,
+        verify=NO_TLS_HERE,
     )
     assert response.status_code == 200
     [received] = receiver.requests
@@ -131,7 +133,7 @@ def test_slow_answers_200_late(receiver: Receiver) -> None:
 
 def test_down_refuses_connections_and_up_listens_on_the_same_port(receiver: Receiver) -> None:
     port = receiver.port
-    with httpx.Client(timeout=2) as client:
+    with httpx.Client(timeout=2, verify=NO_TLS_HERE) as client:
         assert client.post(receiver.url).status_code == 200
         receiver.down()
         with pytest.raises(httpx.ConnectError):
@@ -154,7 +156,7 @@ def test_down_drops_a_hanging_request(receiver: Receiver, background: ThreadPool
 
 
 def test_kept_alive_connections_are_read_request_after_request(receiver: Receiver) -> None:
-    with httpx.Client(timeout=2) as client:
+    with httpx.Client(timeout=2, verify=NO_TLS_HERE) as client:
         client.post(receiver.url, content=b"first")
         client.get(receiver.url)
         client.post(receiver.url, content=b"last", headers={"Connection": "close"})
@@ -170,7 +172,7 @@ def test_kept_alive_connections_are_read_request_after_request(receiver: Receive
 
 
 def test_a_chunked_body_is_recorded_whole(receiver: Receiver) -> None:
-    httpx.post(receiver.url, content=iter([b"[1,", b"2]"]), timeout=2)
+    httpx.post(receiver.url, content=iter([b"[1,", b"2]"]), timeout=2, verify=NO_TLS_HERE)
     [received] = receiver.requests
     assert received.headers["transfer-encoding"] == "chunked"
     assert received.json() == [1, 2]
@@ -185,8 +187,14 @@ def test_verify_accepts_a_signed_body_and_rejects_a_tampered_one(receiver: Recei
         "webhook-timestamp": str(int(now.timestamp())),
         "webhook-signature": Webhook(secret).sign("msg_1", now, body),
     }
-    httpx.post(receiver.url, content=body, headers=headers, timeout=2)
-    httpx.post(receiver.url, content=body.replace("visit", "order"), headers=headers, timeout=2)
+    httpx.post(receiver.url, content=body, headers=headers, timeout=2, verify=NO_TLS_HERE)
+    httpx.post(
+        receiver.url,
+        content=body.replace("visit", "order"),
+        headers=headers,
+        timeout=2,
+        verify=NO_TLS_HERE,
+    )
     signed, tampered = receiver.requests
     assert verify(secret, signed) == [{"event": "visit"}]
     with pytest.raises(WebhookVerificationError):
