@@ -152,11 +152,18 @@ def test_an_outcome_a_dead_worker_left_unknown_is_recorded_then_tried_again(
     flow = engine.flow(http_flow(receiver.url))
     engine.send("cartUpdated", email(), recycleStateId="c-5", products=PRODUCTS)
     engine.consume()  # the run is now at its action
-    runs = engine.store.workflow_runs
-    (claimed,) = runs.claim("dead-worker", 10, 30_000_000, ACTION)
     sending = {"do": "act", "attempt": 1, "sending": True}
     until = engine.clock() + 17_000_000
-    assert runs.attempt("dead-worker", [(claimed.run, sending, until)]) == {claimed.run.id}
+    claimed, _ = engine.store.workflow_runs.claim_prepared(
+        "dead-worker",
+        10,
+        30_000_000,
+        ACTION,
+        None,
+        lambda tx, found: [None for _ in found],
+        lambda found, _: [(item.run, sending, until) for item in found],
+    )  # as a worker does before it sends the request, then it dies
+    assert len(claimed) == 1
     engine.step()  # the dead worker's hold lasts until the request's deadline
     assert receiver.posts() == []
     engine.clock.advance(18)

@@ -717,24 +717,6 @@ class RunStore:
 
         return self._db.transact(work) if moves else 0
 
-    def attempt(self, owner: str, attempts: Sequence[tuple[Run, Any, int]]) -> set[int]:
-        """Record for each (run, state, until_us) that a request of the run's action block is
-        about to be sent (``state``), and hold the run until ``until_us``, when it falls due
-        again: if its worker dies meanwhile, the next worker finds the attempt's outcome
-        unknown. The ids of the runs recorded; the others (no longer ``owner``'s, or moved on)
-        send nothing. One transaction for all."""
-
-        def work(tx: Cursor) -> set[int]:
-            now = self._clock()
-            runs = [run for run, _, _ in attempts]
-            going = _still_held(tx, self.dialect, owner, [run.id for run in runs], now)
-            _release_stale(tx, owner, runs, going)
-            ready = [(r, s, u) for r, s, u in attempts if going.get(r.id) == r.updated_us]
-            hold_attempts(tx, ready)
-            return {run.id for run, _, _ in ready}
-
-        return self._db.transact(work) if attempts else set()
-
     def prune(self, ended_before_us: int, batch: int = 5_000) -> int:
         """Delete the runs that ended before ``ended_before_us`` with their steps and goals, a
         batch per transaction (the retention, FOOTFALL_WORKFLOW_RUN_RETENTION_DAYS); how many."""
