@@ -21,9 +21,16 @@ import httpx
 import psycopg
 import pytest
 
-from conftest import BACKENDS, NO_TLS_HERE, basic, create_postgres_database, free_port
+from conftest import (
+    BACKENDS,
+    NO_TLS_HERE,
+    basic,
+    create_postgres_database,
+    free_port,
+    migrated_database,
+)
 from footfall.config import Settings
-from footfall.store import migrate, open_store
+from footfall.store import open_store
 
 FOOTFALL = Path(sys.executable).parent / "footfall"
 SENDERS = 8
@@ -238,18 +245,8 @@ def test_kill_9_under_load_loses_no_acknowledged_event(
 
 @pytest.fixture(params=BACKENDS)
 def fresh_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
-    if request.param == "sqlite":
-        settings = Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'ff.db'}")
-        migrate(settings)
-        yield settings
-        return
-    url, drop = create_postgres_database()
-    try:
-        settings = Settings(data_dir=tmp_path, database_url=url)
-        migrate(settings)
-        yield settings
-    finally:
-        drop()
+    with migrated_database(request.param, tmp_path) as url:
+        yield Settings(data_dir=tmp_path, database_url=url)
 
 
 def test_commits_wait_for_the_disk(fresh_settings: Settings) -> None:
