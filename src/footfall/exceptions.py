@@ -185,6 +185,17 @@ class InvalidWorkflow(FootfallError):
         self.field = field  # where in the document: "blocks[2].delay", "start.when.all[0].op"
 
 
+class InvalidTemplate(FootfallError):
+    """The message template is invalid."""
+
+    def __init__(
+        self, message: str | None = None, *, field: str | None = None, line: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.field = field  # which part: "subject", "html", "text"
+        self.line = line  # the line of that part the error is on, when there is one
+
+
 class WorkflowNotFound(FootfallError):
     """No such workflow in this workspace."""
 
