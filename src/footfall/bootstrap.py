@@ -19,6 +19,7 @@ from footfall.eventtypes.registry import TypeRulesCache
 from footfall.ingest.committer import GroupCommitter
 from footfall.ingest.service import Ingestion
 from footfall.memory import limit_malloc_arenas
+from footfall.messages.service import TemplateService
 from footfall.metrics import Metrics
 from footfall.records import IdentityChanges
 from footfall.store import Store, open_store
@@ -47,6 +48,7 @@ class Services:
         self.runtime: Runtime | None = None
         self.webhooks = WebhookService(self.store.webhooks, self.settings)
         self.workflows = WorkflowService(self.store.workflows, self.settings)
+        self.templates = TemplateService(self.store.templates)
         self.metrics.registry.register(StatusCollector(self.store))
 
     async def start(self) -> None:

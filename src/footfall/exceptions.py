@@ -196,6 +196,26 @@ class InvalidTemplate(FootfallError):
         self.line = line  # the line of that part the error is on, when there is one
 
 
+class TemplateNotFound(FootfallError):
+    """No such message template in this workspace."""
+
+
+class TemplateExists(FootfallError):
+    """Another message template of this workspace has this name."""
+
+
+class TooManyTemplates(FootfallError):
+    """The workspace has as many message templates as it may; delete one first."""
+
+
+class EventNotFound(FootfallError):
+    """No such event in this workspace."""
+
+
+class PreviewFailed(FootfallError):
+    """The template could not be rendered from this data."""
+
+
 class WorkflowNotFound(FootfallError):
     """No such workflow in this workspace."""
 

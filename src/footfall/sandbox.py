@@ -16,6 +16,7 @@ from typing import Any
 
 import jinja2
 from jinja2 import nodes
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "MAX_ITEMS",
     "MAX_NESTING",
     "MAX_RENDERED",
+    "MAX_WEIGHT",
     "TESTS",
     "Environment",
     "Overgrown",
@@ -32,11 +34,13 @@ __all__ = [
     "bounded",
     "control",
     "refusal",
+    "weight",
 ]
 
 MAX_NESTING = 40  # levels of nodes: Python compiles 100 nested blocks or 200 parentheses at most
 MAX_RENDERED = 65_536  # characters one templated string, or one filter's result, renders to
 MAX_ITEMS = 10_000  # items of a list or object a filter returns
+MAX_WEIGHT = 1_048_576  # characters' weight of what a template is given, joins or prints
 
 FILTERS = frozenset(
     {
@@ -109,6 +113,29 @@ separator, ``round``'s 10**precision, ``tojson``'s indent)."""
 # -- the environment -------------------------------------------------------------------------
 
 
+def weight(value: Any, limit: int) -> int:
+    """About how many characters ``value`` prints as, or more: a string its length, an integer
+    its digits, another scalar 24, a container 2 a member besides its members; counted without recursion, and only until it
+    passes ``limit`` (then a number above it), so that its cost is bounded too."""
+    total, stack = 0, [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str | bytes):
+            total += len(item)
+        elif isinstance(item, dict | list | tuple):
+            total += 2 + 2 * len(item)
+            if total > limit:
+                return total
+            stack.extend(item.items() if isinstance(item, dict) else item)
+        elif isinstance(item, int) and not isinstance(item, bool):
+            total += item.bit_length() // 3 + 2  # its digits and sign, or more
+        else:
+            total += 24  # a float's digits, true, none...
+        if total > limit:
+            return total
+    return total
+
+
 class RenderFailed(Exception):
     """A template could not be rendered from its data (too long, a filter's error)."""
 
@@ -131,29 +158,112 @@ def bounded(value: Any) -> Any:
     return value
 
 
-def _bounded_filter(function: Callable[..., Any]) -> Callable[..., Any]:
-    """``function`` with its result bounded; ``wraps`` keeps Jinja's ``jinja_pass_arg``."""
+def _bounded_filter(function: Callable[..., Any], limit: int) -> Callable[..., Any]:
+    """``function`` given values of at most ``limit`` characters' weight, its result bounded;
+    ``wraps`` keeps Jinja's ``jinja_pass_arg``."""
 
     @functools.wraps(function)
     def bounded_function(*args: Any, **kwargs: Any) -> Any:
+        for value in (*args, *kwargs.values()):
+            if isinstance(value, str | list | tuple | dict):
+                _weighed(value, limit)
+        if function.__name__ in ("do_join", "sync_do_join") and args:
+            _check_join(args, kwargs, limit)
         return bounded(function(*args, **kwargs))
 
     return bounded_function
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, int | float) or value is None
+
+
+def _check_join(args: tuple[Any, ...], kwargs: dict[str, Any], limit: int) -> None:
+    """``join`` makes its items' weight and a separator between each two: refused before."""
+    items = [a for a in args if not isinstance(a, jinja2.nodes.EvalContext)]
+    value = items[0] if items else None
+    separator = kwargs.get("d", items[1] if len(items) > 1 else "")
+    if isinstance(value, list | tuple | dict | str) and isinstance(separator, str):
+        made = weight(value, limit) + max(0, len(value) - 1) * len(separator)
+        if made > limit:
+            raise Overgrown(f"join makes a value of more than {limit} characters")
+
+
+def _weighed(value: Any, limit: int) -> Any:
+    if weight(value, limit) > limit:
+        raise Overgrown(f"a value of more than {limit} characters")
+    return value
+
+
+class _CodeGenerator(CodeGenerator):
+    """Jinja2's, but for ``~``, whose parts are weighed before they are joined, and nothing
+    computed while the template compiles but its text and constants (Jinja2 would run filters
+    on constants then, outside any bound)."""
+
+    def _output_child_to_const(self, node: nodes.Expr, frame: Frame, finalize: Any) -> str:
+        if not isinstance(node, nodes.TemplateData | nodes.Const):
+            raise nodes.Impossible()
+        return super()._output_child_to_const(node, frame, finalize)
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:  # noqa: N802 (Jinja's name)
+        if frame.eval_ctx.volatile:
+            join = "(markup_join if context.eval_ctx.volatile else str_join)"
+        elif frame.eval_ctx.autoescape:
+            join = "markup_join"
+        else:
+            join = "str_join"
+        self.write(f"environment.joined({join}, (")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
 
 
 class Environment(ImmutableSandboxedEnvironment):
     """The sandbox, where a dot or a subscript reads data only: ``event.params.items`` is the
     parameter named ``items``, and a method (``keys``, ``['format']``) is undefined, as templates
     make no calls. Only the allowed filters (Jinja's ``FILTERS`` and the ``extra`` given) and
-    tests exist, each filter's result bounded."""
+    tests exist, and no global. What a template makes weighs at most ``limit`` characters
+    (``weight``) before it is made: a filter's arguments and result, what ``+`` and ``~`` join,
+    and what is printed."""
+
+    code_generator_class = _CodeGenerator
+    intercepted_binops = frozenset({"+"})
 
     def __init__(
-        self, extra: Mapping[str, Callable[..., Any]] | None = None, **options: Any
+        self,
+        extra: Mapping[str, Callable[..., Any]] | None = None,
+        limit: int = MAX_WEIGHT,
+        **options: Any,
     ) -> None:
-        super().__init__(**options)
+        super().__init__(finalize=self._printable, **options)
+        self.limit = limit
         found = {name: self.filters[name] for name in FILTERS} | dict(extra or {})
-        self.filters = {name: _bounded_filter(function) for name, function in found.items()}
+        self.filters = {name: _bounded_filter(f, limit) for name, f in found.items()}
         self.tests = {name: self.tests[name] for name in TESTS}
+        self.globals = {}
+
+    def _printable(self, value: Any) -> Any:
+        return _weighed(value, self.limit)
+
+    def made(self, size: int) -> None:
+        """A value of ``size`` characters' weight is about to be made (a hook: a render's
+        budget may count them)."""
+
+    def joined(self, join: Callable[[Any], str], parts: tuple[Any, ...]) -> str:
+        size = sum(weight(part, self.limit) for part in parts)
+        if size > self.limit:
+            raise Overgrown(f"~ makes a value of more than {self.limit} characters")
+        self.made(size)
+        return join(parts)
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "+" and not (_scalar(left) and _scalar(right)):
+            size = weight(left, self.limit) + weight(right, self.limit)
+            if size > self.limit:
+                raise Overgrown(f"+ makes a value of more than {self.limit} characters")
+            self.made(size)
+        return super().call_binop(context, operator, left, right)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         if isinstance(obj, dict) and attribute in obj:
@@ -184,6 +294,7 @@ class Rules:
     max_names: int
     max_filters: int
     max_nodes: int
+    constant_literals: bool = False  # lists, tuples and dicts hold constants only
 
 
 def refusal(tree: nodes.Template, rules: Rules) -> str | None:
@@ -211,6 +322,15 @@ def refusal(tree: nodes.Template, rules: Rules) -> str | None:
 def _node_refusal(node: nodes.Node, rules: Rules) -> str | None:
     if not isinstance(node, rules.allowed):
         return f"{_what(node)} is not allowed in {rules.kind} (line {node.lineno})"
+    if isinstance(node, nodes.Name) and node.name.startswith("_"):
+        return f"{node.name!r} (line {node.lineno}): names starting with _ are not allowed"
+    built = isinstance(node, nodes.List | nodes.Dict) or (
+        isinstance(node, nodes.Tuple) and node.ctx == "load"
+    )
+    if rules.constant_literals and built:
+        literal = node.find_all((nodes.Name, nodes.Getattr, nodes.Getitem, nodes.Filter))
+        if next(iter(literal), None) is not None:
+            return f"a list or dict (line {node.lineno}) may hold constants only in {rules.kind}"
     if isinstance(node, nodes.Getattr) and node.attr.startswith("_"):
         return f"{node.attr!r} (line {node.lineno}): names starting with _ are not data"
     if isinstance(node, nodes.Getitem):

@@ -44,6 +44,14 @@ def _workflow(api: httpx.Client) -> str:
     return str(response.json()["id"])
 
 
+def _template(api: httpx.Client) -> str:
+    """A fresh message template."""
+    body = {"name": uuid.uuid4().hex, "channel": "sms", "text": "Hi {{ contact.firstName }}"}
+    response = api.post("/api/v1/templates", json=body)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
 def _run_path(api: httpx.Client, path: str) -> str:
     """``path`` with a workflow and one of its runs (started by an event, waiting on a timer)."""
     flow = {
@@ -76,6 +84,7 @@ def _path(api: httpx.Client, op: Operation) -> str:
         "key": lambda: "visit",
         "webhook_id": lambda: _webhook(api),
         "workflow_id": lambda: _workflow(api),
+        "template_id": lambda: _template(api),
     }
     return re.sub(r"\{(\w+)\}", lambda m: made.get(m[1], lambda: _contact(api))(), op.path)
 

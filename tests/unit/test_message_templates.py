@@ -119,6 +119,9 @@ def test_money_in_a_locale_and_without_a_currency() -> None:
     assert render("{{ 1234.5 | money('EUR', 'de') }}") == "1.234,50\xa0€"
     assert render("{{ '1234.5' | money }}") == "1,234.50"
     assert render("{{ 3 | money('UAH', 'uk') }}").startswith("3,00")
+    assert render("{{ 3 | money('USD', 'pt-BR') }}") == "US$\xa03,00"  # as saved, so rendered
+    with pytest.raises(RenderFailed, match="is not a number"):
+        render("{{ event.params.n | money }}", data=cart(n=float("inf")))
 
 
 def test_dates_are_shown_in_the_contacts_time_zone() -> None:
@@ -137,7 +140,14 @@ def test_url_keeps_http_links_and_drops_others() -> None:
         render(source, html=True, data=safe)
         == '<a href="https://shop.example/p?id=1&amp;x=2">go</a>'
     )
-    for link in ("javascript:alert(1)", "data:text/html,x", "//evil.example", "", 5):
+    for link in (
+        "javascript:alert(1)",
+        "data:text/html,x",
+        "//evil.example",
+        "",
+        5,
+        "\x01https://a.b",
+    ):
         assert render(source, html=True, data=cart(link=link)) == '<a href="">go</a>'
     assert render("{{ event.params.q | urlencode }}", data=cart(q="a b&c")) == "a%20b%26c"
 

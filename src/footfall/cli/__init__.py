@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from footfall.cli import webhooks, workflows
+from footfall.cli import templates, webhooks, workflows
 from footfall.cli.common import (
     load_settings,
     migrate_database,
@@ -52,6 +52,7 @@ def main() -> None:
 
 main.add_command(webhooks.webhooks)
 main.add_command(workflows.workflows)
+main.add_command(templates.templates)
 
 
 @main.command()

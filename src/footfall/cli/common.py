@@ -3,9 +3,11 @@ the migrated store, and errors turned into a message and exit status 1."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -59,6 +61,32 @@ def workspace_id(store: Store, name: str) -> int:
     if found is None:
         raise click.ClickException(f"no workspace named {name!r}")
     return found
+
+
+def read_json(path: str, max_bytes: int) -> Any:
+    """The JSON in ``path`` (``-``: standard input), at most ``max_bytes``."""
+    import msgspec
+
+    from footfall.decoding import decode_json
+
+    try:
+        if path == "-":
+            data = sys.stdin.buffer.read(max_bytes + 1)
+        else:
+            with Path(path).open("rb") as stream:
+                data = stream.read(max_bytes + 1)
+    except OSError as exc:
+        raise click.ClickException(f"{path}: {exc.strerror or exc}") from exc
+    if len(data) > max_bytes:
+        raise click.ClickException(f"{path}: larger than {max_bytes // 1024 // 1024} MiB")
+
+    def invalid(exc: Exception) -> FootfallError:
+        return FootfallError(str(exc))
+
+    try:
+        return decode_json(data, msgspec.json.Decoder(), invalid, path)
+    except FootfallError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 def when(us: int | None) -> str:

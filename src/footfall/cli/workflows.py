@@ -4,14 +4,12 @@ WorkflowService as /api/v1/workflows (so the same checks, and the same versions)
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from footfall.cli.common import load_settings, migrated_store, when, workspace_id
+from footfall.cli.common import load_settings, migrated_store, read_json, when, workspace_id
 from footfall.exceptions import FootfallError, InvalidWorkflow, WorkflowNotFound
 
 if TYPE_CHECKING:
@@ -34,35 +32,9 @@ def _run(workspace_name: str, work: Callable[[WorkflowService, int], T]) -> T:
         return work(WorkflowService(store.workflows, settings), ws)
 
 
-def _read(path: str) -> Any:
-    """The JSON in ``path`` (``-``: standard input), bounded in size."""
-    from footfall.decoding import decode_json
-
-    try:
-        if path == "-":
-            data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
-        else:
-            with Path(path).open("rb") as stream:
-                data = stream.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise click.ClickException(f"{path}: {exc.strerror or exc}") from exc
-    if len(data) > MAX_FILE_BYTES:
-        raise click.ClickException(f"{path}: larger than {MAX_FILE_BYTES // 1024 // 1024} MiB")
-
-    def invalid(exc: Exception) -> InvalidWorkflow:
-        return InvalidWorkflow(str(exc))
-
-    import msgspec
-
-    try:
-        return decode_json(data, msgspec.json.Decoder(), invalid, path)
-    except FootfallError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
 def _documents(path: str) -> list[Any]:
     """The documents of a file: one JSON object, or an array of them."""
-    found = _read(path)
+    found = read_json(path, MAX_FILE_BYTES)
     documents = found if isinstance(found, list) else [found]
     if not documents:
         raise click.ClickException(f"{path}: no workflow in it (an empty array)")

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 __all__ = [
     "MAX_BITS",
     "MAX_CPU_SECONDS",
+    "MAX_MADE",
     "MAX_OUTPUT",
     "MAX_STEPS",
     "Budget",
@@ -32,6 +33,7 @@ T = TypeVar("T")
 MAX_STEPS = 2_000_000  # Python lines (Jinja2) or blocks x 20 (Velocity) one render may run
 MAX_CPU_SECONDS = 1.0  # of this thread's CPU time, one render
 MAX_OUTPUT = 1_048_576  # characters one part renders to, or one string a template builds
+MAX_MADE = 8 * 1_048_576  # characters of all the values one render makes (joins, strings...)
 MAX_BITS = 512  # of an integer a multiplication makes (a number squared in a loop grows forever)
 _CLOCK_EVERY = 1_000  # steps between two readings of the CPU clock
 
@@ -51,6 +53,7 @@ class Budget:
     ) -> None:
         self.left = steps
         self.output = output
+        self.made_left = MAX_MADE
         self._until = time.thread_time() + cpu_seconds
         self._clock_in = _CLOCK_EVERY
 
@@ -63,6 +66,12 @@ class Budget:
             self._clock_in = _CLOCK_EVERY
             if time.thread_time() > self._until:
                 raise Spent("the template takes too long to render")
+
+    def made(self, size: int) -> None:
+        """A value of ``size`` characters was made: what a render keeps is bounded in all."""
+        self.made_left -= size
+        if self.made_left < 0:
+            raise Spent(f"the template makes more than {MAX_MADE} characters of values")
 
     def written(self, size: int) -> None:
         """A string of ``size`` characters was made: refused beyond ``output``."""

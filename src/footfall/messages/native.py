@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,13 +25,13 @@ from babel.numbers import format_currency, format_decimal
 from jinja2 import nodes
 
 from footfall import sandbox
-from footfall.messages.budget import Budget, check_product, traced
+from footfall.messages.budget import MAX_OUTPUT, Budget, check_product, traced
 from footfall.sandbox import ARGUMENTS, FILTERS, RenderFailed, text
 
-__all__ = ["NATIVE_FILTERS", "ZONE_NAME", "compile_native", "render_native"]
+__all__ = ["NATIVE_FILTERS", "compile_native", "render_native"]
 
-ZONE_NAME = "_zone"  # the context's time zone for ``date`` (the contact's, else the workspace's)
-MAX_NODES = 20_000  # syntax nodes of one part (about 0.02 ms each to compile)
+_render = threading.local()  # the render in progress on this thread: ``zone``, for ``date``
+MAX_NODES = 5_000  # syntax nodes of one part (about 0.02 ms each to compile)
 
 
 def _known_locale(value: Any) -> bool:
@@ -65,13 +66,18 @@ _RULES = sandbox.Rules(
     max_names=MAX_NODES,
     max_filters=MAX_NODES,
     max_nodes=MAX_NODES,
+    constant_literals=True,  # [a, a, a] nested ten deep would print a billion characters
 )
 
 
 def _number(value: Any) -> float | int:
     if isinstance(value, bool):
         raise RenderFailed(f"{value!r} is not a number")
-    if isinstance(value, int | float):
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise RenderFailed(f"{value!r} is not a number")
         return value
     try:
         number = float(str(value))
@@ -86,22 +92,26 @@ def money(value: Any, currency: Any = None, locale: str = "en") -> str:
     """An amount with two decimals, in ``currency`` (an ISO 4217 code) when one is given."""
     amount = _number(value)
     if currency is None or currency == "":
-        return format_decimal(amount, format="#,##0.00", locale=locale)
+        return format_decimal(amount, format="#,##0.00", locale=_locale(locale))
     if not isinstance(currency, str) or not (currency.isascii() and currency.isalpha()):
         raise RenderFailed(f"{str(currency)[:20]!r} is not a currency code")
     if len(currency) != 3:
         raise RenderFailed(f"{currency[:20]!r} is not a currency code")
-    return format_currency(amount, currency.upper(), locale=locale)
+    return format_currency(amount, currency.upper(), locale=_locale(locale))
 
 
-@jinja2.pass_context
-def date(context: Any, value: Any, format: str = "medium", locale: str = "en") -> str:
+@jinja2.pass_context  # never computed when the template compiles: the zone is the render's
+def date(_context: Any, value: Any, format: str = "medium", locale: str = "en") -> str:
     """A moment (ISO 8601 text, or seconds since 1970) in the time zone of the render (the
     contact's, else the workspace's), as Babel's ``short``/``medium``/``long``/``full`` or a
     pattern (``dd.MM.yyyy HH:mm``)."""
     moment = _moment(value)
-    zone = ZoneInfo(str(context.get(ZONE_NAME) or "UTC"))
-    return format_datetime(moment, format, tzinfo=zone, locale=locale)
+    zone = ZoneInfo(getattr(_render, "zone", None) or "UTC")
+    return format_datetime(moment, format, tzinfo=zone, locale=_locale(locale))
+
+
+def _locale(name: str) -> str:
+    return name.replace("-", "_")
 
 
 def _moment(value: Any) -> datetime:
@@ -123,7 +133,7 @@ def _moment(value: Any) -> datetime:
 def url(value: Any) -> str:
     """``value`` when it is an http(s) URL, else nothing: an ``href`` never gets a
     ``javascript:`` or ``data:`` link from an event."""
-    if not isinstance(value, str):
+    if not isinstance(value, str) or sandbox.control(value):
         return ""
     try:
         parts = urlsplit(value.strip())
@@ -138,9 +148,16 @@ class _Environment(sandbox.Environment):
     """The sandbox with the message filters; ``*``, ``%`` and ``//`` on numbers only (a string
     repeated or formatted a billion times is one operation the budget cannot stop)."""
 
-    intercepted_binops = frozenset({"*", "%", "//"})
+    intercepted_binops = frozenset({"+", "*", "%", "//"})
+
+    def made(self, size: int) -> None:
+        budget = getattr(_render, "budget", None)
+        if budget is not None:
+            budget.made(size)
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "+":
+            return super().call_binop(context, operator, left, right)
         a, b = _number(left), _number(right)
         try:
             if operator == "*":
@@ -156,6 +173,7 @@ class _Environment(sandbox.Environment):
 def _environment(autoescape: bool) -> _Environment:
     return _Environment(
         {"money": money, "date": date, "url": url},
+        MAX_OUTPUT,
         undefined=jinja2.ChainableUndefined,
         autoescape=autoescape,
         cache_size=0,
@@ -173,16 +191,20 @@ def compile_native(source: str, html: bool) -> jinja2.Template:
     refused = sandbox.refusal(environment.parse(source), _RULES)
     if refused is not None:
         raise ValueError(refused)
+    if len(source) > 16 * 1024:  # a large part is compiled each time: the cache stays small
+        return _ENVIRONMENTS[html].from_string(source)
     return _compiled(source, html)
 
 
-@functools.lru_cache(maxsize=512)
+@functools.lru_cache(maxsize=64)
 def _compiled(source: str, html: bool) -> jinja2.Template:
     return _ENVIRONMENTS[html].from_string(source)
 
 
-def render_native(template: jinja2.Template, data: dict[str, Any], budget: Budget) -> str:
-    """The template rendered from ``data`` within ``budget``."""
+def render_native(
+    template: jinja2.Template, data: dict[str, Any], zone: str, budget: Budget
+) -> str:
+    """The template rendered from ``data`` within ``budget``, dates shown in ``zone``."""
 
     def render() -> str:
         size, chunks = 0, []
@@ -192,4 +214,8 @@ def render_native(template: jinja2.Template, data: dict[str, Any], budget: Budge
             chunks.append(chunk)
         return "".join(chunks)
 
-    return traced(budget, render)
+    _render.zone, _render.budget = zone, budget
+    try:
+        return traced(budget, render)
+    finally:
+        _render.zone, _render.budget = None, None

@@ -21,7 +21,7 @@ import jinja2
 from footfall import sandbox
 from footfall.exceptions import InvalidTemplate
 from footfall.messages.budget import Budget, Spent
-from footfall.messages.native import ZONE_NAME, compile_native, render_native
+from footfall.messages.native import compile_native, render_native
 from footfall.messages.velocity import Refused, compile_velocity, render_velocity
 from footfall.sandbox import RenderFailed
 
@@ -103,6 +103,8 @@ def _velocity(source: str, field: str) -> airspeed.Template:
         raise _invalid(field, exc.line, str(exc)) from None
     except RecursionError:
         raise _invalid(field, None, "the template nests too deeply") from None
+    except Exception as exc:  # a literal Python cannot read (an integer of 5,000 digits)
+        raise _invalid(field, None, f"{type(exc).__name__}: {str(exc)[:200]}") from None
 
 
 def _invalid(field: str, line: int | None, reason: str) -> InvalidTemplate:
@@ -116,7 +118,7 @@ def render_part(part: Part, data: RenderData, budget: Budget | None = None) -> s
     budget = budget or Budget()
     try:
         if part.syntax == NATIVE:
-            return render_native(part.compiled, _context(data), budget)
+            return render_native(part.compiled, _context(data), data.zone, budget)
         return render_velocity(part.compiled, _namespace(data), budget)
     except Spent as exc:
         raise RenderFailed(f"{part.field}: {exc}") from None
@@ -135,7 +137,6 @@ def _context(data: RenderData) -> dict[str, Any]:
         "event": _copy(data.event or {}),
         "contact": _copy(data.contact),
         "run": _copy(data.run),
-        ZONE_NAME: data.zone,
     }
 
 

@@ -22,6 +22,7 @@ from footfall.store.cursor import Cursor
 from footfall.store.dialect import Dialect
 from footfall.store.events import EventStore
 from footfall.store.feed import FeedStore
+from footfall.store.message_templates import TemplateStore
 from footfall.store.migrate import upgrade
 from footfall.store.registry import TypeStore
 from footfall.store.webhooks import WebhookStore
@@ -46,6 +47,7 @@ class Store:
         self.types = TypeStore(self.db, self.events)
         self.webhooks = WebhookStore(self.db)
         self.workflows = WorkflowStore(self.db)
+        self.templates = TemplateStore(self.db)
         self.workflow_runs = RunStore(self.db)
         self.workflow_dates = DateStore(self.db)
         self.workspace_settings = WorkspaceSettingsStore(self.db)

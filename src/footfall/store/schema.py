@@ -400,6 +400,27 @@ webhook_attempts = sa.Table(
 )
 
 
+# Message templates (store/message_templates.py): a workspace's templates by name, each part's
+# source as it was given (checked when saved, compiled again when used).
+message_templates = sa.Table(
+    "message_templates",
+    metadata,
+    sa.Column("id", Id, primary_key=True, autoincrement=True),
+    sa.Column("workspace_id", Id, sa.ForeignKey("workspaces.id"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("syntax", sa.String(16), nullable=False),
+    sa.Column("subject", sa.Text, nullable=True),
+    sa.Column("html", sa.Text, nullable=True),
+    sa.Column("text", sa.Text, nullable=True),
+    sa.Column("transactional", sa.Boolean, nullable=False),
+    sa.Column("created_us", sa.BigInteger, nullable=False),
+    sa.Column("updated_us", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("workspace_id", "name", name="uq_message_templates_name"),
+    sqlite_autoincrement=True,
+)
+
+
 # Workflows (store/workflows.py): a workflow's current state, and every version of its document
 # (a run keeps the version it started with). ``start_event`` is the current version's start event
 # type, for finding the workflows an event may start.

@@ -20,6 +20,13 @@ def dumps(value: Any) -> str | None:
     return None if value is None else _encoder.encode(value).decode()
 
 
+def lock_workspace(tx: Any, for_update: str, ws: int) -> None:
+    """The workspace row, locked until the transaction ends (``for_update``: the dialect's
+    clause): what is checked across its rows (a count, a free name) is checked by one
+    transaction at a time."""
+    tx.one(f"SELECT id FROM workspaces WHERE id = ?{for_update}", ws)
+
+
 def marks(values: Sequence[Any]) -> str:
     """``?, ?, ?`` for ``values``."""
     return ", ".join("?" * len(values))

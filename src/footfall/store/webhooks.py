@@ -44,7 +44,7 @@ from footfall.store.dialect import DUE, Dialect
 from footfall.store.identity_feed import MERGED, IdentityChange
 from footfall.store.leases import Transactions
 from footfall.store.rows import EventSpan
-from footfall.store.sql import marks
+from footfall.store.sql import lock_workspace, marks
 
 KIND = "webhook"
 ACTIVE, DISABLED, PAUSED = "active", "disabled", "paused"
@@ -282,7 +282,7 @@ class WebhookStore:
 
         def work(tx: Cursor) -> int:
             # The workspace row, locked: two creations at once cannot both pass the cap.
-            tx.one(f"SELECT id FROM workspaces WHERE id = ?{self.dialect.for_update}", ws)
+            lock_workspace(tx, self.dialect.for_update, ws)
             count = tx.one("SELECT count(*) FROM webhooks WHERE workspace_id = ?", ws)
             if int(count[0]) >= MAX_PER_WORKSPACE:
                 raise TooManyWebhooks()

@@ -19,6 +19,7 @@ from footfall.clock import now_us
 from footfall.exceptions import TooManyWorkflows, WorkflowExists, WorkflowNotFound
 from footfall.store.core import Database
 from footfall.store.cursor import Cursor
+from footfall.store.sql import lock_workspace
 from footfall.store.workflow_dates import forget_position
 from footfall.store.workflow_runs import forget_workflow_runs
 
@@ -74,7 +75,9 @@ class WorkflowStore:
         now = self._clock()
 
         def work(tx: Cursor) -> int:
-            _lock_workspace(tx, self._db, ws)  # two creations at once cannot both pass the checks
+            lock_workspace(
+                tx, self._db.dialect.for_update, ws
+            )  # two creations at once cannot both pass the checks
             count = int(tx.one("SELECT count(*) FROM workflows WHERE workspace_id = ?", ws)[0])
             if count >= limit:
                 raise TooManyWorkflows(
@@ -105,7 +108,9 @@ class WorkflowStore:
         now = self._clock()
 
         def work(tx: Cursor) -> bool:
-            _lock_workspace(tx, self._db, ws)  # names are checked under it, as in create
+            lock_workspace(
+                tx, self._db.dialect.for_update, ws
+            )  # names are checked under it, as in create
             current = _one(tx, ws, workflow_id, lock=self._db.dialect.for_update)
             stored = _document(tx, workflow_id, current.version)
             if _canonical(stored) == _canonical(document):
@@ -223,12 +228,6 @@ def _workflow(row: Sequence[Any]) -> Workflow:
         int(created_us),
         int(updated_us),
     )
-
-
-def _lock_workspace(tx: Cursor, db: Database, ws: int) -> None:
-    """The workspace row, locked until the transaction ends: its workflows' names and count are
-    checked by one transaction at a time."""
-    tx.one(f"SELECT id FROM workspaces WHERE id = ?{db.dialect.for_update}", ws)
 
 
 def _check_name_free(tx: Cursor, ws: int, name: str, workflow_id: int | None) -> None:

@@ -25,6 +25,7 @@ from footfall.web import (
     keys,
     openapi,
     operations,
+    templates,
     tokens,
     webhooks,
     workflows,
@@ -49,6 +50,7 @@ FAMILIES = (
     keys,
     webhooks,
     workflows,
+    templates,
     workspace,
     operations,
 )

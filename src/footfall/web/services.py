@@ -15,6 +15,7 @@ from footfall.access import Authenticator, RateLimiter
 from footfall.config import Settings
 from footfall.eventtypes.registry import TypeRulesCache
 from footfall.ingest.service import Ingestion
+from footfall.messages.service import TemplateService
 from footfall.metrics import Metrics
 from footfall.store import Store
 from footfall.webhooks.service import WebhookService
@@ -34,6 +35,7 @@ class Services(Protocol):
     ingestion: Ingestion
     webhooks: WebhookService
     workflows: WorkflowService
+    templates: TemplateService
 
     async def start(self) -> None: ...
 
