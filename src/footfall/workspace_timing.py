@@ -12,7 +12,7 @@ from zoneinfo import available_timezones
 
 from footfall.exceptions import InvalidQuery, InvalidWorkflow
 from footfall.workflows.durations import parse_time_of_day
-from footfall.workflows.timing import MAX_ZONE_NAME, zone_for
+from footfall.zones import MAX_ZONE_NAME, zone_for
 
 __all__ = ["check_allowed_hours", "check_time_zone", "parse_hours_range"]
 

@@ -144,6 +144,15 @@ def test_preview_refusals(api: httpx.Client, server: LiveServer, workspace: Work
     assert api.post(url, json={"eventId": "x"}).status_code == 400
     assert api.post(f"{TEMPLATES}/999999/preview", json={}).status_code == 404
     assert api.post(url, json={"event": {"params": {"n": 3}}}).json() == {"text": "3.00"}
+    dated = created(api, {"name": "d", "channel": "sms", "text": "{{ 0 | date('HH:mm') }}"})
+    shown = f"{TEMPLATES}/{dated['id']}/preview"
+    for zone, hour in [
+        ("America", "00:00"),
+        ("../../etc/passwd", "00:00"),
+        ("Asia/Tokyo", "09:00"),
+    ]:
+        answer = api.post(shown, json={"contact": {"timeZone": zone}})  # a directory, a path
+        assert answer.status_code == 200 and answer.json() == {"text": hour}, answer.text
 
 
 def test_workspaces_are_apart_and_events_keys_cannot_manage_templates(

@@ -19,8 +19,8 @@ from footfall.workflows.timing import (
     next_allowed,
     timer_due,
     weekday_index,
-    zone_for,
 )
+from footfall.zones import zone_for
 
 KYIV = ZoneInfo("Europe/Kyiv")  # +02:00, +03:00 from 2026-03-29 01:00Z to 2026-10-25 01:00Z
 NEW_YORK = ZoneInfo("America/New_York")  # -05:00, -04:00 from 2026-03-08 to 2026-11-01

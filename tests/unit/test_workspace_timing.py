@@ -10,8 +10,9 @@ import pytest
 
 from footfall.exceptions import InvalidQuery
 from footfall.workflows.document import Hours
-from footfall.workflows.timing import next_allowed, zone_for
+from footfall.workflows.timing import next_allowed
 from footfall.workspace_timing import check_allowed_hours, check_time_zone, parse_hours_range
+from footfall.zones import zone_for
 
 
 @pytest.mark.parametrize(

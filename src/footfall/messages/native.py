@@ -16,7 +16,6 @@ import threading
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 import jinja2
 from babel import Locale, UnknownLocaleError
@@ -27,6 +26,7 @@ from jinja2 import nodes
 from footfall import sandbox
 from footfall.messages.budget import MAX_OUTPUT, Budget, check_product, traced
 from footfall.sandbox import ARGUMENTS, FILTERS, RenderFailed, text
+from footfall.zones import zone_for
 
 __all__ = ["NATIVE_FILTERS", "compile_native", "render_native"]
 
@@ -106,7 +106,7 @@ def date(_context: Any, value: Any, format: str = "medium", locale: str = "en") 
     contact's, else the workspace's), as Babel's ``short``/``medium``/``long``/``full`` or a
     pattern (``dd.MM.yyyy HH:mm``)."""
     moment = _moment(value)
-    zone = ZoneInfo(getattr(_render, "zone", None) or "UTC")
+    zone = zone_for(getattr(_render, "zone", None), "UTC")
     return format_datetime(moment, format, tzinfo=zone, locale=_locale(locale))
 
 

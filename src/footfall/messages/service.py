@@ -7,19 +7,19 @@ Blocking (it runs the store's transactions): the web layer calls it in a thread.
 from __future__ import annotations
 
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
-from footfall.exceptions import InvalidTemplate, PreviewFailed
+from footfall.exceptions import PreviewFailed
 from footfall.ingest.dates import from_us
-from footfall.messages.specs import Compiled, TemplateSpec, check_spec
+from footfall.messages.specs import TemplateSpec, check_spec
 from footfall.messages.templates import RenderData, RenderFailed
 from footfall.store.message_templates import (
     StoredTemplate,
     TemplateStore,
     TemplateValues,
 )
+from footfall.zones import zone_for
 
 __all__ = ["MAX_TEMPLATES", "Sample", "TemplateService", "spec_of"]
 
@@ -34,19 +34,6 @@ class Sample(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     contact_id: int | None = None
     event: dict[str, Any] | None = None
     contact: dict[str, Any] | None = None
-
-
-_spec = msgspec.json.Decoder(TemplateSpec)
-
-
-def parse_spec(body: bytes) -> TemplateSpec:
-    """The document of a request body; InvalidTemplate naming what is wrong."""
-    try:
-        return _spec.decode(body)
-    except msgspec.ValidationError as exc:
-        raise InvalidTemplate(f"invalid template: {exc}") from None
-    except msgspec.DecodeError as exc:
-        raise InvalidTemplate(f"the body is not JSON: {exc}") from None
 
 
 def spec_of(template: StoredTemplate) -> TemplateSpec:
@@ -78,9 +65,6 @@ class TemplateService:
     def __init__(self, store: TemplateStore, max_templates: int = MAX_TEMPLATES) -> None:
         self.store = store
         self.max_templates = max_templates
-
-    def check(self, spec: TemplateSpec) -> Compiled:
-        return check_spec(spec)
 
     def create(self, ws: int, spec: TemplateSpec) -> StoredTemplate:
         check_spec(spec)
@@ -134,19 +118,8 @@ class TemplateService:
             event = sample.event
         contact = found.contact if found.contact is not None else (sample.contact or {})
         zone = contact.get("timeZone") if isinstance(contact.get("timeZone"), str) else None
-        data = RenderData(event, contact, {}, _zone(zone, found.time_zone))
+        data = RenderData(event, contact, {}, zone_for(zone, found.time_zone).key)
         try:
             return compiled.render(data)
         except RenderFailed as exc:
             raise PreviewFailed(str(exc)) from None
-
-
-def _zone(contact_zone: str | None, workspace_zone: str) -> str:
-    """The contact's zone when it is one, else the workspace's."""
-    if contact_zone:
-        try:
-            ZoneInfo(contact_zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            return workspace_zone
-        return contact_zone
-    return workspace_zone

@@ -19,10 +19,8 @@ from footfall import sandbox
 from footfall.exceptions import InvalidTemplate
 from footfall.messages.templates import Part, RenderData, compile_part, render_part
 
-__all__ = ["CHANNELS", "MAX_NAME", "PARTS", "Compiled", "TemplateSpec", "check_spec"]
+__all__ = ["MAX_NAME", "Compiled", "TemplateSpec", "check_spec"]
 
-CHANNELS = ("email", "sms", "messenger")
-PARTS = ("subject", "html", "text")
 MAX_NAME = 200
 
 

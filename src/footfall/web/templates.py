@@ -15,7 +15,7 @@ from starlette.responses import Response
 from footfall.decoding import decode_json
 from footfall.exceptions import InvalidTemplate
 from footfall.ingest.dates import from_us
-from footfall.messages.service import Sample, parse_spec
+from footfall.messages.service import Sample
 from footfall.messages.specs import TemplateSpec
 from footfall.store.message_templates import StoredTemplate
 from footfall.web.asgi import read_body
@@ -69,15 +69,16 @@ async def _body(request: Request) -> bytes:
     return await read_body(request.receive, headers, MAX_TEMPLATE_BYTES)
 
 
-async def _spec(request: Request) -> TemplateSpec:
-    return parse_spec(await _body(request))
-
-
+_spec_decoder = msgspec.json.Decoder(TemplateSpec)
 _sample = msgspec.json.Decoder(Sample)
 
 
 def _invalid(exc: msgspec.ValidationError) -> InvalidTemplate:
-    return InvalidTemplate(f"invalid preview request: {exc}")
+    return InvalidTemplate(f"invalid template or preview request: {exc}")
+
+
+async def _spec(request: Request) -> TemplateSpec:
+    return decode_json(await _body(request), _spec_decoder, _invalid, "body")
 
 
 def _id(request: Request) -> int:

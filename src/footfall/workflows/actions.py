@@ -84,7 +84,8 @@ from footfall.workflows.plan import Plan
 from footfall.workflows.starting import stops
 from footfall.workflows.stepping import follow
 from footfall.workflows.templates import RenderFailed
-from footfall.workflows.timing import next_allowed, zone_for
+from footfall.workflows.timing import next_allowed
+from footfall.zones import zone_for
 
 __all__ = ["IN_FLIGHT", "SLOTS", "ActionLoop", "Prepared"]
 

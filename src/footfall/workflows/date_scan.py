@@ -62,7 +62,7 @@ from footfall.workflows.durations import parse_duration
 from footfall.workflows.engine import MAX_ACTIVE_PER_CONTACT, Plans
 from footfall.workflows.plan import Plan
 from footfall.workflows.starting import Earlier, may_start_on_date, stops
-from footfall.workflows.timing import zone_for
+from footfall.zones import zone_for
 
 __all__ = ["DateScan"]
 

@@ -69,7 +69,8 @@ from footfall.workflows.starting import (
     stops,
 )
 from footfall.workflows.stepping import Act, Finish, Listen, Outcome, Passed, Wait, advance, follow
-from footfall.workflows.timing import timer_due, zone_for
+from footfall.workflows.timing import timer_due
+from footfall.zones import zone_for
 
 __all__ = [
     "CONSUMER",

@@ -41,9 +41,8 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import MAXYEAR, MINYEAR, UTC, date, datetime, time, timedelta
-from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from footfall.exceptions import InvalidWorkflow
 from footfall.ingest.dates import EARLIEST, LATEST, parse_iso
@@ -58,15 +57,11 @@ __all__ = [
     "next_allowed",
     "timer_due",
     "weekday_index",
-    "zone_for",
 ]
 
 EXACT_UNITS = frozenset({"s", "m", "h"})  # elapsed time; the others move the local calendar
-MAX_ZONE_NAME = 64
 MAX_DATE_TEXT = 64  # longer strings are not dates (and stay out of parse_iso's cache)
-_ZONE_NAME = re.compile(r"[A-Za-z0-9_+-]+(?:/[A-Za-z0-9_+-]+)*")  # no dots, so no "../"
 _MONTH_DAY = re.compile(r"(?:--)?(\d{2})-(\d{2})")
-_UTC_ZONE = ZoneInfo("UTC")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,16 +70,6 @@ class Due:
 
     at: datetime
     note: str | None = None
-
-
-def zone_for(contact_zone: str | None, workspace_zone: str, use: str = "contact") -> ZoneInfo:
-    """The contact's zone when ``use`` is "contact" and it is valid, else the workspace's, else
-    UTC."""
-    if use == "contact":
-        zone = _load_zone(contact_zone)
-        if zone is not None:
-            return zone
-    return _load_zone(workspace_zone) or _UTC_ZONE
 
 
 def weekday_index(name: str) -> int:
@@ -147,20 +132,6 @@ def contact_date_due(
             if instant > after:
                 return instant
     return None  # only at the ends of the calendar
-
-
-def _load_zone(name: object) -> ZoneInfo | None:
-    if not isinstance(name, str) or len(name) > MAX_ZONE_NAME or not _ZONE_NAME.fullmatch(name):
-        return None
-    return _cached_zone(name)
-
-
-@lru_cache(maxsize=512)
-def _cached_zone(name: str) -> ZoneInfo | None:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory such as "America"
-        return None
 
 
 def _aware(moment: datetime, name: str) -> datetime:
